@@ -1,0 +1,171 @@
+"""Analytic cost model of a spatial PE-array (systolic) ASIC accelerator.
+
+Per layer (each of its ``groups`` GEMMs runs in turn):
+
+1. **Effective shape.** Channel sparsity narrows ``n``; the reduction ``k`` shrinks by
+   the weight density when the hardware skips zeros (``skipping`` for any pattern,
+   ``nm`` for N:M only); precision-scalable PEs pack ``floor(pe_bits/w) *
+   floor(pe_bits/a)`` MACs per PE-cycle, and operands wider than the PE take
+   ``ceil(w/pe_bits) * ceil(a/pe_bits)`` passes.
+2. **Compute cycles** from SCALE-Sim's closed form (``hw_models.systolic``).
+3. **DRAM traffic**: every tensor once, plus refetches when the operand a dataflow
+   re-streams does not fit its SRAM (weights per row fold in OS, inputs per column
+   fold in WS, weights per column fold in IS, partial sums per reduction fold in WS/IS
+   when outputs do not fit). Sparse weights are stored compressed with index
+   metadata when the hardware can use them.
+4. **Cycles** = max(compute, memory) (double-buffered overlap); ``bound`` says which.
+5. **Energy** = MACs actually performed x e_mac(w, a, node) + SRAM bytes x
+   e_sram(size, node) + DRAM bytes x e_dram + leakage x area x time.
+6. **Area** = PEs x PE area(pe_bits) + SRAM bits x bit-cell area, plus overheads;
+   dollars from ``hw_models.dollars``.
+
+Example:
+    >>> import hw_models as hw
+    >>> wl = hw.gemm_workload([(256, 256, 256)])
+    >>> c = evaluate_asic(wl, hw.AsicSpec(16, 16, "os"), hw.dense_compression(1))
+    >>> int(c.compute_cycles[0])
+    79872
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from hw_models import _smooth
+from hw_models import constants as C
+from hw_models import dollars
+from hw_models.asic_spec import IS, OS, SP_GATING, SP_NM, SP_NONE, SP_SKIPPING, WS, AsicSpec
+from hw_models.compression import CHANNEL, NM, Compression
+from hw_models.costs import Costs, total
+from hw_models.systolic import folds, gemm_compute_cycles
+from hw_models.workload import Workload
+
+# Extra die area for sparsity support, as a fraction of PE-array area [A]:
+# index decode / operand selection muxes (cf. SCNN, Sparse Tensor Core reports).
+SPARSITY_AREA_OVERHEAD = (0.0, 0.02, 0.15, 0.05)  # none, zero-gating, skipping, nm
+
+
+def _pe_pack(spec: AsicSpec, w_bits, a_bits, smooth: bool):
+    """Cycles per MAC on one PE: passes for wide operands / packing of narrow ones."""
+    pb = spec.pe_bits
+    passes = _smooth.ceil(w_bits / pb, smooth) * _smooth.ceil(a_bits / pb, smooth)
+    pack = jnp.maximum(_smooth.floor(pb / w_bits, smooth), 1.0) * jnp.maximum(
+        _smooth.floor(pb / a_bits, smooth), 1.0
+    )
+    pack = jnp.where(spec.precision_scalable > 0.5, pack, 1.0)
+    return passes / pack
+
+
+def _not_fit(tensor_bytes, sram_bytes, smooth: bool):
+    """1 when a tensor does not fit its SRAM (smooth: logistic in log-ratio)."""
+    return 1.0 - _smooth.step(jnp.log(sram_bytes) - jnp.log(jnp.maximum(tensor_bytes, 1.0)),
+                              smooth, width=0.05)
+
+
+def asic_area_mm2(spec: AsicSpec):
+    """Die area: PE array + SRAM, with sparsity and chip-level overheads."""
+    pe_um2 = (C.mac_area_um2_45(spec.pe_bits) * C.PE_OVERHEAD_FACTOR
+              * (1.0 + (C.PRECISION_SCALABLE_AREA_FACTOR - 1.0) * spec.precision_scalable)
+              * C.node_area_scale(spec.node_nm))
+    sp_over = jnp.asarray(SPARSITY_AREA_OVERHEAD)[jnp.asarray(spec.sparsity_support, jnp.int32)]
+    pe_array_um2 = spec.pe_rows * spec.pe_cols * pe_um2 * (1.0 + sp_over)
+    sram_bytes = spec.ifmap_sram_bytes + spec.filter_sram_bytes + spec.ofmap_sram_bytes
+    sram_um2 = sram_bytes * 8.0 * C.sram_cell_um2(spec.node_nm) / C.SRAM_ARRAY_EFFICIENCY
+    return (pe_array_um2 + sram_um2) * C.CHIP_OVERHEAD_FACTOR / 1e6
+
+
+def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
+                  deployment: dollars.Deployment | None = None, *,
+                  smooth: bool = False) -> Costs:
+    """Latency, energy, area and dollars of ``workload`` on ``spec`` (see module doc)."""
+    deployment = deployment or dollars.Deployment()
+    wl, cp = workload, compression
+    has_w = jnp.asarray(wl.has_weights)
+    wb, ab = cp.weight_bits, cp.act_bits
+    wd = jnp.where(has_w, cp.weight_density, 1.0)
+    ad = cp.act_density
+    sp = jnp.asarray(spec.sparsity_support, jnp.int32)
+    dataflow = jnp.asarray(spec.dataflow, jnp.int32)
+    is_channel = (cp.structure == CHANNEL) & has_w
+    is_nm = (cp.structure == NM) & has_w
+
+    # 1. effective shape
+    n_eff = jnp.where(is_channel, jnp.maximum(_smooth.ceil(wl.n * wd, smooth), 1.0), wl.n)
+    wd_in = jnp.where(is_channel, 1.0, wd)  # density inside the kept channels
+    skips = (sp == SP_SKIPPING) | ((sp == SP_NM) & is_nm)
+    k_scale = jnp.where(skips, wd_in, 1.0) * _pe_pack(spec, wb, ab, smooth)
+    k_eff = jnp.maximum(_smooth.ceil(wl.k * k_scale, smooth), 1.0)
+
+    # 2. compute cycles (SCALE-Sim closed form), groups run one after another
+    rows, cols = spec.pe_rows, spec.pe_cols
+    compute_cycles = wl.groups * gemm_compute_cycles(wl.m, k_eff, n_eff, rows, cols, dataflow,
+                                                     smooth)
+    fr, fc = folds(wl.m, k_eff, n_eff, rows, cols, dataflow, smooth)
+
+    # 3. DRAM traffic (bytes per group)
+    dense_w = wl.k * n_eff * wb / 8.0
+    meta_bits = jnp.where(is_nm, _smooth.safe_log2(cp.nm_m), spec.index_bits)
+    sparse_w = wl.k * n_eff * wd_in * (wb + meta_bits) / 8.0
+    w_bytes = jnp.where(skips, jnp.minimum(dense_w, sparse_w), dense_w)
+    w_bytes = jnp.where(has_w, w_bytes, dense_w * ab / wb)  # matmul: 2nd operand is an act
+    i_bytes = wl.input_elems / wl.groups * ab / 8.0
+    o_bytes = wl.output_elems / wl.groups * n_eff / wl.n * ab / 8.0
+    nf_w = _not_fit(w_bytes, spec.filter_sram_bytes, smooth)
+    nf_i = _not_fit(i_bytes, spec.ifmap_sram_bytes, smooth)
+    nf_o = _not_fit(o_bytes, spec.ofmap_sram_bytes, smooth)
+    is_os, is_ws, is_is = dataflow == OS, dataflow == WS, dataflow == IS
+    w_ref = 1.0 + jnp.where(is_os, (fr - 1.0) * nf_w, jnp.where(is_is, (fc - 1.0) * nf_w, 0.0))
+    i_ref = 1.0 + jnp.where(is_ws, (fc - 1.0) * nf_i, 0.0)
+    o_ref = 1.0 + jnp.where(is_os, 0.0, 2.0 * (fr - 1.0) * nf_o)
+    dram_bytes = wl.groups * (w_bytes * w_ref + i_bytes * i_ref + o_bytes * o_ref)
+
+    # 4. cycles with stalls
+    mem_cycles = dram_bytes / spec.dram_bandwidth_bytes_per_s * spec.freq_hz
+    cycles = _smooth.maximum(compute_cycles, mem_cycles, smooth)
+    bound = (mem_cycles > compute_cycles).astype(jnp.int32)
+    latency_s = cycles / spec.freq_hz
+
+    # 5. energy
+    performed = jnp.where(sp == SP_NONE, 1.0,
+                          jnp.where((sp == SP_GATING) | (sp == SP_SKIPPING), wd_in * ad,
+                                    jnp.where(is_nm, wd_in, 1.0)))
+    macs = wl.groups * wl.m * wl.k * n_eff * performed
+    e_mac_j = macs * C.mac_energy_pj_45(wb, ab) * C.node_energy_scale(spec.node_nm) * 1e-12
+    mk, kn, mn = wl.m * k_eff, k_eff * n_eff, wl.m * n_eff
+    if_reads = jnp.where(is_is, mk, mk * fc)
+    fil_reads = jnp.where(is_os, kn * fr, jnp.where(is_ws, kn, kn * fc))
+    of_acc = jnp.where(is_os, mn, mn * (2.0 * fr - 1.0))
+    sram_j = wl.groups * 1e-12 * (
+        if_reads * ab / 8.0 * C.sram_energy_pj_per_byte(spec.ifmap_sram_bytes, spec.node_nm)
+        + fil_reads * wb / 8.0 * C.sram_energy_pj_per_byte(spec.filter_sram_bytes, spec.node_nm)
+        + of_acc * ab / 8.0 * C.sram_energy_pj_per_byte(spec.ofmap_sram_bytes, spec.node_nm)
+    )
+    # DRAM fills are also written into SRAM once (charged at the filter SRAM's energy).
+    sram_j = sram_j + dram_bytes * 1e-12 * C.sram_energy_pj_per_byte(
+        spec.filter_sram_bytes, spec.node_nm)
+    dram_j = dram_bytes * spec.dram_energy_pj_per_byte * 1e-12
+    area_mm2 = asic_area_mm2(spec)
+    leak_j = spec.leakage_w_per_mm2 * area_mm2 * latency_s
+    energy_j = e_mac_j + sram_j + dram_j + leak_j
+
+    # 6. totals and dollars
+    total_latency_s, total_energy_j = total(latency_s), total(energy_j)
+    cost_usd, die_cost, fits = dollars.asic_unit_cost_usd(
+        area_mm2, spec.node_nm, spec.defect_density_per_cm2, spec.packaging_usd,
+        spec.volume_units, spec.wafer_price_usd, spec.nre_usd)
+    batch = float(max(wl.batch, 1))
+    tco = dollars.usd_per_1m_inferences(cost_usd, total_latency_s / batch,
+                                        total_energy_j / batch, deployment)
+    return Costs(
+        compute_cycles=compute_cycles, cycles=cycles, latency_s=latency_s, energy_j=energy_j,
+        energy_mac_j=e_mac_j, energy_sram_j=sram_j, energy_dram_j=dram_j, energy_leak_j=leak_j,
+        dram_bytes=dram_bytes, bound=bound, total_latency_s=total_latency_s,
+        total_energy_j=total_energy_j, area_mm2=area_mm2, cost_usd=cost_usd,
+        usd_per_1m_inferences=tco,
+        power_w=total_energy_j / jnp.maximum(total_latency_s, 1e-30),
+        feasible=fits,
+        extras={"die_cost_usd": die_cost, "mem_cycles": mem_cycles,
+                "k_eff": k_eff, "n_eff": n_eff},
+    )
+
+

@@ -1,0 +1,143 @@
+"""``AsicSpec``: a spatial PE-array accelerator, as a frozen pytree.
+
+Numeric fields are pytree leaves, so a batch of designs is one ``AsicSpec`` whose
+fields have a leading batch axis (``jax.vmap`` over it). Categorical fields
+(``dataflow``, ``sparsity_support``) are stored as integer codes so that they can be
+batched too; the constructor also accepts their names.
+
+Example:
+    >>> spec = AsicSpec(pe_rows=16, pe_cols=16, dataflow="ws")
+    >>> int(spec.dataflow)
+    1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+
+from hw_models import constants as C
+from hw_models.specio import Rule, register_spec_kind
+
+DATAFLOWS = ("os", "ws", "is")
+SPARSITY_SUPPORT = ("none", "zero-gating", "skipping", "nm")
+OS, WS, IS = 0, 1, 2
+SP_NONE, SP_GATING, SP_SKIPPING, SP_NM = 0, 1, 2, 3
+
+
+def _code(value, names: tuple[str, ...], field: str):
+    if isinstance(value, str):
+        key = value.lower()
+        if key not in names:
+            raise ValueError(f"{field}: {value!r} is not one of {list(names)}")
+        return np.int32(names.index(key))
+    return value
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class AsicSpec:
+    """A systolic / spatial PE-array accelerator.
+
+    Attributes:
+        pe_rows, pe_cols: PE array shape.
+        dataflow: ``"os" | "ws" | "is"`` (stored as 0/1/2), as in SCALE-Sim.
+        freq_hz: clock frequency. Default 1 GHz [A].
+        ifmap_sram_bytes, filter_sram_bytes, ofmap_sram_bytes: double-buffered
+            on-chip buffers (SCALE-Sim's three SRAMs). Default 256 KiB each [A]
+            (SCALE-Sim's sample configs use 64 KiB-6 MiB).
+        dram_bandwidth_bytes_per_s: off-chip bandwidth. Default 25.6 GB/s [A]
+            (one DDR4-3200 64-bit channel).
+        dram_energy_pj_per_byte: off-chip access energy. Default 162.5 pJ/B [D]
+            (Horowitz 2014, 1.3 nJ per 64-bit access).
+        node_nm: process node in nm. Default 28 [A].
+        pe_bits: native operand width of a PE. Default 8.
+        precision_scalable: 1 if a PE splits into (pe_bits/w)*(pe_bits/a) narrower
+            MACs per cycle (Bit Fusion-style), else 0. Default 0.
+        sparsity_support: ``"none" | "zero-gating" | "skipping" | "nm"`` (0..3).
+        index_bits: metadata bits per non-zero for unstructured skipping. Default 4
+            (EIE's 4-bit relative indices, Han et al. ISCA 2016 [C]).
+        leakage_w_per_mm2: static power density. Default 5 mW/mm^2 [A].
+        defect_density_per_cm2: D0 for the yield model. Default 0.1 [C] (TSMC N7/N5).
+        packaging_usd: package + test per unit. Default $5 [A].
+        volume_units: units that share the NRE. Default 100,000 [A].
+        wafer_price_usd: 300 mm wafer price; ``None`` = CSET 2020 table at ``node_nm``.
+        nre_usd: one-off engineering cost; ``None`` = mask-set cost at ``node_nm``
+            (SemiAnalysis [S]).
+        name: display name (static).
+    """
+
+    pe_rows: jax.Array | float
+    pe_cols: jax.Array | float
+    dataflow: jax.Array | int | str = "ws"
+    freq_hz: jax.Array | float = 1.0e9
+    ifmap_sram_bytes: jax.Array | float = 256 * 1024.0
+    filter_sram_bytes: jax.Array | float = 256 * 1024.0
+    ofmap_sram_bytes: jax.Array | float = 256 * 1024.0
+    dram_bandwidth_bytes_per_s: jax.Array | float = 25.6e9
+    dram_energy_pj_per_byte: jax.Array | float = C.E_DRAM_PJ_PER_BYTE
+    node_nm: jax.Array | float = 28.0
+    pe_bits: jax.Array | float = 8.0
+    precision_scalable: jax.Array | float = 0.0
+    sparsity_support: jax.Array | int | str = "none"
+    index_bits: jax.Array | float = 4.0
+    leakage_w_per_mm2: jax.Array | float = C.LEAKAGE_W_PER_MM2
+    defect_density_per_cm2: jax.Array | float = C.DEFECT_DENSITY_PER_CM2
+    packaging_usd: jax.Array | float = C.PACKAGING_TEST_USD
+    volume_units: jax.Array | float = C.DEFAULT_VOLUME_UNITS
+    wafer_price_usd: jax.Array | float | None = None
+    nre_usd: jax.Array | float | None = None
+    name: str = dataclasses.field(default="asic", metadata={"static": True})
+
+    def __post_init__(self):
+        object.__setattr__(self, "dataflow", _code(self.dataflow, DATAFLOWS, "dataflow"))
+        object.__setattr__(
+            self,
+            "sparsity_support",
+            _code(self.sparsity_support, SPARSITY_SUPPORT, "sparsity_support"),
+        )
+
+    @property
+    def num_pes(self):
+        return self.pe_rows * self.pe_cols
+
+    def replace(self, **changes) -> AsicSpec:
+        """A copy with some fields changed (names accepted for categorical fields)."""
+        return dataclasses.replace(self, **changes)
+
+    def describe(self) -> dict:
+        """Plain-Python view of an unbatched spec (categorical codes as names)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name == "dataflow":
+                v = DATAFLOWS[int(v)]
+            elif f.name == "sparsity_support":
+                v = SPARSITY_SUPPORT[int(v)]
+            elif v is not None and not isinstance(v, str):
+                v = float(np.asarray(v))
+            out[f.name] = v
+        return out
+
+
+_RULES = {
+    "pe_rows": Rule("int", 0), "pe_cols": Rule("int", 0),
+    "dataflow": Rule("choice", choices=DATAFLOWS),
+    "freq_hz": Rule(), "ifmap_sram_bytes": Rule(), "filter_sram_bytes": Rule(),
+    "ofmap_sram_bytes": Rule(), "dram_bandwidth_bytes_per_s": Rule(),
+    "dram_energy_pj_per_byte": Rule(min=0.0, exclusive=False),
+    "node_nm": Rule(min=3.0, max=180.0, exclusive=False),
+    "pe_bits": Rule("int", min=1, max=32, exclusive=False),
+    "precision_scalable": Rule("bool"),
+    "sparsity_support": Rule("choice", choices=SPARSITY_SUPPORT),
+    "index_bits": Rule(min=0.0, max=32.0, exclusive=False),
+    "leakage_w_per_mm2": Rule(min=0.0, exclusive=False),
+    "defect_density_per_cm2": Rule(min=0.0, exclusive=False),
+    "packaging_usd": Rule(min=0.0, exclusive=False),
+    "volume_units": Rule(),
+    "wafer_price_usd": Rule(),
+    "nre_usd": Rule(min=0.0, exclusive=False),
+}
+register_spec_kind("asic", AsicSpec, _RULES, ("pe_rows", "pe_cols", "dataflow", "freq_hz"))

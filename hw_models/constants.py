@@ -1,0 +1,136 @@
+"""Technology constants with their sources.
+
+Every number carries a source tag, following ``shared/reference/anchors.md``:
+[C] confirmed in a primary or near-primary source, [S] secondary source, [U]
+unconfirmed, [D] derived here by the arithmetic shown, [A] a stated modelling
+assumption that users can override in the spec.
+
+Node-dependent quantities are tabulated at a few nodes and interpolated in log-log
+space (``interp_node``), which is smooth and differentiable in ``node_nm``.
+
+Example:
+    >>> round(float(node_energy_scale(45.0)), 3)
+    1.0
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+# ---------------------------------------------------------------------------
+# Energy per operation at 45 nm, 0.9 V. Horowitz, "Computing's energy problem",
+# ISSCC 2014 [C] (anchors.md section 3.1).
+E_INT8_MULT_PJ_45 = 0.2  # [C] Horowitz 2014
+E_INT8_ADD_PJ_45 = 0.03  # [C] Horowitz 2014
+E_INT32_MULT_PJ_45 = 3.1  # [C] Horowitz 2014 (used in tests: 32x32 scaling check)
+# 64-bit SRAM read: 8 KB -> 10 pJ, 32 KB -> 20 pJ, 1 MB -> 100 pJ [C, single transcription].
+# Fitted power law E = 10 pJ * (size / 8 KiB) ** 0.475 [D]: log(100/10)/log(128) = 0.475;
+# it reproduces 19.3 pJ at 32 KB (table: 20).
+E_SRAM_64B_PJ_8KB_45 = 10.0  # [C] Horowitz 2014
+SRAM_SIZE_EXPONENT = 0.475  # [D] from the three Horowitz SRAM points
+# DRAM: 1.3-2.6 nJ per 64-bit access [C] Horowitz 2014; the low end, per byte [D].
+E_DRAM_PJ_PER_BYTE = 1300.0 / 8.0  # [D] = 162.5 pJ/B
+
+# ---------------------------------------------------------------------------
+# Area per operator at 45 nm [U]: Horowitz 2014 slide, from memory (anchors.md 3.1).
+A_INT8_MULT_UM2_45 = 282.0  # [U]
+A_INT8_ADD_UM2_45 = 36.0  # [U]
+# A PE is more than its multiplier and adder: pipeline registers, accumulator, control.
+PE_OVERHEAD_FACTOR = 2.0  # [A] registers+control roughly equal the datapath
+PRECISION_SCALABLE_AREA_FACTOR = 1.3  # [A] fusion/shift logic (Bit Fusion-style PEs)
+CHIP_OVERHEAD_FACTOR = 1.3  # [A] NoC, control, I/O beyond PEs and SRAM
+SRAM_ARRAY_EFFICIENCY = 0.65  # [U] macro density ~60-70% of bit-cell density
+
+# ---------------------------------------------------------------------------
+# Technology scaling relative to 45 nm at 0.8 V, Stillmaker & Baas 2017 (hwcomponents
+# techscaling.py) [C] table values / [D] interpolations (anchors.md 3.2).
+_NODES_NM = np.array([5.0, 7.0, 10.0, 14.0, 16.0, 20.0, 28.0, 32.0, 45.0, 65.0, 90.0, 130.0])
+_AREA_X = np.array([0.042, 0.059, 0.10, 0.17, 0.19, 0.21, 0.377, 0.46, 1.0, 2.09, 4.0, 8.35])
+# 5 nm [D] hwcomponents rule; 65/90/130 nm [D] ideal (node/45)^2 area scaling.
+_ENERGY_X = np.array([0.080, 0.094, 0.118, 0.139, 0.174, 0.221, 0.513, 0.659, 1.0, 1.6, 2.6, 4.4])
+# 65/90/130 nm energy factors [U]: extrapolated with the sqrt(node) rule of hwcomponents.
+
+# SRAM high-density bit-cell area, um^2 (anchors.md 3.3).
+_SRAM_NODES_NM = np.array([3.0, 5.0, 7.0, 16.0, 28.0, 45.0, 65.0])
+_SRAM_CELL_UM2 = np.array([0.0199, 0.021, 0.027, 0.07, 0.127, 0.299, 0.525])
+# 3 nm N3B, 5 nm, 7 nm [C] WikiChip; 16, 28 nm [U]; 45 nm 0.299 (TSMC 45 nm) [U];
+# 65 nm 0.525 [U].
+
+# ---------------------------------------------------------------------------
+# Fabrication economics (anchors.md 3.4).
+WAFER_DIAMETER_MM = 300.0  # [C] standard 300 mm wafers
+_WAFER_NODES_NM = np.array([5.0, 7.0, 10.0, 16.0, 20.0, 28.0, 40.0, 65.0, 90.0])
+_WAFER_PRICE_USD = np.array([16988.0, 9346.0, 5992.0, 3984.0, 3677.0, 2891.0, 2274.0, 1937.0, 1650.0])
+# CSET 2020 foundry sale prices: 5/7/10/16 nm and 90 nm [S]; 20-65 nm [U] (same table).
+_MASK_NODES_NM = np.array([3.0, 7.0, 28.0, 65.0])
+_MASK_SET_USD = np.array([40e6, 10e6, 1.0e6, 0.3e6])
+# SemiAnalysis mask-set cost: 3 nm ~$40M, 7 nm >$10M, 28 nm >$1M, 90-45 nm "hundreds of
+# thousands" (0.3 M taken) [S].
+DEFECT_DENSITY_PER_CM2 = 0.1  # [C] TSMC N7 0.09, N5 0.10-0.11 (AnandTech 16028, 2020)
+YIELD_CLUSTER_ALPHA = 2.0  # [S] negative-binomial alpha, typical 0.5-2 for mature processes
+PACKAGING_TEST_USD = 5.0  # [A] flip-chip package + test for a small accelerator die
+DEFAULT_VOLUME_UNITS = 100_000.0  # [A] units over which NRE is amortised
+LEAKAGE_W_PER_MM2 = 0.005  # [A] ~5 mW/mm^2 of logic+SRAM leakage at nominal voltage
+
+
+def interp_node(node_nm, nodes: np.ndarray, values: np.ndarray):
+    """Interpolate a node-indexed table in log-log space (smooth in ``node_nm``).
+
+    Outside the table the end segments are extrapolated linearly in log-log space.
+    """
+    x = jnp.log(jnp.asarray(node_nm, jnp.float32))
+    xs = jnp.log(jnp.asarray(nodes, jnp.float32))
+    ys = jnp.log(jnp.asarray(values, jnp.float32))
+    idx = jnp.clip(jnp.searchsorted(xs, x) - 1, 0, len(nodes) - 2)
+    x0, x1, y0, y1 = xs[idx], xs[idx + 1], ys[idx], ys[idx + 1]
+    return jnp.exp(y0 + (y1 - y0) * (x - x0) / (x1 - x0))
+
+
+def node_area_scale(node_nm):
+    """Logic area relative to 45 nm (Stillmaker & Baas 2017)."""
+    return interp_node(node_nm, _NODES_NM, _AREA_X)
+
+
+def node_energy_scale(node_nm):
+    """Dynamic energy per operation relative to 45 nm at 0.8 V (Stillmaker & Baas 2017)."""
+    return interp_node(node_nm, _NODES_NM, _ENERGY_X)
+
+
+def sram_cell_um2(node_nm):
+    """High-density SRAM bit-cell area in um^2 at a node."""
+    return interp_node(node_nm, _SRAM_NODES_NM, _SRAM_CELL_UM2)
+
+
+def wafer_price_usd(node_nm):
+    """300 mm wafer sale price at a node (CSET 2020)."""
+    return interp_node(node_nm, _WAFER_NODES_NM, _WAFER_PRICE_USD)
+
+
+def mask_set_usd(node_nm):
+    """Mask-set cost at a node (SemiAnalysis), the NRE floor of a tape-out."""
+    return interp_node(node_nm, _MASK_NODES_NM, _MASK_SET_USD)
+
+
+def mac_energy_pj_45(w_bits, a_bits):
+    """Energy of one w_bits x a_bits integer MAC at 45 nm, in pJ.
+
+    The multiplier scales with the product of operand widths (array multiplier), the
+    adder with their sum: 0.2 pJ * (w*a/64) + 0.03 pJ * (w+a)/16 [D from Horowitz].
+    At 32x32 bits the multiplier term gives 3.2 pJ against Horowitz's 3.1 pJ.
+    """
+    return E_INT8_MULT_PJ_45 * (w_bits * a_bits / 64.0) + E_INT8_ADD_PJ_45 * (
+        (w_bits + a_bits) / 16.0
+    )
+
+
+def mac_area_um2_45(pe_bits):
+    """Datapath area of one pe_bits x pe_bits MAC at 45 nm (multiplier + adder), um^2."""
+    return A_INT8_MULT_UM2_45 * (pe_bits * pe_bits / 64.0) + A_INT8_ADD_UM2_45 * (pe_bits / 8.0)
+
+
+def sram_energy_pj_per_byte(size_bytes, node_nm):
+    """Energy per byte of an SRAM access for an array of ``size_bytes`` at a node."""
+    size = jnp.maximum(jnp.asarray(size_bytes, jnp.float32), 1024.0)
+    e64 = E_SRAM_64B_PJ_8KB_45 * (size / 8192.0) ** SRAM_SIZE_EXPONENT
+    return e64 / 8.0 * node_energy_scale(node_nm)

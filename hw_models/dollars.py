@@ -1,0 +1,86 @@
+"""Dollars: die cost from wafer economics, and total cost of ownership.
+
+One convention for every hardware family (documented in the README):
+
+* ``cost_usd`` (capex) is the price of one unit of hardware: for an ASIC the good-die
+  cost (wafer price / (dies per wafer x yield)) + packaging and test + NRE / volume;
+  for an FPGA the board price; for a GPU its purchase price.
+* ``usd_per_1m_inferences`` = capex amortised over the deployment's lifetime at its
+  utilisation, charged for the time the inferences occupy the hardware, plus the
+  electricity they use: ``1e6 * (capex * t_inf / (lifetime * util) + E_inf * $/J)``.
+  A rented GPU replaces the amortised capex by its $/hour.
+
+Example:
+    >>> round(float(dies_per_wafer(100.0)))
+    640
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from hw_models import constants as C
+
+SECONDS_PER_YEAR = 365.25 * 24 * 3600.0
+J_PER_KWH = 3.6e6
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Deployment:
+    """How the hardware is used, for the total-cost-of-ownership convention.
+
+    Attributes:
+        lifetime_years: service life over which capex is amortised. Default 3 [A]
+            (typical server depreciation schedule).
+        utilization: fraction of the lifetime spent serving. Default 0.5 [A].
+        electricity_usd_per_kwh: energy price. Default $0.10/kWh [A] (US commercial
+            average is ~$0.12-0.13/kWh, industrial ~$0.08, EIA 2024 [S]).
+    """
+
+    lifetime_years: jax.Array | float = 3.0
+    utilization: jax.Array | float = 0.5
+    electricity_usd_per_kwh: jax.Array | float = 0.10
+
+
+def dies_per_wafer(area_mm2, wafer_diameter_mm: float = C.WAFER_DIAMETER_MM):
+    """Gross dies per wafer: pi (d/2)^2 / A - pi d / sqrt(2 A) (Hennessy & Patterson) [C]."""
+    a = jnp.maximum(area_mm2, 1e-6)
+    d = wafer_diameter_mm
+    return jnp.pi * (d / 2.0) ** 2 / a - jnp.pi * d / jnp.sqrt(2.0 * a)
+
+
+def negative_binomial_yield(area_mm2, defect_density_per_cm2, alpha=C.YIELD_CLUSTER_ALPHA):
+    """Die yield (1 + D0 A / alpha)^-alpha; alpha -> inf is Poisson, 1 is Seeds [C]."""
+    return (1.0 + defect_density_per_cm2 * area_mm2 / 100.0 / alpha) ** (-alpha)
+
+
+def asic_unit_cost_usd(area_mm2, node_nm, defect_density_per_cm2, packaging_usd,
+                       volume_units, wafer_price_usd=None, nre_usd=None):
+    """Unit capex of an ASIC and whether its die fits on a wafer.
+
+    Returns:
+        ``(cost_usd, die_cost_usd, fits_on_wafer)``.
+    """
+    wafer = C.wafer_price_usd(node_nm) if wafer_price_usd is None else wafer_price_usd
+    nre = C.mask_set_usd(node_nm) if nre_usd is None else nre_usd
+    dpw = dies_per_wafer(area_mm2)
+    fits = dpw >= 1.0
+    good = jnp.maximum(dpw, 1.0) * negative_binomial_yield(area_mm2, defect_density_per_cm2)
+    die_cost = wafer / good
+    return die_cost + packaging_usd + nre / volume_units, die_cost, fits
+
+
+def usd_per_1m_inferences(capex_usd, latency_per_inference_s, energy_per_inference_j,
+                          deployment: Deployment, usd_per_hour=None):
+    """TCO per million inferences (see module docstring)."""
+    if usd_per_hour is None:
+        life_s = deployment.lifetime_years * SECONDS_PER_YEAR * deployment.utilization
+        time_cost = capex_usd * latency_per_inference_s / life_s
+    else:
+        time_cost = usd_per_hour * latency_per_inference_s / 3600.0
+    energy_cost = energy_per_inference_j * deployment.electricity_usd_per_kwh / J_PER_KWH
+    return 1e6 * (time_cost + energy_cost)

@@ -1,0 +1,55 @@
+"""``evaluate``: one entry point for every hardware family.
+
+Example:
+    >>> import hw_models as hw
+    >>> wl = hw.gemm_workload([(1, 40, 256), (1, 256, 10)])
+    >>> costs = hw.evaluate(wl, hw.preset("gemmini-like"))
+    >>> costs.latency_s.shape
+    (2,)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hw_models.asic import evaluate_asic
+from hw_models.asic_spec import AsicSpec
+from hw_models.compression import Compression, dense_compression
+from hw_models.costs import Costs
+from hw_models.dollars import Deployment
+from hw_models.workload import Workload
+
+_EVALUATORS: dict[type, Callable[..., Costs]] = {AsicSpec: evaluate_asic}
+
+
+def register_evaluator(spec_cls: type, fn: Callable[..., Costs]) -> None:
+    """Route ``evaluate`` calls with a ``spec_cls`` spec to ``fn``."""
+    _EVALUATORS[spec_cls] = fn
+
+
+def evaluate(workload: Workload, spec, compression: Compression | None = None, *,
+             smooth: bool = False, deployment: Deployment | None = None) -> Costs:
+    """Cost of running ``workload`` (compressed as ``compression``) on ``spec``.
+
+    Args:
+        workload: per-layer GEMM shapes (``gemm_workload`` / ``extract_workload``).
+        spec: an ``AsicSpec`` (or another registered spec type); its numeric fields
+            may carry a leading batch axis under ``jax.vmap``.
+        compression: per-layer densities and bits; default dense 8-bit.
+        smooth: differentiable relaxation for gradients; ``False`` gives the exact
+            numbers that reports show.
+        deployment: lifetime / utilisation / electricity price for TCO numbers.
+
+    Returns:
+        ``Costs`` with per-layer arrays and totals.
+    """
+    fn = _EVALUATORS.get(type(spec))
+    if fn is None:
+        raise TypeError(f"no cost model for spec type {type(spec).__name__}; "
+                        f"known: {[c.__name__ for c in _EVALUATORS]}")
+    if compression is None:
+        compression = dense_compression(workload.num_layers)
+    if compression.num_layers != workload.num_layers:
+        raise ValueError(f"compression has {compression.num_layers} layers, "
+                         f"workload has {workload.num_layers}")
+    return fn(workload, spec, compression, deployment or Deployment(), smooth=smooth)
