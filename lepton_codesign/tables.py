@@ -1,0 +1,74 @@
+"""Rows of results as text: aligned tables, JSON or CSV.
+
+Example:
+    >>> print(format_rows([{"a": 1, "b": 2.5}], "csv").strip())
+    a,b
+    1,2.5
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+
+from hw_models.costs import Costs
+from hw_models.workload import Workload
+
+FORMATS = ("table", "json", "csv")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def format_rows(rows: list[dict], fmt: str = "table") -> str:
+    """Render rows (dicts with the same keys) as ``table``, ``json`` or ``csv``."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format {fmt!r} not in {FORMATS}")
+    if fmt == "json":
+        return json.dumps(rows, indent=2)
+    keys = list(rows[0]) if rows else []
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return buf.getvalue()
+    cells = [[_fmt(r.get(k, "")) for k in keys] for r in rows]
+    widths = [max([len(k)] + [len(c[i]) for c in cells]) for i, k in enumerate(keys)]
+    line = lambda vals: "  ".join(v.rjust(w) for v, w in zip(vals, widths))
+    return "\n".join([line(keys), line(["-" * w for w in widths])] + [line(c) for c in cells])
+
+
+def layer_rows(workload: Workload, costs: Costs) -> list[dict]:
+    """Per-layer rows: shape, MACs, cycles, latency, energy and bound."""
+    rows = []
+    arr = lambda x: np.asarray(x).reshape(-1)
+    cyc, lat, en = arr(costs.cycles), arr(costs.latency_s), arr(costs.energy_j)
+    ccyc, bound = arr(costs.compute_cycles), arr(costs.bound)
+    m, k, n, g = (arr(getattr(workload, f)) for f in ("m", "k", "n", "groups"))
+    macs = arr(workload.macs)
+    for i, name in enumerate(workload.names):
+        rows.append({
+            "layer": name, "kind": workload.kinds[i],
+            "gemm_mxkxn": f"{int(m[i])}x{int(k[i])}x{int(n[i])}" + (
+                f" x{int(g[i])}" if g[i] > 1 else ""),
+            "macs": int(macs[i]), "compute_cycles": float(ccyc[i]), "cycles": float(cyc[i]),
+            "latency_s": float(lat[i]), "energy_j": float(en[i]),
+            "bound": "memory" if bound[i] else "compute",
+        })
+    return rows
+
+
+def total_row(workload: Workload, costs: Costs) -> dict:
+    """Totals of one evaluation as a flat dict."""
+    out = {"layers": workload.num_layers, "macs": int(np.asarray(workload.total_macs))}
+    out.update(costs.summary())
+    return out
+
+
