@@ -1,0 +1,34 @@
+"""The evaluate command: tables, JSON, and a clear error on a bad spec."""
+
+import json
+
+from lepton_codesign.cli import main
+
+
+def test_evaluate_json(capsys):
+    assert main(["evaluate", "--spec", "gemmini-like", "--model", "mlp", "--batch", "4",
+                 "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["totals"]["layers"] == 3
+    assert out["totals"]["macs"] == 4 * (40 * 256 + 256 * 256 + 256 * 10)
+    assert all(row["bound"] in ("compute", "memory") for row in out["layers"])
+
+
+def test_evaluate_table_and_csv(capsys):
+    assert main(["evaluate", "--spec", "tpuv1-like", "--model", "cnn1d"]) == 0
+    assert "total_latency_s" in capsys.readouterr().out
+    assert main(["evaluate", "--spec", "tpuv1-like", "--model", "cnn1d", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("layer,kind,")
+
+
+def test_bad_spec_exits_nonzero_with_message(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nkind: asic\npe_rows: 8\npe_cols: 8\ndataflow: xs\nfreq_hz: 1e9\n")
+    assert main(["evaluate", "--spec", str(bad), "--model", "mlp"]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "'dataflow'" in err and "'os'" in err
+
+
+def test_unknown_model(capsys):
+    assert main(["evaluate", "--spec", "gemmini-like", "--model", "nope"]) == 2
+    assert "unknown model" in capsys.readouterr().err
