@@ -1,0 +1,245 @@
+"""Pareto reports of a run directory: plots, ``front.csv`` and ``report.md``.
+
+A run directory holds ``results.json`` (written by ``lepton_codesign.codesign`` or any
+caller of ``write_results``) with this schema::
+
+    {"run": {"name", "seed", "command", "settings", "versions", "wall_time_s", ...},
+     "objectives": [{"name": "latency_s", "label": "latency [s]"}, ...],
+     "points": [{"id", "family", "label", "hardware": {...}, "compression": {...},
+                 "objectives": [...], "feasible", "on_front", "reference"}, ...],
+     "hv_history": {"<family>": [[evaluations, hypervolume], ...]},
+     "chosen": [{"id", "why", "layers": [{"name", "latency_s", "energy_j", "bound"}]}]}
+
+``write_report(run_dir)`` renders everything headless (matplotlib Agg).
+
+Example:
+    >>> write_report("reports/quickstart")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+_FAMILY_COLORS = {"asic": "tab:blue", "fpga": "tab:orange", "gpu": "tab:green"}
+
+
+def knee_index(objs: np.ndarray, front: np.ndarray) -> int:
+    """Front point closest to the ideal point after per-objective normalisation.
+
+    Objectives spanning more than two decades are normalised in log space.
+    """
+    idx = np.flatnonzero(front)
+    if idx.size == 0:
+        return -1
+    f = objs[idx].astype(float)
+    for j in range(f.shape[1]):
+        col = f[:, j]
+        if np.all(col > 0) and col.max() / col.min() > 100:
+            f[:, j] = np.log10(col)
+    lo, hi = f.min(0), f.max(0)
+    z = (f - lo) / np.where(hi > lo, hi - lo, 1.0)
+    return int(idx[np.argmin(np.linalg.norm(z, axis=1))])
+
+
+def _use_log(values: np.ndarray) -> bool:
+    v = values[np.isfinite(values)]
+    return bool(v.size and np.all(v > 0) and v.max() / v.min() > 100)
+
+
+def _scatter(ax, res: dict, i: int, j: int) -> None:
+    pts = res["points"]
+    objs = np.array([p["objectives"] for p in pts], float)
+    fam = np.array([p["family"] for p in pts])
+    front = np.array([p["on_front"] for p in pts])
+    feas = np.array([p["feasible"] for p in pts])
+    for f in sorted(set(fam)):
+        color = _FAMILY_COLORS.get(f, "tab:gray")
+        sel = (fam == f) & feas & ~front
+        ax.scatter(objs[sel, i], objs[sel, j], s=8, alpha=0.2, color=color, linewidths=0)
+        sel = (fam == f) & front
+        ax.scatter(objs[sel, i], objs[sel, j], s=30, color=color, edgecolors="black",
+                   linewidths=0.6, label=f"{f} (front)", zorder=3)
+    infeas = ~feas
+    if infeas.any():
+        ax.scatter(objs[infeas, i], objs[infeas, j], s=10, marker="x", color="tab:red",
+                   alpha=0.4, label="infeasible")
+    for k, p in enumerate(pts):
+        if p.get("reference"):
+            ax.scatter(objs[k, i], objs[k, j], s=140, marker="*", color="gold",
+                       edgecolors="black", zorder=4, label=f"reference: {p['label']}")
+    for c in res.get("chosen", [])[:1]:
+        k = next(n for n, p in enumerate(pts) if p["id"] == c["id"])
+        ax.annotate(f"chosen: {pts[k]['label']}", (objs[k, i], objs[k, j]),
+                    xytext=(12, 12), textcoords="offset points", fontsize=8,
+                    arrowprops={"arrowstyle": "->", "lw": 0.8})
+    labels = [o["label"] for o in res["objectives"]]
+    ax.set_xlabel(labels[i])
+    ax.set_ylabel(labels[j])
+    if _use_log(objs[feas, i]):
+        ax.set_xscale("log")
+    if _use_log(objs[feas, j]):
+        ax.set_yscale("log")
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def _pairs_plot(res: dict, path: Path) -> None:
+    k = len(res["objectives"])
+    fig, axes = plt.subplots(k - 1, k - 1, figsize=(3.6 * (k - 1), 3.2 * (k - 1)),
+                             squeeze=False)
+    for r in range(k - 1):
+        for c in range(k - 1):
+            ax = axes[r, c]
+            if c > r:
+                ax.axis("off")
+                continue
+            _scatter(ax, res, c, r + 1)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", fontsize=9)
+    fig.suptitle(f"{res['run'].get('name', 'run')}: all objective pairs")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _hv_plot(res: dict, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for fam, hist in res.get("hv_history", {}).items():
+        if hist:
+            h = np.array(hist, float)
+            ax.plot(h[:, 0], h[:, 1], marker="o", ms=3,
+                    color=_FAMILY_COLORS.get(fam, "tab:gray"), label=fam)
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel("hypervolume (normalised objectives)")
+    ax.set_title("Hypervolume vs evaluations")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _layers_plot(chosen: dict, label: str, path: Path) -> None:
+    layers = chosen["layers"]
+    names = [lay["name"] for lay in layers]
+    y = np.arange(len(names))
+    mem = np.array([lay["bound"] == "memory" for lay in layers])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.35 * len(names) + 1.6), sharey=True)
+    for ax, key, unit in ((axes[0], "latency_s", "latency [s]"),
+                          (axes[1], "energy_j", "energy [J]")):
+        vals = np.array([lay[key] for lay in layers], float)
+        ax.barh(y[~mem], vals[~mem], color="tab:blue", label="compute-bound")
+        ax.barh(y[mem], vals[mem], color="tab:red", label="memory-bound")
+        ax.set_xlabel(unit)
+        if _use_log(vals):
+            ax.set_xscale("log")
+        ax.grid(True, axis="x", alpha=0.3)
+    axes[0].set_yticks(y, names, fontsize=8)
+    axes[0].invert_yaxis()
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"Per-layer breakdown: {label}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _front_rows(res: dict) -> list[dict]:
+    names = [o["name"] for o in res["objectives"]]
+    rows = []
+    for p in res["points"]:
+        if not p["on_front"] and not p.get("reference"):
+            continue
+        row = {"id": p["id"], "family": p["family"], "label": p["label"],
+               "on_front": p["on_front"], "reference": bool(p.get("reference"))}
+        row.update(dict(zip(names, p["objectives"])))
+        row.update({f"hw.{k}": v for k, v in p.get("hardware", {}).items()})
+        row.update({f"comp.{k}": v for k, v in p.get("compression", {}).items()})
+        rows.append(row)
+    rows.sort(key=lambda r: (not r["on_front"], r[names[0]]))
+    return rows
+
+
+def write_front_csv(res: dict, path: Path) -> None:
+    rows = _front_rows(res)
+    keys = sorted({k for r in rows for k in r}, key=lambda k: (k.count("."), k))
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _markdown(res: dict, pngs: list[str]) -> str:
+    run = res["run"]
+    names = [o["name"] for o in res["objectives"]]
+    rows = _front_rows(res)
+    n_pts = len(res["points"])
+    fams = sorted({p["family"] for p in res["points"]})
+    lines = [f"# Co-design report: {run.get('name', 'run')}", "",
+             f"- command: `{run.get('command', '')}`",
+             f"- seed: {run.get('seed')}",
+             f"- wall time: {run.get('wall_time_s', float('nan')):.1f} s",
+             f"- evaluated designs: {n_pts} across {', '.join(fams)}; "
+             f"on the front: {sum(p['on_front'] for p in res['points'])}",
+             f"- versions: {json.dumps(run.get('versions', {}))}", "",
+             "## Pareto front", "",
+             "| family | design | " + " | ".join(names) + " |",
+             "|---|---|" + "---|" * len(names)]
+    for r in rows:
+        tag = " (reference, dominated)" if r["reference"] and not r["on_front"] else ""
+        vals = " | ".join(f"{r[n]:.4g}" for n in names)
+        lines.append(f"| {r['family']} | {r['label']}{tag} | {vals} |")
+    for c in res.get("chosen", []):
+        lines += ["", f"Chosen design `{c['id']}`: {c.get('why', '')}."]
+    lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in pngs]
+    lines += ["", "## Settings", "", "```json", json.dumps(run.get("settings", {}), indent=2),
+              "```", ""]
+    return "\n".join(lines)
+
+
+def write_report(run_dir: str | Path) -> list[Path]:
+    """Render plots, ``front.csv`` and ``report.md`` from ``run_dir/results.json``.
+
+    Returns:
+        The files written.
+    """
+    run_dir = Path(run_dir)
+    res_path = run_dir / "results.json"
+    if not res_path.is_file():
+        raise FileNotFoundError(f"{res_path}: no results.json in the run directory")
+    res = json.loads(res_path.read_text())
+    written, pngs = [], []
+    names = [o["name"] for o in res["objectives"]]
+    for i, j in itertools.combinations(range(len(names)), 2):
+        fig, ax = plt.subplots(figsize=(6.4, 4.8))
+        _scatter(ax, res, i, j)
+        ax.legend(fontsize=8, loc="best")
+        ax.set_title(f"{names[j]} vs {names[i]}")
+        fig.tight_layout()
+        p = run_dir / f"pareto_{names[i]}__{names[j]}.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        pngs.append(p.name)
+    if len(names) > 2:
+        _pairs_plot(res, run_dir / "pairs.png")
+        pngs.append("pairs.png")
+    if res.get("hv_history"):
+        _hv_plot(res, run_dir / "hypervolume.png")
+        pngs.append("hypervolume.png")
+    labels = {p["id"]: p["label"] for p in res["points"]}
+    for c in res.get("chosen", []):
+        if c.get("layers"):
+            p = run_dir / f"layers_{c['id']}.png"
+            _layers_plot(c, labels.get(c["id"], c["id"]), p)
+            pngs.append(p.name)
+    write_front_csv(res, run_dir / "front.csv")
+    (run_dir / "report.md").write_text(_markdown(res, pngs))
+    written = [run_dir / p for p in pngs] + [run_dir / "front.csv", run_dir / "report.md"]
+    return written
