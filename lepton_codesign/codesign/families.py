@@ -1,0 +1,147 @@
+"""Hardware families of a co-design run: how each one is searched and scored.
+
+* ``asic``: a joint space of ASIC knobs x compression operating point, searched with
+  NSGA-II; a whole population is one ``jit(vmap(evaluate))`` call.
+* ``fpga`` / ``gpu``: every (device preset, operating point) pair is evaluated: a
+  handful of discrete choices, enumerated exactly rather than sampled.
+
+All numbers are exact (``smooth=False``) and every point records the settings that
+reproduce it (``hardware`` dict + operating-point name).
+
+Example:
+    >>> objective_vector({"error": 0.1, "latency_s": 2.0}, ["error", "latency_s"])
+    [0.1, 2.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import hw_models
+import search
+from hw_models.compression import Compression
+
+
+def objective_vector(values: dict, names: Sequence[str]) -> list[float]:
+    """Pick objective values by name, in order."""
+    return [float(values[n]) for n in names]
+
+
+def _metrics(costs, accuracy) -> dict:
+    return {"error": 1.0 - accuracy, "latency_s": costs.total_latency_s,
+            "energy_j": costs.total_energy_j, "usd_per_1m_inferences": costs.usd_per_1m_inferences,
+            "cost_usd": costs.cost_usd, "area_mm2": costs.area_mm2}
+
+
+def _violation(cfg: dict, accuracy, costs) -> jax.Array:
+    con = cfg["constraints"]
+    return jnp.stack([
+        con["min_accuracy"] - accuracy,
+        (costs.total_latency_s - con["max_latency_s"]) / con["max_latency_s"],
+        (costs.area_mm2 - con["max_area_mm2"]) / con["max_area_mm2"],
+        jnp.where(costs.feasible, 0.0, 1.0),
+    ], axis=-1)
+
+
+def asic_space(cfg: dict, point_names: Sequence[str]) -> search.Space:
+    a = cfg["asic"]
+    return search.Space({
+        "pe_rows": search.Integer(*a["pe_rows"]),
+        "pe_cols": search.Integer(*a["pe_cols"]),
+        "sram_kib": search.Real(*a["sram_kib"], log=True),
+        "freq_hz": search.Real(*a["freq_hz"], log=True),
+        "dram_gbps": search.Real(*a["dram_gbps"], log=True),
+        "node_nm": search.Choice(list(a["node_nm"])),
+        "dataflow": search.Choice(list(a["dataflows"])),
+        "sparsity_support": search.Choice(list(a["sparsity_support"])),
+        "precision_scalable": search.Choice(list(a["precision_scalable"])),
+        "point": search.Choice(list(point_names)),
+    })
+
+
+def asic_spec_from_design(d: dict) -> hw_models.AsicSpec:
+    """``AsicSpec`` of decoded ASIC design(s); categorical fields already spec codes.
+
+    The three SCALE-Sim buffers get ``sram_kib`` each.
+    """
+    sram = jnp.asarray(d["sram_kib"], jnp.float32) * 1024.0
+    return hw_models.AsicSpec(
+        pe_rows=jnp.asarray(d["pe_rows"], jnp.float32),
+        pe_cols=jnp.asarray(d["pe_cols"], jnp.float32),
+        dataflow=jnp.asarray(d["dataflow"], jnp.int32),
+        freq_hz=jnp.asarray(d["freq_hz"], jnp.float32),
+        ifmap_sram_bytes=sram, filter_sram_bytes=sram, ofmap_sram_bytes=sram,
+        dram_bandwidth_bytes_per_s=jnp.asarray(d["dram_gbps"], jnp.float32) * 1e9,
+        node_nm=jnp.asarray(d["node_nm"], jnp.float32),
+        precision_scalable=jnp.asarray(d["precision_scalable"], jnp.float32),
+        sparsity_support=jnp.asarray(d["sparsity_support"], jnp.int32),
+    )
+
+
+def stack_compressions(comps: Sequence[Compression]) -> Compression:
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *comps)
+
+
+def make_asic_objective(cfg, workload, comps: Compression, accuracy: np.ndarray):
+    """Vectorised objective over decoded ASIC designs -> (objectives, violation).
+
+    Categorical knobs arrive as indices into the config's option lists (``search.Choice``
+    decodes non-numeric options to indices); they are mapped to spec codes here.
+    """
+    names = cfg["objectives"]["names"]
+    acc = jnp.asarray(accuracy, jnp.float32)
+    df_codes = jnp.asarray([hw_models.asic_spec.DATAFLOWS.index(v)
+                            for v in cfg["asic"]["dataflows"]])
+    sp_codes = jnp.asarray([hw_models.asic_spec.SPARSITY_SUPPORT.index(v)
+                            for v in cfg["asic"]["sparsity_support"]])
+
+    def one(spec, comp, a):
+        costs = hw_models.evaluate(workload, spec, comp)
+        m = _metrics(costs, a)
+        objs = jnp.stack([jnp.asarray(m[n], jnp.float32) for n in names])
+        return objs, _violation(cfg, a, costs)
+
+    @jax.jit
+    def objective(designs: dict):
+        d = dict(designs)
+        d["dataflow"] = df_codes[designs["dataflow"]]
+        d["sparsity_support"] = sp_codes[designs["sparsity_support"]]
+        idx = designs["point"]
+        comp = jax.tree.map(lambda x: x[idx], comps)
+        return jax.vmap(one)(asic_spec_from_design(d), comp, acc[idx])
+
+    return objective
+
+
+def describe_asic(cfg, design: dict) -> dict:
+    """Plain settings of one decoded ASIC design (for results and reproduction)."""
+    a = cfg["asic"]
+    return {"pe_rows": int(design["pe_rows"]), "pe_cols": int(design["pe_cols"]),
+            "sram_kib_each": round(float(design["sram_kib"]), 2),
+            "freq_hz": float(design["freq_hz"]), "dram_gbps": round(float(design["dram_gbps"]), 3),
+            "node_nm": float(design["node_nm"]),
+            "dataflow": a["dataflows"][int(design["dataflow"])],
+            "sparsity_support": a["sparsity_support"][int(design["sparsity_support"])],
+            "precision_scalable": int(design["precision_scalable"])}
+
+
+def enumerate_presets(cfg, family: str, workload, comps: Sequence[Compression],
+                      accuracy: Sequence[float], point_names: Sequence[str]) -> list[dict]:
+    """Evaluate every (preset, operating point) pair of an FPGA or GPU family."""
+    names = cfg["objectives"]["names"]
+    out = []
+    for dev in cfg[family]["devices"]:
+        spec = hw_models.preset(dev)
+        for comp, acc, pname in zip(comps, accuracy, point_names):
+            costs = hw_models.evaluate(workload, spec, comp)
+            m = _metrics(costs, acc)
+            viol = np.asarray(_violation(cfg, jnp.float32(acc), costs))
+            out.append({"family": family, "hardware": {"preset": dev}, "point": pname,
+                        "objectives": objective_vector(m, names),
+                        "violation": float(np.maximum(viol, 0).sum()),
+                        "feasible": bool(np.asarray(costs.feasible))})
+    return out

@@ -1,0 +1,249 @@
+"""``codesign``: compress at several operating points, search hardware, report the front.
+
+Data flow of one run (``out_dir`` makes it resumable):
+
+1. **Trials** (one per compression operating point) train the model with that policy
+   and return its test accuracy and hard ``hw_models.Compression``. They run on an
+   executor (local or Ray); each result is appended to ``trials.jsonl`` the moment
+   it arrives, and a rerun skips the points already there.
+2. The **workload** is extracted once from the model (compression does not change
+   the layer list, only densities and bits).
+3. **Hardware** per family (``families.py``): NSGA-II over ASIC knobs x operating
+   point (checkpointed every generation by ``search.run``), exhaustive FPGA / GPU
+   presets x operating points. All numbers are exact.
+4. **Front**: all points together, constrained non-dominated sort; the knee of the
+   front is the chosen design, re-scored with its per-layer breakdown.
+5. ``results.json`` + ``search.report.write_report`` (plots, ``front.csv``, ``report.md``).
+
+Example:
+    >>> res = codesign(config=default_config())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import hw_models
+import search
+from lepton_codesign.codesign import families as fam
+from lepton_codesign.codesign.config import OBJECTIVES, default_config, validate_config
+from lepton_codesign.codesign.executor import make_executor
+from lepton_codesign.codesign.trials import compression_from_dict, run_trial
+from lepton_codesign.tables import layer_rows
+from search.report import knee_index, write_report
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class CodesignResult:
+    """Outcome of a co-design run.
+
+    Attributes:
+        points: every evaluated design (family, hardware settings, operating point,
+            objectives, feasible, on_front, reference).
+        objective_names: names of the objective columns.
+        trials: per operating point: name, accuracy, compression settings.
+        chosen: id of the knee design of the front.
+        run_dir: where results and the report were written (or ``None``).
+    """
+
+    points: list[dict]
+    objective_names: list[str]
+    trials: list[dict]
+    chosen: str | None
+    run_dir: Path | None
+
+    @property
+    def objectives(self) -> np.ndarray:
+        return np.array([p["objectives"] for p in self.points], float)
+
+    @property
+    def front_mask(self) -> np.ndarray:
+        return np.array([p["on_front"] for p in self.points])
+
+    def front(self) -> list[dict]:
+        return [p for p in self.points if p["on_front"]]
+
+
+def _append_jsonl(path: Path, record: dict) -> None:
+    with open(path, "a") as fh:
+        fh.write(json.dumps(record) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:  # a torn last line from a crash: drop it
+            break
+    return out
+
+
+def _run_trials(cfg, model, executor, run_dir: Path | None, progress: bool) -> list[dict]:
+    done = {r["name"]: r for r in _read_jsonl(run_dir / "trials.jsonl")} if run_dir else {}
+    todo = [p for p in cfg["points"] if p["name"] not in done]
+    tasks = [{"point": p, "model": model, "data": cfg["data"], "train": cfg["train"],
+              "seed": cfg["run"]["seed"], "progress": progress} for p in todo]
+
+    def on_result(i, rec):
+        done[rec["name"]] = rec
+        if run_dir:
+            _append_jsonl(run_dir / "trials.jsonl", rec)
+        log.info("trial %s: accuracy %.4f", rec["name"], rec["accuracy"])
+
+    if tasks:
+        executor.map(run_trial, tasks, on_result)
+    return [done[p["name"]] for p in cfg["points"]]
+
+
+def _asic_points(cfg, workload, comps, acc, names, run_dir, key, progress) -> tuple[list, list]:
+    space = fam.asic_space(cfg, names)
+    objective = fam.make_asic_objective(cfg, workload, fam.stack_compressions(comps), acc)
+    budget = cfg["asic"]["pop_size"] * cfg["asic"]["generations"]
+    ckpt = str(run_dir / "asic_search.npz") if run_dir else None
+    res = search.run(search.nsga2(cfg["asic"]["pop_size"]), objective, space, key=key,
+                     budget=budget, checkpoint=ckpt, progress=progress,
+                     objective_names=cfg["objectives"]["names"])
+    designs = {k: np.asarray(v) for k, v in res.designs.items()}
+    viol = np.asarray(res.violation)
+    points = []
+    for i in range(len(res.objectives)):
+        d = {k: v[i] for k, v in designs.items()}
+        points.append({"family": "asic", "hardware": fam.describe_asic(cfg, d),
+                       "point": names[int(d["point"])],
+                       "objectives": [float(x) for x in np.asarray(res.objectives[i])],
+                       "violation": float(max(viol[i], 0.0)),
+                       "feasible": bool(np.asarray(res.feasible)[i])})
+    hv = [[float(e), float(h)] for e, h in zip(res.evals_history, res.hv_history)]
+    return points, hv
+
+
+def _spec_of(cfg, point: dict):
+    if point["family"] == "asic":
+        h = point["hardware"]
+        d = {k: h[k] for k in ("pe_rows", "pe_cols", "freq_hz", "dram_gbps", "node_nm",
+                               "precision_scalable")}
+        d["sram_kib"] = h["sram_kib_each"]
+        d["dataflow"] = hw_models.asic_spec.DATAFLOWS.index(h["dataflow"])
+        d["sparsity_support"] = hw_models.asic_spec.SPARSITY_SUPPORT.index(h["sparsity_support"])
+        return fam.asic_spec_from_design(d)
+    return hw_models.preset(point["hardware"]["preset"])
+
+
+def _versions() -> dict:
+    out = {"python": platform.python_version()}
+    for pkg in ("lepton-codesign", "jax", "flax", "optax", "numpy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "n/a"
+    return out
+
+
+def codesign(model_factory: str | None = None, data=None, config: dict | None = None, *,
+             out_dir: str | Path | None = None, executor: str = "local",
+             address: str | None = None, progress: bool = True) -> CodesignResult:
+    """Run a co-design search (see the module docstring).
+
+    Args:
+        model_factory: a built-in model name or ``"module:factory"`` (overrides
+            ``config["model"]["name"]``; names travel to Ray workers).
+        data: reserved for user arrays; ``None`` uses ``config["data"]``.
+        config: a validated config (``load_config`` / ``default_config``) or a raw
+            dict (validated here); ``None`` = the embedded quickstart.
+        out_dir: run directory for resumable state, results and the report.
+        executor: ``"local"`` or ``"ray"`` (training trials).
+        address: Ray cluster address (``None`` starts a local one).
+        progress: show progress bars.
+
+    Returns:
+        ``CodesignResult``.
+    """
+    if data is not None:
+        raise NotImplementedError("pass data through config['data'] (mnist1d | digits)")
+    t0 = time.time()
+    cfg = default_config() if config is None else validate_config(config)
+    if model_factory is not None:
+        cfg["model"]["name"] = model_factory
+    run_dir = Path(out_dir) if out_dir else None
+    if run_dir:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(cfg, indent=2))
+    trials = _run_trials(cfg, cfg["model"]["name"], make_executor(executor, address), run_dir,
+                         progress)
+    names = [t["name"] for t in trials]
+    acc = np.array([t["accuracy"] for t in trials], np.float32)
+    comps = [compression_from_dict(t["compression"]) for t in trials]
+
+    from lepton_codesign.extract import extract_workload
+    from lepton_codesign.models import build_model
+
+    model, x = build_model(cfg["model"]["name"], batch=cfg["model"]["batch"])
+    workload = extract_workload(model, x)
+    key = jax.random.key(cfg["run"]["seed"])
+    points, hv_history = [], {}
+    families = cfg["hardware"]["families"]
+    if "asic" in families:
+        asic, hv_history["asic"] = _asic_points(cfg, workload, comps, acc, names, run_dir, key,
+                                                progress)
+        points += asic
+    for family in ("fpga", "gpu"):
+        if family in families:
+            points += fam.enumerate_presets(cfg, family, workload, comps, acc, names)
+    objs = np.array([p["objectives"] for p in points], float)
+    viol = np.array([p["violation"] + (0.0 if p["feasible"] else 1.0) for p in points])
+    ok = np.all(np.isfinite(objs), axis=1)
+    front = np.asarray(search.nondominated(jnp.asarray(np.where(ok[:, None], objs, 1e30)),
+                                           jnp.asarray(np.where(ok, viol, 1e30)))) & (viol <= 0)
+    ref_names = {p["name"] for p in cfg["points"] if p["reference"]}
+    for i, p in enumerate(points):
+        p["id"] = f"{p['family']}{i}"
+        p["label"] = f"{p['point']} @ {p['hardware'].get('preset', p['family'] + str(i))}"
+        p["on_front"] = bool(front[i])
+        p["feasible"] = bool(p["feasible"] and viol[i] <= 0)
+        p["compression"] = {"point": p["point"]}
+        p["reference"] = p["point"] in ref_names and p["family"] != "asic"
+    chosen = []
+    k = knee_index(objs, front)
+    if k >= 0:
+        c = points[k]
+        comp = comps[names.index(c["point"])]
+        costs = hw_models.evaluate(workload, _spec_of(cfg, c), comp)
+        chosen.append({"id": c["id"], "why": "knee of the front (closest to the ideal point "
+                       "after per-objective normalisation)",
+                       "layers": layer_rows(workload, costs)})
+    result = CodesignResult(points, list(cfg["objectives"]["names"]), trials,
+                            chosen[0]["id"] if chosen else None, run_dir)
+    if run_dir:
+        results = {
+            "run": {"name": cfg["run"]["name"], "seed": cfg["run"]["seed"],
+                    "command": " ".join(["lepton-codesign"] + sys.argv[1:])
+                    if sys.argv and "lepton-codesign" in sys.argv[0] else "python API",
+                    "settings": cfg, "versions": _versions(),
+                    "wall_time_s": time.time() - t0,
+                    "workload": {"layers": list(workload.names),
+                                 "macs": int(np.asarray(workload.total_macs))}},
+            "objectives": [{"name": n, "label": OBJECTIVES[n]} for n in cfg["objectives"]["names"]],
+            "trials": trials, "points": points, "hv_history": hv_history, "chosen": chosen,
+        }
+        (run_dir / "results.json").write_text(json.dumps(results, indent=1))
+        write_report(run_dir)
+    return result
