@@ -4,6 +4,11 @@ Subcommands::
 
     lepton-codesign evaluate --spec FILE|PRESET --model NAME|module:factory [--batch N]
                              [--format table|json|csv]
+    lepton-codesign compare --model NAME --spec A --spec B ... [--plot out.png]
+    lepton-codesign search [--config FILE.toml] [--out reports/<run_id>]
+                           [--executor local|ray] [--address ADDR]
+    lepton-codesign report RUN_DIR     # re-render plots and report.md
+    lepton-codesign show-config        # print the embedded quickstart config
     lepton-codesign presets            # list shipped specs
     lepton-codesign models             # list built-in models
 
@@ -44,6 +49,49 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _compare(args) -> int:
+    from lepton_codesign.compare import compare, format_table, plot_compare
+    from lepton_codesign.extract import extract_workload
+    from lepton_codesign.models import build_model
+
+    specs = [hw_models.resolve_spec(s) for s in args.spec]
+    model, x = build_model(args.model, batch=args.batch)
+    rows = compare(extract_workload(model, x), specs)
+    print(format_table(rows, args.format))
+    if args.plot:
+        plot_compare(rows, args.plot)
+        print(f"\nplot written to {args.plot}")
+    return 0
+
+
+def _search(args) -> int:
+    from lepton_codesign.codesign.config import default_config, load_config
+    from lepton_codesign.codesign.pipeline import codesign
+
+    cfg = load_config(args.config) if args.config else default_config()
+    out = args.out or f"reports/{cfg['run']['name']}"
+    res = codesign(config=cfg, out_dir=out, executor=args.executor, address=args.address)
+    front = res.front()
+    print(f"\n{len(res.points)} designs evaluated, {len(front)} on the Pareto front")
+    print(f"report: {out}/report.md")
+    return 0
+
+
+def _report(args) -> int:
+    from search.report import write_report
+
+    for path in write_report(args.run_dir):
+        print(path)
+    return 0
+
+
+def _show_config(_args) -> int:
+    from lepton_codesign.codesign.config import default_config_text
+
+    print(default_config_text(), end="")
+    return 0
+
+
 def _presets(_args) -> int:
     print("\n".join(hw_models.preset_names()))
     return 0
@@ -67,6 +115,25 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch", type=int, default=1)
     ev.add_argument("--format", choices=FORMATS, default="table")
     ev.set_defaults(func=_evaluate)
+    cp = sub.add_parser("compare", help="one model on several specs, side by side")
+    cp.add_argument("--model", required=True, help="built-in model name or module:factory")
+    cp.add_argument("--spec", required=True, action="append",
+                    help="preset name or spec file (repeat)")
+    cp.add_argument("--batch", type=int, default=1)
+    cp.add_argument("--format", choices=FORMATS, default="table")
+    cp.add_argument("--plot", help="write a bar chart PNG here")
+    cp.set_defaults(func=_compare)
+    se = sub.add_parser("search", help="co-design search (embedded quickstart by default)")
+    se.add_argument("--config", help="TOML config (default: embedded quickstart)")
+    se.add_argument("--out", help="run directory (default reports/<run name>)")
+    se.add_argument("--executor", choices=("local", "ray"), default="local")
+    se.add_argument("--address", help="Ray cluster address (default: start a local one)")
+    se.set_defaults(func=_search)
+    rp = sub.add_parser("report", help="re-render the report of a run directory")
+    rp.add_argument("run_dir")
+    rp.set_defaults(func=_report)
+    sub.add_parser("show-config", help="print the embedded quickstart config").set_defaults(
+        func=_show_config)
     sub.add_parser("presets", help="list shipped hardware specs").set_defaults(func=_presets)
     sub.add_parser("models", help="list built-in models").set_defaults(func=_models)
     return parser
@@ -77,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (hw_models.SpecError, ValueError) as err:
+    except (hw_models.SpecError, ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
