@@ -4,7 +4,7 @@ Public API::
 
     Workload, gemm_workload, make_workload, conv_layer      # what runs
     Compression, make_compression, dense_compression        # how it is compressed
-    AsicSpec, Deployment                                    # what it runs on
+    AsicSpec, FpgaSpec, GpuSpec, Deployment                 # what it runs on
     load_spec, preset, preset_names, resolve_spec, SpecError
     evaluate, Costs                                         # what it costs
 """
@@ -14,12 +14,17 @@ from hw_models.compression import Compression, dense_compression, make_compressi
 from hw_models.costs import Costs
 from hw_models.dollars import Deployment
 from hw_models.evaluate import evaluate, register_evaluator
+from hw_models.fpga import evaluate_fpga
+from hw_models.fpga_spec import FpgaSpec
+from hw_models.gpu import evaluate_gpu
+from hw_models.gpu_spec import GpuSpec
 from hw_models.specio import SpecError, load_spec, preset, preset_names, resolve_spec
 from hw_models.workload import Workload, conv_layer, gemm_workload, make_workload
 
 __all__ = [
-    "AsicSpec", "Compression", "Costs", "Deployment", "SpecError", "Workload",
-    "conv_layer", "dense_compression", "evaluate", "gemm_workload", "load_spec",
+    "AsicSpec", "Compression", "Costs", "Deployment", "FpgaSpec", "GpuSpec", "SpecError",
+    "Workload", "conv_layer", "dense_compression", "evaluate", "evaluate_fpga", "evaluate_gpu",
+    "gemm_workload", "load_spec",
     "make_compression", "make_workload", "preset", "preset_names", "register_evaluator",
     "resolve_spec",
 ]

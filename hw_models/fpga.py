@@ -1,0 +1,276 @@
+"""Analytic cost model of a DNN accelerator on an FPGA (``FpgaSpec``).
+
+Two architectures (``FpgaSpec.architecture``):
+
+**dataflow** (FINN / hls4ml): every layer has its own engine of ``P_i`` MAC lanes and the
+layers run as a pipeline. Lanes are given to layers in proportion to their MACs so that
+every stage takes the same ``T`` cycles per inference (FINN's balanced folding). ``T`` is
+the smallest interval the scarcest resource allows under the utilisation ceilings,
+``T = max_r sum_i cost_r,i * MACs_i / budget_r``, and never below one input vector per
+cycle (``max_i m_i``). The reuse factor of a layer is ``weights_i / P_i``; at reuse 1 the
+layer is fully unrolled with constant weights: unstructured zeros then remove their
+multipliers, and the weights need no BRAM. Folded layers read weights from BRAM/URAM
+(``w / 36`` RAMB18 per lane for port width, and capacity); if all weights do not fit on
+chip they are streamed from DRAM every inference. Latency of a batch is the pipeline
+fill ``sum_i c_i`` plus ``(B - 1)`` intervals; throughput is one inference per interval.
+
+**overlay** (Vitis AI DPU style): one array of ``P`` MAC lanes at ``overlay_bits`` (given,
+or as many as the resources allow), tiled as ``tile_k`` input channels x ``tile_n``
+output channels x pixel parallelism. Layers run in turn; cycles per layer are the
+product of tile counts (tile quantisation, with ``kh * kw`` sequential for convs) plus a
+pipeline fill, overlapped with DRAM traffic (weights once per layer, activations when
+they do not fit the on-chip buffers). Operands wider than ``overlay_bits`` take several
+passes; the overlay gains nothing from sparsity except narrower (channel-pruned) layers.
+
+Energy = MACs x Horowitz MAC energy at the node x FPGA/ASIC gap (LUT or hard block) +
+on-chip reads x BRAM energy + DRAM bytes x energy/byte + static power x time. Capex is the
+board price; dollars per inference follow ``hw_models.dollars``. A design that does not
+fit under the ceilings is infeasible and ``extras["infeasible_resource"]`` names the
+overflowing resource (``fpga_spec.resource_name``).
+
+Example:
+    >>> import hw_models as hw
+    >>> wl = hw.gemm_workload([(1, 784, 256), (1, 256, 10)])
+    >>> spec = FpgaSpec(lut=218600, dsp=900, bram18=1090)
+    >>> c = evaluate_fpga(wl, spec, hw.dense_compression(2, bits=1))
+    >>> bool(c.feasible), int(c.extras["infeasible_resource"])
+    (True, 0)
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from hw_models import _smooth, dollars
+from hw_models import constants as C
+from hw_models.compression import Compression
+from hw_models.costs import Costs, total
+from hw_models.evaluate import register_evaluator
+from hw_models.fpga_resources import (
+    BRAM18_PORT_BITS,
+    FINN_LUT_C0,
+    io_bytes,
+    lane_costs,
+    layer_shapes,
+)
+from hw_models.fpga_spec import (
+    BRAM18_BITS,
+    OVERLAY,
+    R_BRAM,
+    R_DSP,
+    R_FF,
+    R_LUT,
+    R_NONE,
+    R_URAM,
+    URAM_BITS,
+    FpgaSpec,
+)
+from hw_models.workload import Workload
+
+_TINY = 1e-9
+BRAM18_BYTES = 2304.0  # [D] 18 Kb / 8, the array size used for BRAM access energy
+
+
+def _budgets(spec: FpgaSpec):
+    return {
+        "lut": spec.lut_ceiling * spec.lut, "ff": spec.ff_ceiling * spec.ff,
+        "dsp": spec.dsp_ceiling * spec.dsp, "bram": spec.bram_ceiling * spec.bram18,
+        "uram": spec.uram_ceiling * spec.uram,
+    }
+
+
+def _overflow(used: dict, budgets: dict):
+    """Code of the most overflowing resource (0 when everything fits)."""
+    codes = (R_LUT, R_FF, R_DSP, R_BRAM, R_URAM)
+    keys = ("lut", "ff", "dsp", "bram", "uram")
+    ratios = jnp.stack([used[k] / jnp.maximum(budgets[k], _TINY) for k in keys])
+    worst = jnp.argmax(ratios, axis=0)
+    over = jnp.max(ratios, axis=0) > 1.0 + 1e-6
+    return jnp.where(over, jnp.asarray(codes)[worst], R_NONE)
+
+
+def _dataflow(wl: Workload, spec: FpgaSpec, cp: Compression, sh: dict, smooth: bool) -> dict:
+    B = float(max(wl.batch, 1))
+    L = wl.num_layers
+    wb, ab = cp.weight_bits, cp.act_bits
+    lane = lane_costs(spec, wb, ab, smooth)
+    m_inf = wl.m / B
+    macs_inf = sh["macs"] / B
+    W = sh["weights"]
+    budgets = _budgets(spec)
+    cap_bits = budgets["bram"] * BRAM18_BITS + budgets["uram"] * URAM_BITS
+    on_chip = jnp.sum(W * wb, axis=-1) <= cap_bits
+    t_min = jnp.max(m_inf, axis=-1, keepdims=True)
+    unr = (m_inf >= t_min) & sh["has_w"]  # layers fully unrolled when T == t_min
+    s_unr = jnp.where(unr, sh["unstructured_density"], 1.0)
+    bram_lane = jnp.where(on_chip[..., None] & sh["has_w"], wb / BRAM18_PORT_BITS, 0.0)
+    fixed = FINN_LUT_C0 * L
+    b_lut, b_ff = budgets["lut"] - fixed, budgets["ff"] - fixed
+
+    def interval(scale, bram_coef):
+        t = [jnp.sum(lane["lut"] * macs_inf * scale, -1) / jnp.maximum(b_lut, _TINY),
+             jnp.sum(lane["ff"] * macs_inf * scale, -1) / jnp.maximum(b_ff, _TINY),
+             jnp.sum(lane["dsp"] * macs_inf * scale, -1) / jnp.maximum(budgets["dsp"], _TINY),
+             jnp.sum(bram_coef * macs_inf, -1) / jnp.maximum(budgets["bram"], _TINY)]
+        return jnp.stack(t)
+
+    t_fold = interval(1.0, bram_lane)
+    t_unr = interval(s_unr, jnp.where(unr, 0.0, bram_lane))
+    limiting = jnp.asarray((R_LUT, R_FF, R_DSP, R_BRAM))[jnp.argmax(t_fold, axis=0)]
+    t_res = jnp.max(t_fold, axis=0)
+    reach = jnp.max(t_unr, axis=0) <= t_min[..., 0]
+    T = jnp.where(reach, t_min[..., 0], _smooth.maximum(t_res, t_min[..., 0], smooth))
+    p = jnp.maximum(_smooth.floor(macs_inf / T[..., None] * (1 + 1e-6), smooth), 1.0)
+    p = jnp.minimum(p, sh["lanes"])
+    unrolled = sh["has_w"] & (p >= W * (1 - 1e-6)) & on_chip[..., None]
+    s_act = jnp.where(unrolled, sh["unstructured_density"], 1.0)
+    c = _smooth.ceil(macs_inf / p, smooth)
+    # resources actually used
+    bram_cap = _smooth.ceil(W * wb / BRAM18_BITS, smooth)
+    bram_w = _smooth.ceil(p * wb / BRAM18_PORT_BITS, smooth)
+    bram_need = jnp.where(on_chip[..., None] & sh["has_w"] & ~unrolled,
+                          jnp.maximum(bram_cap, bram_w), 0.0)
+    bram_total = jnp.sum(bram_need, -1)
+    bram_used = jnp.minimum(bram_total, budgets["bram"])
+    uram_used = jnp.ceil(jnp.maximum(bram_total - budgets["bram"], 0.0)
+                         * BRAM18_BITS / URAM_BITS)
+    used = {
+        "lut": fixed + jnp.sum(lane["lut"] * p * s_act, -1),
+        "ff": fixed + jnp.sum(lane["ff"] * p * s_act, -1),
+        "dsp": jnp.sum(lane["dsp"] * p * s_act, -1),
+        "bram": bram_used, "uram": uram_used,
+    }
+    # memory: streamed weights (every inference) + network input/output
+    stream = jnp.where(on_chip[..., None], 0.0, W * wb / 8.0)
+    io = io_bytes(wl, ab) / B
+    mem_cyc = (stream + io) / spec.dram_bandwidth_bytes_per_s * spec.freq_hz
+    mem_inf = jnp.sum(mem_cyc, -1)
+    c_max = jnp.max(c, -1)
+    ival = _smooth.maximum(c_max, mem_inf, smooth)
+    fill = _smooth.maximum(jnp.sum(c, -1), mem_inf, smooth)
+    total_cyc = fill + (B - 1.0) * ival
+    share = c / jnp.sum(c, -1, keepdims=True)
+    macs_done = sh["macs"] * s_act
+    bram_bytes = jnp.where(on_chip[..., None] & ~unrolled, macs_done * wb / 8.0, 0.0)
+    return {
+        "compute_cycles": c * B, "cycles": total_cyc[..., None] * share,
+        "dram_bytes": (stream + io) * B, "mac_count": macs_done,
+        "sram_bytes": bram_bytes + (wl.input_elems + wl.output_elems) * ab / 8.0,
+        "bound": ((mem_cyc > c) | (mem_inf > c_max)[..., None]).astype(jnp.int32),
+        "used": used, "interval_cycles": ival, "use_dsp": lane["use_dsp"],
+        "mac_bits": (wb, ab), "parallel_macs": p, "reuse_factor": sh["lanes"] / p,
+        "mac_utilization": macs_inf * s_act / (c * p),
+        "fully_unrolled": unrolled.astype(jnp.int32),
+        "limiting": jnp.where(reach, R_NONE, limiting), "on_chip": on_chip,
+    }
+
+
+def _overlay(wl: Workload, spec: FpgaSpec, cp: Compression, sh: dict, smooth: bool) -> dict:
+    B = float(max(wl.batch, 1))
+    nb = spec.overlay_bits
+    lane = lane_costs(spec, nb, nb, smooth)
+    budgets = _budgets(spec)
+    keys = ("lut", "ff", "dsp")
+    fits = jnp.stack([budgets[k] / jnp.maximum(lane[k], _TINY) for k in keys])
+    fits = jnp.where(jnp.stack([lane[k] for k in keys]) > 0, fits, jnp.inf)
+    p_res = _smooth.floor(jnp.min(fits, axis=0), smooth)
+    limiting = jnp.asarray((R_LUT, R_FF, R_DSP))[jnp.argmin(fits, axis=0)]
+    P = jnp.maximum(jnp.where(spec.overlay_macs > 0, spec.overlay_macs, p_res), 1.0)
+    tk, tn = spec.overlay_tile_k, spec.overlay_tile_n
+    pp = jnp.maximum(_smooth.floor(P / (tk * tn), smooth), 1.0)
+    wb, ab = cp.weight_bits, cp.act_bits
+    passes = _smooth.ceil(wb / nb, smooth) * _smooth.ceil(ab / nb, smooth)
+    is_conv = jnp.asarray([kd == "conv" for kd in wl.kinds]) & (wl.kh > 0)
+    cin_g = jnp.where(is_conv, wl.in_ch / wl.groups, wl.k)
+    k_t = jnp.where(is_conv, _smooth.ceil(cin_g / tk, smooth) * wl.kh * wl.kw,
+                    _smooth.ceil(wl.k / tk, smooth))
+    n_t = _smooth.ceil(sh["n_eff"] / tn, smooth)
+    m_t = _smooth.ceil(wl.m / pp[..., None], smooth)
+    fill = (tk + tn + pp)[..., None]
+    compute = wl.groups * m_t * k_t * n_t * passes + fill
+    buf_bytes = jnp.asarray((budgets["bram"] * BRAM18_BITS + budgets["uram"] * URAM_BITS) / 8.0)
+    act = (wl.input_elems + wl.output_elems) * ab / 8.0
+    spill = act > buf_bytes[..., None] / 2.0
+    w_bytes = wl.k * sh["n_eff"] * wl.groups * wb / 8.0 * sh["has_w"]
+    dram = w_bytes + jnp.where(spill, act, io_bytes(wl, ab))
+    mem = dram / spec.dram_bandwidth_bytes_per_s * spec.freq_hz
+    cycles = _smooth.maximum(compute, mem, smooth)
+    used = {k: P * lane[k] for k in keys}
+    used["bram"], used["uram"] = budgets["bram"], budgets["uram"]
+    # on-chip traffic: inputs once per n-tile, weights once per m-tile, outputs once
+    sram = (wl.m * wl.k * wl.groups * n_t * ab + w_bytes * 8.0 * m_t
+            + wl.m * sh["n_eff"] * wl.groups * ab) / 8.0
+    return {
+        "compute_cycles": compute, "cycles": cycles, "dram_bytes": dram,
+        "mac_count": sh["dense_macs"] * passes, "sram_bytes": sram,
+        "bound": (mem > compute).astype(jnp.int32), "used": used,
+        "interval_cycles": jnp.sum(cycles, -1) / B,
+        "use_dsp": jnp.broadcast_to(lane["use_dsp"], wb.shape),
+        "mac_bits": (jnp.broadcast_to(nb, wb.shape), jnp.broadcast_to(nb, ab.shape)),
+        "parallel_macs": jnp.broadcast_to(P[..., None], wb.shape),
+        "reuse_factor": sh["lanes"] / P[..., None],
+        "mac_utilization": sh["dense_macs"] * passes / (compute * P[..., None]),
+        "fully_unrolled": jnp.zeros(wb.shape, jnp.int32),
+        "limiting": jnp.where(spec.overlay_macs > 0, R_NONE, limiting),
+        "on_chip": jnp.sum(w_bytes, -1) <= buf_bytes,
+    }
+
+
+def evaluate_fpga(workload: Workload, spec: FpgaSpec, compression: Compression,
+                  deployment: dollars.Deployment | None = None, *,
+                  smooth: bool = False) -> Costs:
+    """Latency, energy, resources and dollars of ``workload`` on ``spec`` (see module doc)."""
+    deployment = deployment or dollars.Deployment()
+    sh = layer_shapes(workload, compression, smooth)
+    df = _dataflow(workload, spec, compression, sh, smooth)
+    ov = _overlay(workload, spec, compression, sh, smooth)
+    is_ov = jnp.asarray(spec.architecture) == OVERLAY
+
+    def pick(a, b):
+        cond = jnp.reshape(is_ov, jnp.shape(is_ov) + (1,) * (jnp.ndim(a) - jnp.ndim(is_ov)))
+        return jnp.where(cond, b, a)
+
+    r = {k: pick(df[k], ov[k]) for k in df if k not in ("used", "mac_bits")}
+    used = {k: pick(df["used"][k], ov["used"][k]) for k in df["used"]}
+    wb, ab = (pick(x, y) for x, y in zip(df["mac_bits"], ov["mac_bits"], strict=True))
+    B = float(max(workload.batch, 1))
+    f = spec.freq_hz
+    latency_s = r["cycles"] / f
+    gap = jnp.where(r["use_dsp"], spec.hard_energy_gap, spec.lut_energy_gap)
+    e_mac = (r["mac_count"] * C.mac_energy_pj_45(wb, ab) * C.node_energy_scale(spec.node_nm)
+             * gap * 1e-12)
+    e_sram = (r["sram_bytes"] * C.sram_energy_pj_per_byte(BRAM18_BYTES, spec.node_nm)
+              * spec.hard_energy_gap * 1e-12)
+    e_dram = r["dram_bytes"] * spec.dram_energy_pj_per_byte * 1e-12
+    e_leak = spec.static_power_w * latency_s
+    energy_j = e_mac + e_sram + e_dram + e_leak
+    total_latency_s, total_energy_j = total(latency_s), total(energy_j)
+    budgets = _budgets(spec)
+    bad = _overflow(used, budgets)
+    interval_s = r["interval_cycles"] / f
+    throughput = 1.0 / jnp.maximum(interval_s, 1e-30)
+    e_inf = total_energy_j / B
+    tco = dollars.usd_per_1m_inferences(spec.board_price_usd, interval_s, e_inf, deployment)
+    avail = {"lut": spec.lut, "ff": spec.ff, "dsp": spec.dsp, "bram": spec.bram18,
+             "uram": spec.uram}
+    util = {f"util_{k}": used[k] / jnp.maximum(avail[k], _TINY) for k in avail}
+    return Costs(
+        compute_cycles=r["compute_cycles"], cycles=r["cycles"], latency_s=latency_s,
+        energy_j=energy_j, energy_mac_j=e_mac, energy_sram_j=e_sram, energy_dram_j=e_dram,
+        energy_leak_j=e_leak, dram_bytes=r["dram_bytes"], bound=r["bound"],
+        total_latency_s=total_latency_s, total_energy_j=total_energy_j,
+        area_mm2=jnp.zeros_like(total_latency_s),
+        cost_usd=jnp.asarray(spec.board_price_usd, jnp.float32), usd_per_1m_inferences=tco,
+        power_w=total_energy_j / jnp.maximum(total_latency_s, 1e-30),
+        feasible=bad == R_NONE,
+        extras={**util, "infeasible_resource": bad, "limiting_resource": r["limiting"],
+                "throughput_per_s": throughput, "interval_s": interval_s,
+                "parallel_macs": r["parallel_macs"], "reuse_factor": r["reuse_factor"],
+                "mac_utilization": r["mac_utilization"],
+                "fully_unrolled": r["fully_unrolled"],
+                "dsp_macs": r["use_dsp"].astype(jnp.int32),
+                "weights_on_chip": r["on_chip"].astype(jnp.int32)},
+    )
+
+
+register_evaluator(FpgaSpec, evaluate_fpga)

@@ -1,0 +1,168 @@
+"""``GpuSpec``: a GPU described by its datasheet, as a frozen pytree.
+
+Per-dtype dense peaks (0 = the GPU lacks that dtype), the 2:4-sparse speed-up, memory
+bandwidth and capacity, SM count and clock, TDP and idle power, per-kernel launch and
+per-call dispatch overheads, and prices (purchase and rental). Numeric fields are pytree
+leaves, so a batch of GPUs is one ``GpuSpec`` with a leading batch axis. ``pricing`` is
+stored as an integer code (the constructor accepts ``"own"`` or ``"rent"``).
+
+Datasheet numbers live in the presets (``hw_models/presets/*.yaml``) with their sources
+(``shared/reference/anchors.md`` section 3.5). Defaults below are modelling assumptions.
+
+Example:
+    >>> spec = GpuSpec(peak_bf16_flops=312e12, mem_bandwidth_bytes_per_s=1.555e12)
+    >>> dtype_name(3)
+    'bf16'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+
+from hw_models.specio import Rule, register_spec_kind
+
+# dtype codes, in the order a bit-width is promoted: the first supported dtype at least
+# as wide as the operands is used. Storage widths in bits.
+DTYPES = ("int4", "int8", "fp8", "bf16", "tf32", "fp32")
+DTYPE_BITS = (4.0, 8.0, 8.0, 16.0, 32.0, 32.0)
+PRICING = ("own", "rent")
+OWN, RENT = 0, 1
+# Infeasibility codes in ``Costs.extras["infeasible_resource"]``.
+RESOURCES = ("none", "memory")
+
+
+def dtype_name(code) -> str:
+    """Name of a dtype code from ``Costs.extras["dtype"]``.
+
+    Example:
+        >>> dtype_name(1)
+        'int8'
+    """
+    code = int(np.asarray(code))
+    if not 0 <= code < len(DTYPES):
+        raise ValueError(f"unknown dtype code {code}; allowed 0..{len(DTYPES) - 1}")
+    return DTYPES[code]
+
+
+def resource_name(code) -> str:
+    """Name of an infeasibility code (``0`` -> ``"none"``, ``1`` -> ``"memory"``)."""
+    code = int(np.asarray(code))
+    if not 0 <= code < len(RESOURCES):
+        raise ValueError(f"unknown resource code {code}; allowed 0..{len(RESOURCES) - 1}")
+    return RESOURCES[code]
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class GpuSpec:
+    """A GPU for the analytic kernel model in ``hw_models.gpu``.
+
+    Attributes:
+        peak_fp32_flops, peak_tf32_flops, peak_bf16_flops, peak_fp8_flops,
+        peak_int8_ops, peak_int4_ops: dense peaks per dtype (ops/s, one MAC = 2 ops);
+            0 where the GPU lacks the dtype. ``bf16`` stands for the 16-bit float class
+            (bf16 or fp16, whichever the GPU runs faster).
+        sparse_speedup: 2:4-sparse peak / dense peak. Default 2 [C] (NVIDIA: "2x for
+            TF32, FP16, INT8"); 1 where unsupported (T4).
+        mem_bandwidth_bytes_per_s, mem_capacity_bytes: device memory (HBM/GDDR).
+        num_sms: streaming multiprocessors (tile-wave quantisation).
+        clock_hz: boost clock, for the cycle counts in ``Costs``.
+        tdp_w, idle_w: board power at full load and at idle. ``idle_w`` default 15% of a
+            400 W TDP [A].
+        kernel_launch_s: fixed cost per kernel. Default 3 us [A] (CUDA launch latency is
+            2-5 us; pre-compiled launches measured at 2.2 us, meta-pytorch/tritonbench
+            PR #1002 [S]).
+        dispatch_overhead_s: fixed cost per jitted call (host dispatch). Default 20 us
+            [A] (jax-ml/jax PR #4128 measured 29 us for a trivial jit dispatch in 2020
+            [S]; current C++ dispatch is faster).
+        compute_efficiency: fraction of a peak a well-tiled kernel sustains. Default 0.75
+            [A] (large cuBLAS GEMMs reach ~70-80% of tensor-core peak).
+        bandwidth_efficiency: fraction of peak bandwidth sustained. Default 0.85 [A]
+            (STREAM-like copies reach ~85-90% of HBM peak).
+        tile_m, tile_n: largest output tile per thread block. Default 128 x 128 [A]
+            (CUTLASS's default tensor-op threadblock tile); small GEMMs use tiles rounded
+            up to multiples of 16.
+        allow_tf32: 1 if fp32 matmuls may run as TF32 (JAX's default matmul precision on
+            Ampere and later GPUs [S]), else 0.
+        purchase_usd: unit capex. Default $10,000 [A]; presets state theirs.
+        usd_per_hour: rental price per GPU-hour (used when ``pricing == "rent"``).
+        pricing: ``"own"`` (capex amortised + electricity) or ``"rent"`` ($/hour, power
+            included in the price).
+        name: display name (static).
+    """
+
+    peak_bf16_flops: jax.Array | float
+    mem_bandwidth_bytes_per_s: jax.Array | float
+    peak_fp32_flops: jax.Array | float = 0.0
+    peak_tf32_flops: jax.Array | float = 0.0
+    peak_fp8_flops: jax.Array | float = 0.0
+    peak_int8_ops: jax.Array | float = 0.0
+    peak_int4_ops: jax.Array | float = 0.0
+    sparse_speedup: jax.Array | float = 2.0
+    mem_capacity_bytes: jax.Array | float = 80e9
+    num_sms: jax.Array | float = 108.0
+    clock_hz: jax.Array | float = 1.41e9
+    tdp_w: jax.Array | float = 400.0
+    idle_w: jax.Array | float = 60.0
+    kernel_launch_s: jax.Array | float = 3e-6
+    dispatch_overhead_s: jax.Array | float = 20e-6
+    compute_efficiency: jax.Array | float = 0.75
+    bandwidth_efficiency: jax.Array | float = 0.85
+    tile_m: jax.Array | float = 128.0
+    tile_n: jax.Array | float = 128.0
+    allow_tf32: jax.Array | float = 1.0
+    purchase_usd: jax.Array | float = 10000.0
+    usd_per_hour: jax.Array | float = 0.0
+    pricing: jax.Array | int | str = "own"
+    name: str = dataclasses.field(default="gpu", metadata={"static": True})
+
+    def __post_init__(self):
+        if isinstance(self.pricing, str):
+            key = self.pricing.lower()
+            if key not in PRICING:
+                raise ValueError(f"pricing: {self.pricing!r} is not one of {list(PRICING)}")
+            object.__setattr__(self, "pricing", np.int32(PRICING.index(key)))
+        try:  # cross-field check on concrete values; skipped under tracing/unflattening
+            if np.any(np.asarray(self.idle_w) > np.asarray(self.tdp_w)):
+                raise ValueError(f"idle_w ({self.idle_w}) must not exceed tdp_w ({self.tdp_w})")
+        except (TypeError, jax.errors.TracerArrayConversionError):
+            pass
+
+    def replace(self, **changes) -> GpuSpec:
+        """A copy with some fields changed (``pricing`` accepts its names)."""
+        return dataclasses.replace(self, **changes)
+
+    def describe(self) -> dict:
+        """Plain-Python view of an unbatched spec (``pricing`` as a name)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name == "pricing":
+                v = PRICING[int(v)]
+            elif not isinstance(v, str):
+                v = float(np.asarray(v))
+            out[f.name] = v
+        return out
+
+
+_PEAK = Rule(exclusive=False)
+_FRACTION = Rule(min=0.0, max=1.0)
+_RULES = {
+    "peak_fp32_flops": _PEAK, "peak_tf32_flops": _PEAK, "peak_bf16_flops": Rule(),
+    "peak_fp8_flops": _PEAK, "peak_int8_ops": _PEAK, "peak_int4_ops": _PEAK,
+    "sparse_speedup": Rule(min=1.0, max=4.0, exclusive=False),
+    "mem_bandwidth_bytes_per_s": Rule(), "mem_capacity_bytes": Rule(),
+    "num_sms": Rule("int"), "clock_hz": Rule(), "tdp_w": Rule(),
+    "idle_w": Rule(exclusive=False), "kernel_launch_s": Rule(exclusive=False),
+    "dispatch_overhead_s": Rule(exclusive=False), "compute_efficiency": _FRACTION,
+    "bandwidth_efficiency": _FRACTION, "tile_m": Rule("int"), "tile_n": Rule("int"),
+    "allow_tf32": Rule("bool"), "purchase_usd": Rule(exclusive=False),
+    "usd_per_hour": Rule(exclusive=False), "pricing": Rule("choice", choices=PRICING),
+}
+register_spec_kind("gpu", GpuSpec, _RULES,
+                   ("peak_fp32_flops", "peak_bf16_flops", "peak_int8_ops",
+                    "mem_bandwidth_bytes_per_s", "mem_capacity_bytes", "num_sms", "tdp_w",
+                    "purchase_usd"))
