@@ -1,0 +1,33 @@
+"""search: joint multi-objective design-space search (no flax).
+
+Public API::
+
+    Space, Real, Integer, Choice                      # what to search
+    random_search, sobol_search, nsga2, gradient      # how (Strategy: init / ask / tell)
+    run, SearchResult                                 # drive a search, keep everything
+    nondominated, ranks, crowding_distance, hypervolume, dominance_matrix   # Pareto
+    problems (ZDT1-3, DTLZ2, asic_resnet18), hardware (asic_space, asic_objective)
+
+Example:
+    >>> import jax, search
+    >>> p = search.problems.zdt1(n_var=5)
+    >>> r = search.run(search.nsga2(16), p.objective, p.space, key=jax.random.key(0),
+    ...                budget=64, ref_point=p.ref_point, progress=False)
+    >>> r.objectives.shape
+    (64, 2)
+"""
+
+from search import checkpoint, hardware, problems
+from search.base import Problem, Strategy
+from search.pareto import crowding_distance, dominance_matrix, hypervolume, nondominated, ranks
+from search.results import SearchResult
+from search.runner import run
+from search.space import Choice, Integer, Real, Space
+from search.strategies import gradient, nsga2, random_search, sobol_search
+
+__all__ = [
+    "Choice", "Integer", "Problem", "Real", "SearchResult", "Space", "Strategy",
+    "checkpoint", "crowding_distance", "dominance_matrix", "gradient", "hardware",
+    "hypervolume", "nondominated", "nsga2", "problems", "random_search", "ranks", "run",
+    "sobol_search",
+]
