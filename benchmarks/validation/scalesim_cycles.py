@@ -174,19 +174,20 @@ def _run_one_scalesim(job: dict, workdir: Path) -> dict:
     (workdir / "l.csv").write_text(
         "Layer name, a,\n" + "".join(n + "," + ",".join(["1"] * 20) + ",\n" for n in names))
     out = workdir / "out"
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with contextlib.redirect_stdout(io.StringIO()):
         sim = scalesim(save_disk_space=True, verbose=False, config=str(workdir / "c.cfg"),
                        topology=str(workdir / "t.csv"), layout=str(workdir / "l.csv"),
                        input_type_gemm=job["gemm"])
         sim.run_scale(top_path=str(out))
-    wall_s = time.perf_counter() - t0
+    wall_s, cpu_s = time.perf_counter() - t0, time.process_time() - c0
     with open(out / "run" / "COMPUTE_REPORT.csv") as f:
         report = [[c.strip() for c in line] for line in csv.reader(f)][1:]
     shutil.rmtree(out)
     return {"id": job["id"], "total_cycles": sum(int(r[2]) for r in report if r),
             "stall_cycles": sum(int(r[3]) for r in report if r),
-            "layers_reported": sum(1 for r in report if r), "wall_s": wall_s}
+            "layers_reported": sum(1 for r in report if r), "wall_s": wall_s,
+            "cpu_s": cpu_s}
 
 
 def worker_main(jobs_path: str, results_path: str) -> None:
@@ -226,8 +227,10 @@ def run_scalesim_jobs(jobs: list[dict], python: str, nice: int = 10) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         jobs_path, res_path = Path(tmp) / "jobs.json", Path(tmp) / "results.json"
         jobs_path.write_text(json.dumps(jobs))
-        subprocess.run([python, __file__, "--worker", str(jobs_path), str(res_path)],
-                       check=True, preexec_fn=lambda: os.nice(nice))
+        cmd = [python, __file__, "--worker", str(jobs_path), str(res_path)]
+        if shutil.which("nice"):  # (not preexec_fn: that forks a multithreaded JAX process)
+            cmd = ["nice", "-n", str(nice), *cmd]
+        subprocess.run(cmd, check=True)
         return json.loads(res_path.read_text())
 
 
