@@ -90,6 +90,25 @@ def _overflow(used: dict, budgets: dict):
 
 
 def _dataflow(wl: Workload, spec: FpgaSpec, cp: Compression, sh: dict, smooth: bool) -> dict:
+    """Both weight placements (on chip where they fit, streamed); the faster one wins."""
+    budgets = _budgets(spec)
+    cap_bits = budgets["bram"] * BRAM18_BITS + budgets["uram"] * URAM_BITS
+    fits = jnp.sum(sh["weights"] * cp.weight_bits, axis=-1) <= cap_bits
+    on = _dataflow_placed(wl, spec, cp, sh, smooth, budgets, jnp.asarray(True))
+    off = _dataflow_placed(wl, spec, cp, sh, smooth, budgets, jnp.asarray(False))
+    use_on = fits & (on["interval_cycles"] <= off["interval_cycles"])
+
+    def pick(a, b):
+        cond = jnp.reshape(use_on, jnp.shape(use_on) + (1,) * (jnp.ndim(a) - jnp.ndim(use_on)))
+        return jnp.where(cond, a, b)
+
+    out = {k: pick(on[k], off[k]) for k in on if k not in ("used", "mac_bits")}
+    out["used"] = {k: pick(on["used"][k], off["used"][k]) for k in on["used"]}
+    out["mac_bits"] = on["mac_bits"]
+    return out
+
+
+def _dataflow_placed(wl, spec, cp, sh, smooth, budgets, on_chip) -> dict:
     B = float(max(wl.batch, 1))
     L = wl.num_layers
     wb, ab = cp.weight_bits, cp.act_bits
@@ -97,39 +116,35 @@ def _dataflow(wl: Workload, spec: FpgaSpec, cp: Compression, sh: dict, smooth: b
     m_inf = wl.m / B
     macs_inf = sh["macs"] / B
     W = sh["weights"]
-    budgets = _budgets(spec)
-    cap_bits = budgets["bram"] * BRAM18_BITS + budgets["uram"] * URAM_BITS
-    on_chip = jnp.sum(W * wb, axis=-1) <= cap_bits
     t_min = jnp.max(m_inf, axis=-1, keepdims=True)
-    unr = (m_inf >= t_min) & sh["has_w"]  # layers fully unrolled when T == t_min
+    unr = (m_inf >= t_min) & sh["has_w"] & on_chip  # fully unrolled when T == t_min
     s_unr = jnp.where(unr, sh["unstructured_density"], 1.0)
-    bram_lane = jnp.where(on_chip[..., None] & sh["has_w"], wb / BRAM18_PORT_BITS, 0.0)
+    bram_lane = jnp.where(on_chip & sh["has_w"], wb / BRAM18_PORT_BITS, 0.0)
     fixed = FINN_LUT_C0 * L
     b_lut, b_ff = budgets["lut"] - fixed, budgets["ff"] - fixed
 
-    def interval(scale, bram_coef):
+    def intervals(scale, bram_coef):
         t = [jnp.sum(lane["lut"] * macs_inf * scale, -1) / jnp.maximum(b_lut, _TINY),
              jnp.sum(lane["ff"] * macs_inf * scale, -1) / jnp.maximum(b_ff, _TINY),
              jnp.sum(lane["dsp"] * macs_inf * scale, -1) / jnp.maximum(budgets["dsp"], _TINY),
              jnp.sum(bram_coef * macs_inf, -1) / jnp.maximum(budgets["bram"], _TINY)]
         return jnp.stack(t)
 
-    t_fold = interval(1.0, bram_lane)
-    t_unr = interval(s_unr, jnp.where(unr, 0.0, bram_lane))
+    t_fold = intervals(1.0, bram_lane)
+    t_unr = intervals(s_unr, jnp.where(unr, 0.0, bram_lane))
     limiting = jnp.asarray((R_LUT, R_FF, R_DSP, R_BRAM))[jnp.argmax(t_fold, axis=0)]
-    t_res = jnp.max(t_fold, axis=0)
     reach = jnp.max(t_unr, axis=0) <= t_min[..., 0]
-    T = jnp.where(reach, t_min[..., 0], _smooth.maximum(t_res, t_min[..., 0], smooth))
+    T = jnp.where(reach, t_min[..., 0],
+                  _smooth.maximum(jnp.max(t_fold, axis=0), t_min[..., 0], smooth))
     p = jnp.maximum(_smooth.floor(macs_inf / T[..., None] * (1 + 1e-6), smooth), 1.0)
     p = jnp.minimum(p, sh["lanes"])
-    unrolled = sh["has_w"] & (p >= W * (1 - 1e-6)) & on_chip[..., None]
+    unrolled = sh["has_w"] & (p >= W * (1 - 1e-6)) & on_chip
     s_act = jnp.where(unrolled, sh["unstructured_density"], 1.0)
     c = _smooth.ceil(macs_inf / p, smooth)
-    # resources actually used
+    # resources actually used (BRAM: capacity and port width, FINN bram_estimation)
     bram_cap = _smooth.ceil(W * wb / BRAM18_BITS, smooth)
     bram_w = _smooth.ceil(p * wb / BRAM18_PORT_BITS, smooth)
-    bram_need = jnp.where(on_chip[..., None] & sh["has_w"] & ~unrolled,
-                          jnp.maximum(bram_cap, bram_w), 0.0)
+    bram_need = jnp.where(on_chip & sh["has_w"] & ~unrolled, jnp.maximum(bram_cap, bram_w), 0.0)
     bram_total = jnp.sum(bram_need, -1)
     bram_used = jnp.minimum(bram_total, budgets["bram"])
     uram_used = jnp.ceil(jnp.maximum(bram_total - budgets["bram"], 0.0)
@@ -141,7 +156,7 @@ def _dataflow(wl: Workload, spec: FpgaSpec, cp: Compression, sh: dict, smooth: b
         "bram": bram_used, "uram": uram_used,
     }
     # memory: streamed weights (every inference) + network input/output
-    stream = jnp.where(on_chip[..., None], 0.0, W * wb / 8.0)
+    stream = jnp.where(on_chip, 0.0, W * wb / 8.0)
     io = io_bytes(wl, ab) / B
     mem_cyc = (stream + io) / spec.dram_bandwidth_bytes_per_s * spec.freq_hz
     mem_inf = jnp.sum(mem_cyc, -1)
@@ -151,7 +166,7 @@ def _dataflow(wl: Workload, spec: FpgaSpec, cp: Compression, sh: dict, smooth: b
     total_cyc = fill + (B - 1.0) * ival
     share = c / jnp.sum(c, -1, keepdims=True)
     macs_done = sh["macs"] * s_act
-    bram_bytes = jnp.where(on_chip[..., None] & ~unrolled, macs_done * wb / 8.0, 0.0)
+    bram_bytes = jnp.where(on_chip & ~unrolled, macs_done * wb / 8.0, 0.0)
     return {
         "compute_cycles": c * B, "cycles": total_cyc[..., None] * share,
         "dram_bytes": (stream + io) * B, "mac_count": macs_done,
@@ -161,7 +176,8 @@ def _dataflow(wl: Workload, spec: FpgaSpec, cp: Compression, sh: dict, smooth: b
         "mac_bits": (wb, ab), "parallel_macs": p, "reuse_factor": sh["lanes"] / p,
         "mac_utilization": macs_inf * s_act / (c * p),
         "fully_unrolled": unrolled.astype(jnp.int32),
-        "limiting": jnp.where(reach, R_NONE, limiting), "on_chip": on_chip,
+        "limiting": jnp.where(reach, R_NONE, limiting),
+        "on_chip": jnp.broadcast_to(on_chip, ival.shape),
     }
 
 
@@ -186,7 +202,7 @@ def _overlay(wl: Workload, spec: FpgaSpec, cp: Compression, sh: dict, smooth: bo
                     _smooth.ceil(wl.k / tk, smooth))
     n_t = _smooth.ceil(sh["n_eff"] / tn, smooth)
     m_t = _smooth.ceil(wl.m / pp[..., None], smooth)
-    fill = (tk + tn + pp)[..., None]
+    fill = jnp.asarray(tk + tn)[..., None]  # pipeline depth of the array [A]
     compute = wl.groups * m_t * k_t * n_t * passes + fill
     buf_bytes = jnp.asarray((budgets["bram"] * BRAM18_BITS + budgets["uram"] * URAM_BITS) / 8.0)
     act = (wl.input_elems + wl.output_elems) * ab / 8.0

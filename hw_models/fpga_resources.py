@@ -60,7 +60,7 @@ def lane_costs(spec, w_bits, a_bits, smooth: bool) -> dict:
     lut_mul = FINN_LUT_C1 * (2.0 * _smooth.ceil(s / 6.0, smooth) - 1.0) * s
     lut_add = FINN_LUT_C1 * 2.0 * s
     wmax = jnp.maximum(w_bits, a_bits)
-    use_dsp = wmax > spec.lut_mac_max_bits
+    use_dsp = (wmax > spec.lut_mac_max_bits) & (spec.dsp > 0)  # no DSPs: all in LUTs
     pack = jnp.where(wmax <= 4.0, spec.dsp_macs_4bit,
                      jnp.where(wmax <= 8.0, spec.dsp_macs_8bit, 1.0))
     units = (_smooth.ceil(w_bits / DSP_A_BITS, smooth)

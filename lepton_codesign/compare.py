@@ -1,0 +1,191 @@
+"""Side-by-side comparison of one workload on several accelerators (ASIC, FPGA, GPU).
+
+``compare`` evaluates the workload on each spec with the exact (``smooth=False``) cost
+models and returns one plain-dict row per spec; ``format_table`` renders rows as a text
+table, JSON or CSV; ``plot_compare`` draws a bar chart (matplotlib, Agg canvas, no
+global backend change). The CLI ``lepton-codesign compare`` is a thin wrapper.
+
+Row keys: ``spec``, ``kind`` (asic | fpga | gpu), ``latency_s`` (the whole batch),
+``throughput_per_s`` (inferences/s; an FPGA dataflow pipeline accepts one per interval),
+``energy_per_inference_j``, ``power_w``, ``usd_per_1m_inferences`` (TCO, see
+``hw_models.dollars``), ``cost_usd`` (capex), ``area_mm2`` (ASIC; 0 otherwise),
+``utilization`` (text: MAC array, FPGA resources or GPU compute), ``utilization_max``,
+``bound`` (compute | memory | mixed, by latency share), ``feasible``, ``infeasible``
+(the overflowing resource, or "").
+
+Example:
+    >>> import hw_models as hw
+    >>> wl = hw.gemm_workload([(1, 784, 256), (1, 256, 10)])
+    >>> rows = compare(wl, ["gemmini-like", "kv260", "l4"])
+    >>> [r["kind"] for r in rows]
+    ['asic', 'fpga', 'gpu']
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+import hw_models as hw
+from hw_models import fpga_spec, gpu_spec
+
+_COLUMNS = [  # (key, header, formatter) for the text table
+    ("spec", "spec", str), ("kind", "kind", str),
+    ("latency_s", "latency", lambda v: _eng(v, "s")),
+    ("throughput_per_s", "inf/s", lambda v: _eng(v, "")),
+    ("energy_per_inference_j", "energy/inf", lambda v: _eng(v, "J")),
+    ("usd_per_1m_inferences", "$/1M inf", lambda v: f"{v:.4g}"),
+    ("cost_usd", "capex $", lambda v: f"{v:,.0f}"),
+    ("area_mm2", "area mm2", lambda v: f"{v:.3g}" if v else "-"),
+    ("utilization", "utilization", str), ("bound", "bound", str),
+    ("feasible", "fits", lambda v: "yes" if v else "NO"),
+]
+
+
+def _eng(value: float, unit: str) -> str:
+    if not np.isfinite(value) or value == 0:
+        return f"{value:g} {unit}".strip()
+    prefixes = [(1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "u"),
+                (1e-9, "n"), (1e-12, "p")]
+    for scale, p in prefixes:
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {p}{unit}".strip()
+    return f"{value:.3g} {unit}".strip()
+
+
+def _kind(spec) -> str:
+    if isinstance(spec, hw.FpgaSpec):
+        return "fpga"
+    if isinstance(spec, hw.GpuSpec):
+        return "gpu"
+    return "asic"
+
+
+def _bound(costs) -> str:
+    lat = np.asarray(costs.latency_s, np.float64)
+    share = float(np.sum(lat * np.asarray(costs.bound)) / max(np.sum(lat), 1e-30))
+    return "memory" if share > 0.9 else "compute" if share < 0.1 else "mixed"
+
+
+def _utilization(kind: str, workload, spec, costs) -> tuple[str, float]:
+    ex = costs.extras
+    if kind == "fpga":
+        parts = {k: float(ex[f"util_{k}"]) for k in ("lut", "dsp", "bram", "uram")
+                 if float(getattr(spec, "bram18" if k == "bram" else k)) > 0}
+        text = " ".join(f"{k} {v:.0%}" for k, v in parts.items())
+        return text, max(parts.values(), default=0.0)
+    if kind == "gpu":
+        flops = 2.0 * np.asarray(workload.macs, np.float64)
+        lat = np.asarray(costs.latency_s, np.float64)
+        u = np.asarray(ex["compute_utilization"], np.float64)
+        mean = float(np.sum(u * lat) / max(np.sum(lat), 1e-30)) if flops.sum() else 0.0
+        return f"compute {mean:.0%}", mean
+    pes = float(spec.pe_rows) * float(spec.pe_cols)
+    u = float(np.sum(np.asarray(workload.macs, np.float64))
+              / max(float(np.sum(np.asarray(costs.cycles, np.float64))) * pes, 1e-30))
+    return f"mac {u:.0%}", u
+
+
+def compare(workload: hw.Workload, specs: Sequence, compression: hw.Compression | None = None,
+            deployment: hw.Deployment | None = None) -> list[dict]:
+    """Evaluate ``workload`` on every spec; one row (plain Python values) per spec.
+
+    Args:
+        workload: the network (``extract_workload`` / ``gemm_workload``).
+        specs: spec objects, preset names or spec-file paths (mixed families allowed).
+        compression: per-layer compression; default dense 8-bit.
+        deployment: lifetime / utilisation / electricity for the TCO column.
+
+    Raises:
+        hw.SpecError: a name that is neither a preset nor a readable spec file.
+    """
+    batch = float(max(workload.batch, 1))
+    rows = []
+    for spec in specs:
+        spec = hw.resolve_spec(spec) if isinstance(spec, (str, Path)) else spec
+        kind = _kind(spec)
+        c = hw.evaluate(workload, spec, compression, deployment=deployment)
+        latency = float(c.total_latency_s)
+        thr = float(c.extras.get("throughput_per_s", batch / max(latency, 1e-30)))
+        text, umax = _utilization(kind, workload, spec, c)
+        bad = int(np.asarray(c.extras.get("infeasible_resource", 0)))
+        names = {"fpga": fpga_spec.resource_name, "gpu": gpu_spec.resource_name}
+        if kind == "asic":
+            reason = "" if bool(c.feasible) else "die larger than a wafer"
+        else:
+            reason = "" if bad == 0 else names[kind](bad)
+        rows.append({
+            "spec": spec.name, "kind": kind, "latency_s": latency, "throughput_per_s": thr,
+            "energy_per_inference_j": float(c.total_energy_j) / batch,
+            "power_w": float(c.power_w),
+            "usd_per_1m_inferences": float(c.usd_per_1m_inferences),
+            "cost_usd": float(c.cost_usd), "area_mm2": float(c.area_mm2),
+            "utilization": text, "utilization_max": umax, "bound": _bound(c),
+            "feasible": bool(c.feasible), "infeasible": reason,
+        })
+    return rows
+
+
+def format_table(rows: list[dict], fmt: str = "table") -> str:
+    """Render rows as ``"table"`` (aligned text), ``"json"`` or ``"csv"``.
+
+    Raises:
+        ValueError: unknown format.
+    """
+    if fmt == "json":
+        return json.dumps(rows, indent=2)
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["spec"])
+        writer.writeheader()
+        writer.writerows(rows)
+        return buf.getvalue()
+    if fmt != "table":
+        raise ValueError(f"unknown format {fmt!r}; allowed: table, json, csv")
+    cells = [[h for _, h, _ in _COLUMNS]]
+    cells += [[f(r[k]) for k, _, f in _COLUMNS] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(_COLUMNS))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    notes = [f"{r['spec']}: does not fit ({r['infeasible']})" for r in rows if not r["feasible"]]
+    return "\n".join(lines + notes)
+
+
+def plot_compare(rows: list[dict], path: str | Path) -> Path:
+    """Bar chart of latency, throughput, energy/inference and $/1M inferences (log y).
+
+    Infeasible designs are hatched. Writes a PNG (or any format matplotlib infers from
+    the suffix) and returns its path.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    panels = [("latency_s", "latency (s)"), ("throughput_per_s", "throughput (inf/s)"),
+              ("energy_per_inference_j", "energy / inference (J)"),
+              ("usd_per_1m_inferences", "$ per 1M inferences")]
+    colors = {"asic": "tab:blue", "fpga": "tab:orange", "gpu": "tab:green"}
+    fig = Figure(figsize=(10, 7), layout="constrained")
+    FigureCanvasAgg(fig)
+    names = [r["spec"] for r in rows]
+    for ax, (key, label) in zip(fig.subplots(2, 2).ravel(), panels, strict=True):
+        vals = [max(r[key], 1e-30) for r in rows]
+        bars = ax.bar(names, vals, color=[colors[r["kind"]] for r in rows])
+        for bar, r in zip(bars, rows, strict=True):
+            if not r["feasible"]:
+                bar.set_hatch("//")
+        ax.set_yscale("log")
+        ax.set_title(label)
+        ax.tick_params(axis="x", rotation=30)
+    handles = [Patch(color=c, label=k) for k, c in colors.items()
+               if any(r["kind"] == k for r in rows)]
+    fig.legend(handles=handles, loc="outside upper right")
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    return path
