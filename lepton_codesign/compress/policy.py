@@ -1,0 +1,170 @@
+"""``CompressionPolicy`` and ``compress(model, policy)``: swap layers by path filter.
+
+Layer paths are the NNX paths of ``nnx.Linear`` / ``nnx.Conv`` modules joined with
+``"/"`` (``"fc1"``, ``"layers/0"``, ``"blocks/1/conv"``), the names
+``extract_workload`` gives the layers. ``include`` / ``exclude`` are ``fnmatch``
+patterns over these paths; layers not selected stay exactly as they were.
+
+Example:
+    >>> from flax import nnx
+    >>> from lepton_codesign.models import MLP
+    >>> model = MLP((8, 16, 4), rngs=nnx.Rngs(0))
+    >>> policy = CompressionPolicy(sparsity=0.5, method="magnitude", exclude=("layers/1",))
+    >>> small = compress(model, policy)
+    >>> [type(layer).__name__ for layer in small.layers]
+    ['CompressedLinear', 'Linear']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+
+import jax
+from flax import nnx
+
+from lepton_codesign.compress import masks as M
+from lepton_codesign.compress import quant as Q
+from lepton_codesign.compress.layers import (
+    METHODS,
+    CompressedConv,
+    CompressedLinear,
+    calibrate,
+    path_name,
+)
+
+ALLOCATIONS = ("global", "per_layer")
+
+
+@dataclasses.dataclass(frozen=True)
+class CompressionPolicy:
+    """What to compress and how.
+
+    Attributes:
+        sparsity: target fraction of removed weights in [0, 1); ``None`` = no target
+            (learned gates then settle where the regularisers / hardware cost put
+            them). Ignored for ``structure="nm"`` (density is N/M).
+        structure: ``"unstructured" | "nm" | "channel"``.
+        n, m: the N:M pattern (keep N of every M along the reduction dim).
+        method: ``"learned"`` gates, score-based ``"magnitude"`` or ``"saliency"``
+            (|w * dL/dw|) pruning on a schedule, or ``None`` for no pruning.
+        gate: learned gate, ``"sigmoid_ste"`` or ``"hard_concrete"``.
+        allocation: ``"global"`` (one threshold over all selected layers) or
+            ``"per_layer"`` (each layer at the target).
+        temperature: sigmoid temperature of the straight-through gate.
+        weight_bits, act_bits: (initial) bit-widths, ``None`` = keep float.
+        learn_bits: learn per-layer weight bit-widths (``BitParam``) within ``bit_range``.
+        learn_act_bits: learn per-layer activation bit-widths.
+        bit_range: ``(min_bits, max_bits)``, 2 <= min <= max <= 16.
+        include, exclude: fnmatch patterns over layer paths.
+    """
+
+    sparsity: float | None = None
+    structure: str = "unstructured"
+    n: int = 2
+    m: int = 4
+    method: str | None = "learned"
+    gate: str = "sigmoid_ste"
+    allocation: str = "global"
+    temperature: float = 1.0
+    weight_bits: int | None = None
+    act_bits: int | None = None
+    learn_bits: bool = False
+    learn_act_bits: bool = False
+    bit_range: tuple[int, int] = (2, 8)
+    include: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.sparsity is not None and not 0.0 <= float(self.sparsity) < 1.0:
+            raise ValueError(f"sparsity must be in [0, 1), got {self.sparsity}")
+        M.check_structure(self.structure, self.n, self.m)
+        if self.method is not None and self.method not in METHODS:
+            raise ValueError(f"method {self.method!r} not in {METHODS} (or None)")
+        if self.method in ("magnitude", "saliency") and self.sparsity is None \
+                and self.structure != "nm":
+            raise ValueError(f"method {self.method!r} needs a target sparsity")
+        if self.gate not in M.GATES:
+            raise ValueError(f"gate {self.gate!r} not in {M.GATES}")
+        if self.allocation not in ALLOCATIONS:
+            raise ValueError(f"allocation {self.allocation!r} not in {ALLOCATIONS}")
+        lo, hi = Q.check_bit_range(self.bit_range)
+        for name in ("weight_bits", "act_bits"):
+            b = getattr(self, name)
+            if b is not None and not (isinstance(b, int) and lo <= b <= hi):
+                raise ValueError(f"{name}={b!r} outside bit_range {self.bit_range}")
+        if self.learn_bits and self.weight_bits is None:
+            raise ValueError("learn_bits needs weight_bits (the starting bit-width)")
+        if self.learn_act_bits and self.act_bits is None:
+            raise ValueError("learn_act_bits needs act_bits (the starting bit-width)")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if isinstance(self.include, str) or isinstance(self.exclude, str):
+            raise TypeError("include / exclude must be tuples of patterns, not a string")
+
+    def layer_kwargs(self) -> dict:
+        """Keyword arguments for ``CompressedLinear`` / ``CompressedConv``."""
+        return {
+            "method": self.method, "structure": self.structure, "n": self.n, "m": self.m,
+            "target_sparsity": None if self.sparsity is None else float(self.sparsity),
+            "gate": self.gate, "allocation": self.allocation,
+            "temperature": self.temperature, "weight_bits": self.weight_bits,
+            "act_bits": self.act_bits, "learn_bits": self.learn_bits,
+            "learn_act_bits": self.learn_act_bits,
+            "bit_range": tuple(self.bit_range),
+        }
+
+
+def _set_child(model: nnx.Module, path: tuple, new) -> None:
+    parent = model
+    for key in path[:-1]:
+        parent = parent[key] if isinstance(parent, (nnx.List, nnx.Dict, list, dict)) \
+            else getattr(parent, key)
+    key = path[-1]
+    if isinstance(parent, (nnx.List, nnx.Dict, list, dict)):
+        parent[key] = new
+    else:
+        setattr(parent, key, new)
+
+
+def compress(model: nnx.Module, policy: CompressionPolicy, *,
+             example_input: jax.Array | None = None) -> nnx.Module:
+    """A copy of ``model`` with the selected Linear / Conv layers compressed.
+
+    Args:
+        model: an NNX module; it is not modified.
+        policy: what to compress and how.
+        example_input: optional batch to calibrate activation quantisers now (the
+            trainer otherwise calibrates on its first batch).
+
+    Returns:
+        The compressed copy. Layers the policy does not select are untouched
+        (bit-identical parameters).
+
+    Raises:
+        ValueError: if the path filter selects no layer (the message lists them).
+    """
+    if not isinstance(policy, CompressionPolicy):
+        raise TypeError(f"policy must be a CompressionPolicy, got {type(policy).__name__}")
+    out = nnx.clone(model)
+    candidates = []
+    for path, node in nnx.iter_graph(out):
+        if type(node) in (nnx.Linear, nnx.Conv):
+            candidates.append((path, node))
+    names = [path_name(p) for p, _ in candidates]
+    chosen = [
+        (p, node) for (p, node), name in zip(candidates, names, strict=True)
+        if any(fnmatch.fnmatchcase(name, pat) for pat in policy.include)
+        and not any(fnmatch.fnmatchcase(name, pat) for pat in policy.exclude)
+    ]
+    if not chosen:
+        raise ValueError(f"the policy's path filter (include={policy.include}, "
+                         f"exclude={policy.exclude}) matches no Linear/Conv layer; "
+                         f"layers available: {sorted(names)}")
+    kwargs = policy.layer_kwargs()
+    for path, node in chosen:
+        cls = CompressedConv if isinstance(node, nnx.Conv) else CompressedLinear
+        _set_child(out, path, cls(node, **kwargs))
+    if example_input is not None:
+        calibrate(out, example_input)
+    return out

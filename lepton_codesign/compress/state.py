@@ -1,0 +1,310 @@
+"""Bridge to the cost models, hardening, and integer export / import.
+
+* ``compression_state(model, soft)`` -> ``hw_models.Compression`` with one entry per
+  layer of ``extract_workload(model, x)`` (pass the workload, or its names, to align;
+  without them the order is the model's graph order of Linear / Conv layers).
+  ``soft=True`` gives differentiable densities and straight-through bits for training;
+  ``soft=False`` the exact numbers of the deployed model.
+* ``harden(model)`` fixes masks at their targets and bits at their rounded values.
+* ``export_compressed`` / ``import_compressed``: integer codes + per-channel steps +
+  bits + packed masks per layer; ``save_exported`` / ``load_exported`` as ``.npz``
+  (no pickle); ``storage_report`` counts the bits the exported model needs.
+
+Example:
+    >>> from flax import nnx
+    >>> from lepton_codesign.models import MLP
+    >>> from lepton_codesign.compress.policy import CompressionPolicy, compress
+    >>> model = compress(MLP((8, 16, 4), rngs=nnx.Rngs(0)),
+    ...                  CompressionPolicy(sparsity=0.5, method="magnitude", weight_bits=4))
+    >>> compression_state(model, soft=False).weight_bits.tolist()
+    [4.0, 4.0]
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+import hw_models
+from hw_models.compression import STRUCTURES
+from lepton_codesign.compress import masks as M
+from lepton_codesign.compress import quant as Q
+from lepton_codesign.compress.layers import (
+    CompressedConv,
+    CompressedLinear,
+    MaskState,
+    QuantState,
+    compressed_layers,
+    gemm_layers,
+    is_compressed,
+)
+from lepton_codesign.compress.scores import hard_masks
+
+FLOAT_BITS = 32  # bits of an unquantised float32 tensor
+EXPORT_FORMAT = "lepton-compressed-v1"
+
+
+def _layer_entry(layer, soft: bool, float_bits: float, mask=None) -> tuple:
+    if not is_compressed(layer):
+        return 1.0, 1.0, 0, 4, float(float_bits), float(float_bits)
+    size = math.prod(layer.kernel_shape_gemm)
+    wd = layer.density(soft) if mask is None else jnp.mean(mask)
+    wd = jnp.clip(wd, 1.0 / size, 1.0)
+    ad = jnp.clip(jax.lax.stop_gradient(layer.act_density[...]), 1e-3, 1.0)
+
+    def bits(which):
+        if soft:
+            b = layer.bits(which)
+            return float(float_bits) if b is None else b
+        b = layer.bits(which)
+        return float(float_bits) if b is None else float(Q.report_bits(b, layer.bit_range))
+
+    return wd, ad, STRUCTURES[layer.structure], layer.m, bits("w"), bits("a")
+
+
+def compression_state(model: nnx.Module, soft: bool = False, *, workload=None,
+                      names=None, float_bits: float = FLOAT_BITS) -> hw_models.Compression:
+    """Per-layer compression of ``model`` for ``hw_models.evaluate``.
+
+    Args:
+        model: a (possibly compressed) NNX model.
+        soft: differentiable estimate (training) instead of the exact hard state.
+        workload: a ``Workload`` from ``extract_workload(model, x)``: the result then
+            has its layers, in its order (layers without weights, e.g. attention
+            matmuls, and plain layers are dense at ``float_bits``).
+        names: alternatively, the layer names to align with.
+        float_bits: bits reported for tensors that are not quantised (float32: 32).
+
+    Returns:
+        A ``hw_models.Compression`` (validated when ``soft=False``).
+
+    Raises:
+        ValueError: if a name does not match any layer of the model.
+    """
+    layers = dict(gemm_layers(model))
+    masks = {} if soft else hard_masks(model)  # hard: exactly what ``harden`` keeps
+    if workload is not None:
+        names = workload.names
+        kinds = workload.kinds
+    else:
+        names = tuple(layers) if names is None else tuple(names)
+        kinds = ("dense",) * len(names)
+    rows = []
+    for name, kind in zip(names, kinds, strict=True):
+        base = name.split("#", 1)[0]
+        if kind == "matmul":
+            rows.append(_layer_entry(None, soft, float_bits))
+            continue
+        if base not in layers:
+            raise ValueError(f"layer {name!r} of the workload is not a Linear/Conv of the "
+                             f"model; model layers: {sorted(layers)}")
+        rows.append(_layer_entry(layers[base], soft, float_bits, masks.get(base)))
+    cols = list(zip(*rows, strict=True))
+
+    def stack(col, dtype=jnp.float32):
+        return jnp.stack([jnp.asarray(v, dtype) for v in col])
+
+    comp = hw_models.Compression(
+        weight_density=stack(cols[0]), act_density=stack(cols[1]),
+        structure=stack(cols[2], jnp.int32), nm_m=stack(cols[3]),
+        weight_bits=stack(cols[4]), act_bits=stack(cols[5]))
+    return comp if soft else comp.validate()
+
+
+def _fix_layer(layer, mask_gemm: jax.Array, w_bits, a_bits, fold: bool = True) -> None:
+    """Turn a compressed layer into a fixed one (mask state, integer bits), in place.
+
+    ``fold``: multiply a hard-concrete gate's deterministic value into the kernel.
+    """
+    mask = jnp.broadcast_to(jnp.asarray(mask_gemm, jnp.float32), layer.kernel_shape_gemm)
+    if fold and layer.method == "learned" and layer.gate == "hard_concrete":
+        z = jnp.broadcast_to(M.hard_concrete_mean(layer.gate_logits[...]),
+                             layer.kernel_shape_gemm)
+        layer.kernel[...] = (M.to_gemm(layer.kernel[...]) * z).reshape(layer.kernel.shape)
+        mask = mask * (z > 0)
+    layer.kernel[...] = (M.to_gemm(layer.kernel[...]) * mask).reshape(layer.kernel.shape)
+    for name in ("gate_logits", "gate_threshold", "gate_key", "saliency", "prune_mask"):
+        if hasattr(layer, name):
+            delattr(layer, name)
+    layer.prune_mask = MaskState(mask)
+    layer.method = "fixed"
+    layer.learn_bits = layer.learn_act_bits = False
+    for attr, b in (("w_bits", w_bits), ("a_bits", a_bits)):
+        if b is not None:
+            setattr(layer, attr, QuantState(jnp.asarray(b, jnp.float32)))
+
+
+def harden(model: nnx.Module) -> nnx.Module:
+    """A copy of ``model`` with masks fixed at their targets and bits rounded.
+
+    Learned gates with a target keep exactly their top ``1 - target`` logits (global or
+    per layer, as the policy said); hard-concrete gates fold their deterministic
+    value into the kernel. Pruned weights are set to zero.
+    """
+    out = nnx.clone(model)
+    masks = hard_masks(out)
+    for name, layer in compressed_layers(out):
+        bits = {w: layer.bits(w) for w in ("w", "a")}
+        bits = {w: None if b is None else Q.report_bits(b, layer.bit_range)
+                for w, b in bits.items()}
+        _fix_layer(layer, masks[name], bits["w"], bits["a"])
+    return out
+
+
+# ---------------------------------------------------------------------- export / import
+def export_compressed(model: nnx.Module) -> dict:
+    """Integer export of every compressed layer (hardened first).
+
+    Returns:
+        ``{"format", "layers": {path: {...}}}``; per layer: ``kind``, ``kernel_shape``,
+        ``structure``, ``n``, ``m``, ``mask`` (bool, GEMM layout), ``weight_bits``
+        (32 = float), ``codes`` (integers, GEMM layout, 0 where pruned) or ``kernel``
+        (float), ``step`` (per output channel), ``bias``, ``act_bits``,
+        ``act_range``, ``act_signed``.
+    """
+    hard = harden(model)
+    layers = {}
+    for name, layer in compressed_layers(hard):
+        wg = np.asarray(M.to_gemm(layer.kernel[...]), np.float32)
+        entry = {
+            "kind": "conv" if isinstance(layer, CompressedConv) else "dense",
+            "kernel_shape": list(layer.kernel.shape), "structure": layer.structure,
+            "n": layer.n, "m": layer.m,
+            "mask": np.asarray(layer.prune_mask[...]) > 0,
+            "bias": None if layer.bias is None else np.asarray(layer.bias[...], np.float32),
+            "act_signed": bool(layer.act_signed),
+        }
+        if layer.w_quant:
+            bits = int(np.asarray(layer.w_bits[...]))
+            codes, step = Q.quantize_int(wg, layer.w_range[...], bits, signed=True)
+            entry.update(weight_bits=bits, codes=codes * entry["mask"].astype(codes.dtype),
+                         step=step)
+        else:
+            entry.update(weight_bits=FLOAT_BITS, kernel=wg * entry["mask"])
+        if layer.a_quant:
+            entry.update(act_bits=int(np.asarray(layer.a_bits[...])),
+                         act_range=float(np.abs(np.asarray(layer.a_range[...]))))
+        else:
+            entry.update(act_bits=FLOAT_BITS, act_range=None)
+        layers[name] = entry
+    return {"format": EXPORT_FORMAT, "layers": layers}
+
+
+def import_compressed(model: nnx.Module, exported: dict) -> nnx.Module:
+    """A copy of ``model`` carrying the exported layers (fixed masks and bits).
+
+    ``model`` has the same architecture as the exported one, dense or compressed;
+    plain Linear / Conv layers named in the export are wrapped first.
+    """
+    if exported.get("format") != EXPORT_FORMAT:
+        raise ValueError(f"not a {EXPORT_FORMAT} export: format={exported.get('format')!r}")
+    out = nnx.clone(model)
+    from lepton_codesign.compress.policy import _set_child
+
+    nodes = {name: node for name, node in gemm_layers(out)}
+    paths = {"/".join(str(p) for p in path): path for path, _ in nnx.iter_graph(out)}
+    for name, e in exported["layers"].items():
+        if name not in nodes:
+            raise ValueError(f"exported layer {name!r} not in the model; "
+                             f"model layers: {sorted(nodes)}")
+        layer = nodes[name]
+        w_bits = None if e["weight_bits"] >= FLOAT_BITS else int(e["weight_bits"])
+        a_bits = None if e["act_bits"] >= FLOAT_BITS else int(e["act_bits"])
+        if not is_compressed(layer) or layer.w_quant != (w_bits is not None) \
+                or layer.a_quant != (a_bits is not None):
+            base = layer
+            if is_compressed(layer):
+                raise ValueError(f"layer {name!r}: quantisers differ from the export")
+            cls = CompressedConv if isinstance(base, nnx.Conv) else CompressedLinear
+            layer = cls(base, structure=e["structure"], n=e["n"], m=e["m"],
+                        weight_bits=w_bits, act_bits=a_bits, bit_range=(2, 16))
+            _set_child(out, paths[name], layer)
+        shape = tuple(e["kernel_shape"])
+        if tuple(layer.kernel.shape) != shape:
+            raise ValueError(f"layer {name!r}: kernel shape {tuple(layer.kernel.shape)} "
+                             f"!= exported {shape}")
+        if w_bits is None:
+            kernel = np.asarray(e["kernel"], np.float32)
+        else:
+            kernel = np.asarray(e["codes"], np.float32) * np.asarray(e["step"], np.float32)
+            layer.w_range[...] = jnp.asarray(
+                np.asarray(e["step"], np.float32) * float(Q.levels(w_bits, True)))
+        layer.kernel[...] = jnp.asarray(kernel.reshape(shape))
+        if e["bias"] is not None:
+            layer.bias[...] = jnp.asarray(e["bias"])
+        if a_bits is not None:
+            layer.a_range[...] = jnp.asarray(e["act_range"], jnp.float32)
+        layer.act_signed = bool(e["act_signed"])
+        layer.structure = e["structure"]
+        _fix_layer(layer, jnp.asarray(e["mask"], jnp.float32), w_bits, a_bits, fold=False)
+    return out
+
+
+def storage_report(exported: dict, *, dense_bits: int = FLOAT_BITS,
+                   index_bits: int = 4) -> dict:
+    """Bits needed to store the exported layers vs. the same layers dense in float32.
+
+    Weights: non-zeros x bits, plus the index overhead of the cheapest encoding: a
+    bitmap (1 bit per weight) or ``index_bits`` relative indices per non-zero (EIE's
+    4-bit run-length indices, Han et al. 2016 [C]) for unstructured; ``ceil(log2 M)``
+    bits per non-zero for N:M; a 1-bit-per-channel map for channel pruning. Per-channel
+    steps and biases count 32 bits each.
+    """
+    rows, dense_total, comp_total = {}, 0, 0
+    for name, e in exported["layers"].items():
+        mask = np.asarray(e["mask"])
+        numel, nnz, cols = mask.size, int(mask.sum()), mask.shape[-1]
+        bias = 0 if e["bias"] is None else np.size(e["bias"])
+        dense = (numel + bias) * dense_bits
+        w = nnz * int(e["weight_bits"])
+        if nnz == numel:
+            index = 0
+        elif e["structure"] == "nm":
+            index = nnz * math.ceil(math.log2(max(int(e["m"]), 2)))
+        elif e["structure"] == "channel":
+            index = cols
+        else:
+            index = min(numel, nnz * index_bits)
+        scales = cols * 32 if int(e["weight_bits"]) < FLOAT_BITS else 0
+        total = w + index + scales + bias * 32
+        rows[name] = {"numel": numel, "nnz": nnz, "weight_bits": int(e["weight_bits"]),
+                      "dense_bits": dense, "compressed_bits": total}
+        dense_total += dense
+        comp_total += total
+    return {"layers": rows, "dense_bits": dense_total, "compressed_bits": comp_total,
+            "reduction": dense_total / max(comp_total, 1),
+            "nonzeros": sum(r["nnz"] for r in rows.values()),
+            "params": sum(r["numel"] for r in rows.values())}
+
+
+def save_exported(path, exported: dict) -> None:
+    """Write an export to ``path`` (``.npz``: arrays + JSON metadata, no pickle)."""
+    arrays, meta = {}, {"format": exported["format"], "layers": {}}
+    for name, e in exported["layers"].items():
+        m = {}
+        for k, v in e.items():
+            if isinstance(v, np.ndarray):
+                key = f"{name}::{k}"
+                arrays[key] = v
+                m[k] = {"array": key}
+            else:
+                m[k] = v
+        meta["layers"][name] = m
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez_compressed(path, **arrays)
+
+
+def load_exported(path) -> dict:
+    """Read an export written by ``save_exported``."""
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(bytes(data["__meta__"]).decode())
+        layers = {}
+        for name, m in meta["layers"].items():
+            layers[name] = {k: data[v["array"]] if isinstance(v, dict) and "array" in v else v
+                            for k, v in m.items()}
+    return {"format": meta["format"], "layers": layers}
