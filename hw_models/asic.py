@@ -11,8 +11,8 @@ Per layer (each of its ``groups`` GEMMs runs in turn):
 3. **DRAM traffic**: every tensor once, plus refetches when the operand a dataflow
    re-streams does not fit its SRAM (weights per row fold in OS, inputs per column
    fold in WS, weights per column fold in IS, partial sums per reduction fold in WS/IS
-   when outputs do not fit). Sparse weights are stored compressed with index
-   metadata when the hardware can use them.
+   when one column fold's outputs do not fit). Sparse weights are stored compressed
+   with index metadata when the hardware can use them.
 4. **Cycles** = max(compute, memory) (double-buffered overlap); ``bound`` says which.
 5. **Energy** = MACs actually performed x e_mac(w, a, node) + SRAM bytes x
    e_sram(size, node) + DRAM bytes x e_dram + leakage x area x time.
@@ -24,16 +24,15 @@ Example:
     >>> wl = hw.gemm_workload([(256, 256, 256)])
     >>> c = evaluate_asic(wl, hw.AsicSpec(16, 16, "os"), hw.dense_compression(1))
     >>> int(c.compute_cycles[0])
-    79872
+    73215
 """
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 
-from hw_models import _smooth
+from hw_models import _smooth, dollars
 from hw_models import constants as C
-from hw_models import dollars
 from hw_models.asic_spec import IS, OS, SP_GATING, SP_NM, SP_NONE, SP_SKIPPING, WS, AsicSpec
 from hw_models.compression import CHANNEL, NM, Compression
 from hw_models.costs import Costs, total
@@ -81,7 +80,10 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
     deployment = deployment or dollars.Deployment()
     wl, cp = workload, compression
     has_w = jnp.asarray(wl.has_weights)
-    wb, ab = cp.weight_bits, cp.act_bits
+    ab = cp.act_bits
+    # A matmul layer (attention) multiplies two activations: its second operand has the
+    # activation bit-width and is dense; weight_bits / weight_density do not apply.
+    wb = jnp.where(has_w, cp.weight_bits, ab)
     wd = jnp.where(has_w, cp.weight_density, 1.0)
     ad = cp.act_density
     sp = jnp.asarray(spec.sparsity_support, jnp.int32)
@@ -107,13 +109,18 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
     meta_bits = jnp.where(is_nm, _smooth.safe_log2(cp.nm_m), spec.index_bits)
     sparse_w = wl.k * n_eff * wd_in * (wb + meta_bits) / 8.0
     w_bytes = jnp.where(skips, jnp.minimum(dense_w, sparse_w), dense_w)
-    w_bytes = jnp.where(has_w, w_bytes, dense_w * ab / wb)  # matmul: 2nd operand is an act
+    w_bytes = jnp.where(has_w, w_bytes, dense_w)  # matmul: dense activation operand
     i_bytes = wl.input_elems / wl.groups * ab / 8.0
     o_bytes = wl.output_elems / wl.groups * n_eff / wl.n * ab / 8.0
     nf_w = _not_fit(w_bytes, spec.filter_sram_bytes, smooth)
     nf_i = _not_fit(i_bytes, spec.ifmap_sram_bytes, smooth)
-    nf_o = _not_fit(o_bytes, spec.ofmap_sram_bytes, smooth)
     is_os, is_ws, is_is = dataflow == OS, dataflow == WS, dataflow == IS
+    # Loop order (as the refetch terms assume): column folds outer, row folds inner. A
+    # partial sum is live only during its column fold, so what must fit the ofmap SRAM
+    # is one column fold's outputs (WS: m x C, IS: C x n), not the whole output.
+    psum_frac = jnp.where(is_ws, jnp.minimum(cols, n_eff) / n_eff,
+                          jnp.where(is_is, jnp.minimum(cols, wl.m) / wl.m, 1.0))
+    nf_o = _not_fit(o_bytes * psum_frac, spec.ofmap_sram_bytes, smooth)
     w_ref = 1.0 + jnp.where(is_os, (fr - 1.0) * nf_w, jnp.where(is_is, (fc - 1.0) * nf_w, 0.0))
     i_ref = 1.0 + jnp.where(is_ws, (fc - 1.0) * nf_i, 0.0)
     o_ref = 1.0 + jnp.where(is_os, 0.0, 2.0 * (fr - 1.0) * nf_o)
@@ -131,14 +138,20 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
                                     jnp.where(is_nm, wd_in, 1.0)))
     macs = wl.groups * wl.m * wl.k * n_eff * performed
     e_mac_j = macs * C.mac_energy_pj_45(wb, ab) * C.node_energy_scale(spec.node_nm) * 1e-12
-    mk, kn, mn = wl.m * k_eff, k_eff * n_eff, wl.m * n_eff
-    if_reads = jnp.where(is_is, mk, mk * fc)
-    fil_reads = jnp.where(is_os, kn * fr, jnp.where(is_ws, kn, kn * fc))
-    of_acc = jnp.where(is_os, mn, mn * (2.0 * fr - 1.0))
+    # SRAM traffic counts the operand elements moved, at their stored width. It must not
+    # use k_eff: k_eff also folds in PE packing / multi-pass factors (cycles per MAC),
+    # which change how often the array folds (fr, fc) but not how many bytes an operand
+    # has. Weights are read in their stored format (compressed + index metadata when
+    # the hardware skips and that is smaller), i.e. w_bytes per read of the tensor.
+    k_sk = wl.k * jnp.where(skips, wd_in, 1.0)  # reduction elements streamed per output
+    mk, mn = wl.m * k_sk, wl.m * n_eff
+    if_bytes = jnp.where(is_is, mk, mk * fc) * ab / 8.0
+    fil_bytes = jnp.where(is_os, fr, jnp.where(is_ws, 1.0, fc)) * w_bytes
+    of_bytes = jnp.where(is_os, mn, mn * (2.0 * fr - 1.0)) * ab / 8.0
     sram_j = wl.groups * 1e-12 * (
-        if_reads * ab / 8.0 * C.sram_energy_pj_per_byte(spec.ifmap_sram_bytes, spec.node_nm)
-        + fil_reads * wb / 8.0 * C.sram_energy_pj_per_byte(spec.filter_sram_bytes, spec.node_nm)
-        + of_acc * ab / 8.0 * C.sram_energy_pj_per_byte(spec.ofmap_sram_bytes, spec.node_nm)
+        if_bytes * C.sram_energy_pj_per_byte(spec.ifmap_sram_bytes, spec.node_nm)
+        + fil_bytes * C.sram_energy_pj_per_byte(spec.filter_sram_bytes, spec.node_nm)
+        + of_bytes * C.sram_energy_pj_per_byte(spec.ofmap_sram_bytes, spec.node_nm)
     )
     # DRAM fills are also written into SRAM once (charged at the filter SRAM's energy).
     sram_j = sram_j + dram_bytes * 1e-12 * C.sram_energy_pj_per_byte(

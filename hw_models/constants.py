@@ -49,7 +49,8 @@ _NODES_NM = np.array([5.0, 7.0, 10.0, 14.0, 16.0, 20.0, 28.0, 32.0, 45.0, 65.0, 
 _AREA_X = np.array([0.042, 0.059, 0.10, 0.17, 0.19, 0.21, 0.377, 0.46, 1.0, 2.09, 4.0, 8.35])
 # 5 nm [D] hwcomponents rule; 65/90/130 nm [D] ideal (node/45)^2 area scaling.
 _ENERGY_X = np.array([0.080, 0.094, 0.118, 0.139, 0.174, 0.221, 0.513, 0.659, 1.0, 1.6, 2.6, 4.4])
-# 65/90/130 nm energy factors [U]: extrapolated with the sqrt(node) rule of hwcomponents.
+# 65/90/130 nm energy factors [U]: not from the sqrt(node) rule (that would give
+# 1.20/1.41/1.70); they follow ~(node/45)^1.3-1.4, a C*V^2 trend for the older nodes.
 
 # SRAM high-density bit-cell area, um^2 (anchors.md 3.3).
 _SRAM_NODES_NM = np.array([3.0, 5.0, 7.0, 16.0, 28.0, 45.0, 65.0])
@@ -61,7 +62,8 @@ _SRAM_CELL_UM2 = np.array([0.0199, 0.021, 0.027, 0.07, 0.127, 0.299, 0.525])
 # Fabrication economics (anchors.md 3.4).
 WAFER_DIAMETER_MM = 300.0  # [C] standard 300 mm wafers
 _WAFER_NODES_NM = np.array([5.0, 7.0, 10.0, 16.0, 20.0, 28.0, 40.0, 65.0, 90.0])
-_WAFER_PRICE_USD = np.array([16988.0, 9346.0, 5992.0, 3984.0, 3677.0, 2891.0, 2274.0, 1937.0, 1650.0])
+_WAFER_PRICE_USD = np.array(
+    [16988.0, 9346.0, 5992.0, 3984.0, 3677.0, 2891.0, 2274.0, 1937.0, 1650.0])
 # CSET 2020 foundry sale prices: 5/7/10/16 nm and 90 nm [S]; 20-65 nm [U] (same table).
 _MASK_NODES_NM = np.array([3.0, 7.0, 28.0, 65.0])
 _MASK_SET_USD = np.array([40e6, 10e6, 1.0e6, 0.3e6])

@@ -18,7 +18,6 @@ import dataclasses
 import math
 import re
 import tomllib
-
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -60,7 +59,8 @@ class Rule:
         lo = "" if self.min is None else f"{'>' if self.exclusive else '>='} {self.min:g}"
         hi = "" if self.max is None else f"<= {self.max:g}"
         kind = "an integer" if self.type == "int" else "a number"
-        return " and ".join(filter(None, [kind, lo, hi]))
+        bounds = " and ".join(filter(None, [lo, hi]))
+        return f"{kind} {bounds}" if bounds else kind  # e.g. "an integer > 0"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +88,8 @@ def _construct_mapping(loader, node, deep=False):
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            raise SpecError(f"duplicate key {key!r} (line {key_node.start_mark.line + 1})")
+            raise SpecError(f"key {key!r}: duplicate (line {key_node.start_mark.line + 1}); "
+                            "allowed: each key at most once")
         seen.add(key)
     return yaml.SafeLoader.construct_mapping(loader, node, deep)
 
@@ -101,6 +102,29 @@ _UniqueKeyLoader.add_implicit_resolver(
 )
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
                                  _construct_mapping)
+
+
+def _load_yaml(text: str) -> Any:
+    """Parse YAML with the safe, duplicate-rejecting loader (no Python object tags)."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def _toml_key_hint(text: str, err: Exception) -> str:
+    """Name the key on the line a TOML error points at (tomllib does not, e.g. for
+    duplicate keys: "Cannot overwrite a value (at line 4, column 12)")."""
+    m = re.search(r"at line (\d+)", str(err))
+    lines = text.splitlines()
+    if not m or not 0 < int(m.group(1)) <= len(lines):
+        return ""
+    key = re.match(r"\s*([A-Za-z0-9_.\-\"']+)\s*=", lines[int(m.group(1)) - 1])
+    if not key:
+        return ""
+    allowed = "each key at most once" if "overwrite" in str(err) else "valid TOML syntax"
+    return f"; key {key.group(1)!r}; allowed: {allowed}"
 
 
 def _check_value(where: str, key: str, value: Any, rule: Rule) -> Any:
@@ -147,15 +171,18 @@ def spec_from_dict(data: Any, where: str = "<dict>"):
     data = dict(data)
     if "version" not in data:
         raise SpecError(f"{where}: key 'version': missing; allowed: {SPEC_VERSION}")
-    if data.pop("version") != SPEC_VERSION:
-        raise SpecError(f"{where}: key 'version': unsupported; allowed: {SPEC_VERSION}")
+    version = data.pop("version")
+    # bool is an int subclass: ``version: true`` must not pass for ``version: 1``.
+    if isinstance(version, bool) or version != SPEC_VERSION:
+        raise SpecError(f"{where}: key 'version': got {version!r}; allowed: {SPEC_VERSION}")
     kind = data.pop("kind", None)
     if kind not in _KINDS:
         raise SpecError(f"{where}: key 'kind': got {kind!r}; allowed: one of {sorted(_KINDS)}")
     sk = _KINDS[kind]
     name = data.pop("name", Path(where).stem)
     if not isinstance(name, str):
-        raise SpecError(f"{where}: key 'name': must be a string")
+        raise SpecError(f"{where}: key 'name': got {type(name).__name__} {name!r}; "
+                        "allowed: a string")
     for key in data:
         if key not in sk.rules:
             raise SpecError(f"{where}: key {key!r}: unknown for kind {kind!r}; allowed keys: "
@@ -188,15 +215,17 @@ def load_spec(path: str | Path):
         if path.suffix.lower() == ".toml":
             data = tomllib.loads(text)
         elif path.suffix.lower() in (".yaml", ".yml"):
-            data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - safe subclass
+            data = _load_yaml(text)
         else:
             raise SpecError(f"{path}: unknown extension; allowed: .yaml, .yml, .toml")
     except SpecError as err:
         if str(err).startswith(str(path)):
             raise
         raise SpecError(f"{path}: {err}") from None
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as err:
-        raise SpecError(f"{path}: not valid {path.suffix[1:].upper()}: {err}") from None
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path}: not valid YAML: {err}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"{path}: not valid TOML: {err}{_toml_key_hint(text, err)}") from None
     return spec_from_dict(data, str(path))
 
 

@@ -169,7 +169,7 @@ def gemm_workload(
         raise ValueError("shapes, names and groups must have the same length")
     layers = [
         {"m": m, "k": k, "n": n, "groups": g, "name": nm, "kind": "dense"}
-        for (m, k, n), nm, g in zip(shapes, names, groups)
+        for (m, k, n), nm, g in zip(shapes, names, groups, strict=True)
     ]
     return make_workload(layers, batch=batch)
 
