@@ -192,8 +192,9 @@ def _overlay(wl: Workload, spec: FpgaSpec, cp: Compression, sh: dict, smooth: bo
     p_res = _smooth.floor(jnp.min(fits, axis=0), smooth)
     limiting = jnp.asarray((R_LUT, R_FF, R_DSP))[jnp.argmin(fits, axis=0)]
     P = jnp.maximum(jnp.where(spec.overlay_macs > 0, spec.overlay_macs, p_res), 1.0)
-    tk, tn = spec.overlay_tile_k, spec.overlay_tile_n
-    pp = jnp.maximum(_smooth.floor(P / (tk * tn), smooth), 1.0)
+    tk = jnp.asarray(spec.overlay_tile_k)[..., None]  # per-layer broadcast
+    tn = jnp.asarray(spec.overlay_tile_n)[..., None]
+    pp = jnp.maximum(_smooth.floor(P[..., None] / (tk * tn), smooth), 1.0)
     wb, ab = cp.weight_bits, cp.act_bits
     passes = _smooth.ceil(wb / nb, smooth) * _smooth.ceil(ab / nb, smooth)
     is_conv = jnp.asarray([kd == "conv" for kd in wl.kinds]) & (wl.kh > 0)
@@ -201,9 +202,13 @@ def _overlay(wl: Workload, spec: FpgaSpec, cp: Compression, sh: dict, smooth: bo
     k_t = jnp.where(is_conv, _smooth.ceil(cin_g / tk, smooth) * wl.kh * wl.kw,
                     _smooth.ceil(wl.k / tk, smooth))
     n_t = _smooth.ceil(sh["n_eff"] / tn, smooth)
-    m_t = _smooth.ceil(wl.m / pp[..., None], smooth)
-    fill = jnp.asarray(tk + tn)[..., None]  # pipeline depth of the array [A]
-    compute = wl.groups * m_t * k_t * n_t * passes + fill
+    m_t = _smooth.ceil(wl.m / pp, smooth)
+    fill = tk + tn  # pipeline depth of the array [A]
+    # grouped/depthwise layers: groups whose inputs and outputs fit one tile side by side
+    # share a pass (block-diagonal use of the array, as a DPU runs depthwise convs)
+    gp = jnp.clip(jnp.minimum(jnp.floor(tk / cin_g), jnp.floor(tn / sh["n_eff"])),
+                  1.0, wl.groups)
+    compute = _smooth.ceil(wl.groups / gp, smooth) * m_t * k_t * n_t * passes + fill
     buf_bytes = jnp.asarray((budgets["bram"] * BRAM18_BITS + budgets["uram"] * URAM_BITS) / 8.0)
     act = (wl.input_elems + wl.output_elems) * ab / 8.0
     spill = act > buf_bytes[..., None] / 2.0
@@ -222,7 +227,7 @@ def _overlay(wl: Workload, spec: FpgaSpec, cp: Compression, sh: dict, smooth: bo
         "bound": (mem > compute).astype(jnp.int32), "used": used,
         "interval_cycles": jnp.sum(cycles, -1) / B,
         "use_dsp": jnp.broadcast_to(lane["use_dsp"], wb.shape),
-        "mac_bits": (jnp.broadcast_to(nb, wb.shape), jnp.broadcast_to(nb, ab.shape)),
+        "mac_bits": (jnp.broadcast_to(jnp.asarray(nb)[..., None], wb.shape),) * 2,
         "parallel_macs": jnp.broadcast_to(P[..., None], wb.shape),
         "reuse_factor": sh["lanes"] / P[..., None],
         "mac_utilization": sh["dense_macs"] * passes / (compute * P[..., None]),

@@ -7,6 +7,8 @@ one multiplier). Its cost depends on the operand widths ``w`` and ``a``:
   tree ``1.1 * 2 * (w + a)`` [C] (FINN ``MVAU_hls.lut_estimation``, after FINN-R, Blott
   et al. TRETS 2018; ``(w + a) * (2 * SIMD - 1)`` per PE is ~``2 (w + a)`` per lane). For
   balanced widths this grows like ``w x a`` (``4/3 w a`` at ``w = a``).
+* Implementation: DSP when ``w x a > lut_mac_max_bits ** 2`` (and the device has DSPs),
+  else LUTs.
 * DSP multiplier: ``ceil(w / 27) * ceil(a / 18)`` DSP48E2 slices (27 x 18 multiplier, AMD
   UG579 [S]) shared by ``dsp_macs_8bit`` (<= 8 bit) or ``dsp_macs_4bit`` (<= 4 bit)
   packed MACs and run ``dsp_clock_ratio`` times per fabric cycle; the adder tree stays in
@@ -60,7 +62,9 @@ def lane_costs(spec, w_bits, a_bits, smooth: bool) -> dict:
     lut_mul = FINN_LUT_C1 * (2.0 * _smooth.ceil(s / 6.0, smooth) - 1.0) * s
     lut_add = FINN_LUT_C1 * 2.0 * s
     wmax = jnp.maximum(w_bits, a_bits)
-    use_dsp = (wmax > spec.lut_mac_max_bits) & (spec.dsp > 0)  # no DSPs: all in LUTs
+    # LUT multipliers cost ~ w x a, so the choice is made on the product [A]; a device
+    # without DSPs puts every MAC in LUTs.
+    use_dsp = (w_bits * a_bits > spec.lut_mac_max_bits ** 2) & (spec.dsp > 0)
     pack = jnp.where(wmax <= 4.0, spec.dsp_macs_4bit,
                      jnp.where(wmax <= 8.0, spec.dsp_macs_8bit, 1.0))
     units = (_smooth.ceil(w_bits / DSP_A_BITS, smooth)

@@ -79,9 +79,9 @@ class FpgaSpec:
             hls4ml) or ``"overlay"`` (one shared MAC array, layers in turn; Vitis AI DPU).
         lut_ceiling, ff_ceiling, dsp_ceiling, bram_ceiling, uram_ceiling: utilisation
             ceilings for timing closure: 0.7 / 0.5 / 0.8 / 0.8 / 0.8 [C] (FINN platforms.py).
-        lut_mac_max_bits: MACs whose wider operand has at most this many bits go to LUTs,
-            wider ones to DSPs. Default 4 [A] (FINN's RTL MVU packs <= 4-bit MACs
-            specially; Vivado maps small multipliers to fabric).
+        lut_mac_max_bits: MACs with ``w_bits x a_bits <= lut_mac_max_bits ** 2`` go to
+            LUTs, larger ones to DSPs. Default 4 [A] (4 x 4-bit and 8 x 1-bit products in
+            fabric; FINN's RTL MVU treats <= 4-bit operands specially).
         dsp_macs_8bit: <= 8-bit MACs per DSP48E2 with a shared operand. Default 2 [S]
             (AMD WP486, INT8 packing).
         dsp_macs_4bit: <= 4-bit MACs per DSP. Default 4 [C] (FINN RTL MVU on DSP48:
