@@ -9,10 +9,11 @@ Per layer (each of its ``groups`` GEMMs runs in turn):
    ``ceil(w/pe_bits) * ceil(a/pe_bits)`` passes.
 2. **Compute cycles** from SCALE-Sim's closed form (``hw_models.systolic``).
 3. **DRAM traffic**: every tensor once, plus refetches when the operand a dataflow
-   re-streams does not fit its SRAM (weights per row fold in OS, inputs per column
-   fold in WS, weights per column fold in IS, partial sums per reduction fold in WS/IS
-   when one column fold's outputs do not fit). Sparse weights are stored compressed
-   with index metadata when the hardware can use them.
+   re-streams does not fit its SRAM (weights per row fold and a row fold's inputs per
+   column fold in OS, inputs per column fold in WS, weights per column fold in IS,
+   partial sums per reduction fold in WS/IS when one column fold's outputs do not
+   fit). Sparse weights are stored compressed with index metadata when the hardware
+   can use them.
 4. **Cycles** = max(compute, memory) (double-buffered overlap); ``bound`` says which.
 5. **Energy** = MACs actually performed x e_mac(w, a, node) + SRAM bytes x
    e_sram(size, node) + DRAM bytes x e_dram + leakage x area x time.
@@ -113,8 +114,11 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
     i_bytes = wl.input_elems / wl.groups * ab / 8.0
     o_bytes = wl.output_elems / wl.groups * n_eff / wl.n * ab / 8.0
     nf_w = _not_fit(w_bytes, spec.filter_sram_bytes, smooth)
-    nf_i = _not_fit(i_bytes, spec.ifmap_sram_bytes, smooth)
     is_os, is_ws, is_is = dataflow == OS, dataflow == WS, dataflow == IS
+    # WS re-streams the whole input per column fold; OS (row folds outer) re-streams
+    # one row fold's input rows (R x k, at most the whole input) per column fold.
+    os_rows_bytes = jnp.minimum(jnp.minimum(rows, wl.m) * wl.k * ab / 8.0, i_bytes)
+    nf_i = _not_fit(jnp.where(is_os, os_rows_bytes, i_bytes), spec.ifmap_sram_bytes, smooth)
     # Loop order (as the refetch terms assume): column folds outer, row folds inner. A
     # partial sum is live only during its column fold, so what must fit the ofmap SRAM
     # is one column fold's outputs (WS: m x C, IS: C x n), not the whole output.
@@ -122,7 +126,7 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
                           jnp.where(is_is, jnp.minimum(cols, wl.m) / wl.m, 1.0))
     nf_o = _not_fit(o_bytes * psum_frac, spec.ofmap_sram_bytes, smooth)
     w_ref = 1.0 + jnp.where(is_os, (fr - 1.0) * nf_w, jnp.where(is_is, (fc - 1.0) * nf_w, 0.0))
-    i_ref = 1.0 + jnp.where(is_ws, (fc - 1.0) * nf_i, 0.0)
+    i_ref = 1.0 + jnp.where(is_is, 0.0, (fc - 1.0) * nf_i)
     o_ref = 1.0 + jnp.where(is_os, 0.0, 2.0 * (fr - 1.0) * nf_o)
     dram_bytes = wl.groups * (w_bytes * w_ref + i_bytes * i_ref + o_bytes * o_ref)
 

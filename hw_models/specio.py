@@ -87,6 +87,9 @@ def _construct_mapping(loader, node, deep=False):
     seen = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, str | int | float | bool | None):  # e.g. a list key
+            raise SpecError(f"key {key!r}: not a plain key (line "
+                            f"{key_node.start_mark.line + 1}); allowed: a field name")
         if key in seen:
             raise SpecError(f"key {key!r}: duplicate (line {key_node.start_mark.line + 1}); "
                             "allowed: each key at most once")

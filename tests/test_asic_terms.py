@@ -107,7 +107,10 @@ def test_dram_traffic_and_energy_when_everything_fits():
         ("ws", {"filter_sram_bytes": 512.0}, W_B + I_B + O_B),
         # OS re-streams weights per row fold (fr = 4); inputs are reused across columns.
         ("os", {"filter_sram_bytes": 512.0}, 4 * W_B + I_B + O_B),
+        # OS re-streams one row fold's inputs (8 x 64 = 512 B) per column fold (fc = 2)
+        # only when that slice does not fit (regression: OS inputs were never refetched).
         ("os", {"ifmap_sram_bytes": 1024.0}, W_B + I_B + O_B),
+        ("os", {"ifmap_sram_bytes": 256.0}, W_B + 2 * I_B + O_B),
         # IS re-streams weights per column fold (fc = ceil(m / 8) = 4).
         ("is", {"filter_sram_bytes": 512.0}, 4 * W_B + I_B + O_B),
         # IS column folds cover C = 8 of the m rows: psum slice 8 x n = 128 B.

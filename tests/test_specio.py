@@ -146,6 +146,7 @@ def test_toml_validation_errors_match_yaml(tmp_path):
         ("version: 1\nkind: asic\npe_rows: !!python/object/apply:os.getcwd []\n", ".yaml",
          "not valid YAML"),
         ("- 1\n- 2\n", ".yaml", "top level must be a mapping"),
+        ("version: 1\n? [1, 2]\n: 3\n", ".yaml", "allowed: a field name"),  # list as key
         ("", ".yaml", "top level must be a mapping"),
         ("{}", ".json", "allowed: .yaml, .yml, .toml"),
     ],
