@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+import jax
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -42,3 +43,13 @@ def mixed_workload() -> hw.Workload:
         {"name": "fc", "kind": "dense", "m": 1, "k": 2048, "n": 10},
     ]
     return hw.make_workload(layers, batch=1)
+
+
+@pytest.fixture(scope="session")
+def jit_evaluate():
+    """``hw.evaluate`` under one shared ``jax.jit`` (``smooth`` static).
+
+    Sharing the jitted function across test modules means each (workload, spec
+    treedef, smooth) signature compiles once per session.
+    """
+    return jax.jit(hw.evaluate, static_argnames=("smooth",))

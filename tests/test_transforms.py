@@ -20,7 +20,6 @@ from hw_models import _smooth
 from hw_models.asic_spec import DATAFLOWS, SPARSITY_SUPPORT
 
 ASIC_PRESETS = ("tpuv1-like", "eyeriss-like", "gemmini-like", "nvdla-like")
-EVAL = jax.jit(hw.evaluate, static_argnames=("smooth",))
 CONTINUOUS = ("freq_hz", "pe_rows", "pe_cols", "ifmap_sram_bytes", "filter_sram_bytes",
               "ofmap_sram_bytes", "dram_bandwidth_bytes_per_s", "dram_energy_pj_per_byte")
 
@@ -52,10 +51,10 @@ def stack(trees):
 # --------------------------------------------------------------------- jit
 @pytest.mark.parametrize("smooth", [False, True])
 @pytest.mark.parametrize("name", ASIC_PRESETS)
-def test_jit_equals_eager(mixed_workload, name, smooth):
+def test_jit_equals_eager(jit_evaluate, mixed_workload, name, smooth):
     spec = hw.preset(name).replace(name="asic")  # one treedef: one compile for all presets
     comp = mixed_compression()
-    assert_trees_close(EVAL(mixed_workload, spec, comp, smooth=smooth),
+    assert_trees_close(jit_evaluate(mixed_workload, spec, comp, smooth=smooth),
                        hw.evaluate(mixed_workload, spec, comp, smooth=smooth))
 
 
@@ -78,27 +77,27 @@ def random_specs(count: int, seed: int = 0) -> list[hw.AsicSpec]:
     ]
 
 
-def test_vmap_over_stacked_specs_equals_loop(mixed_workload):
+def test_vmap_over_stacked_specs_equals_loop(jit_evaluate, mixed_workload):
     specs, comp = random_specs(12), mixed_compression()
     batched = jax.jit(jax.vmap(lambda s: hw.evaluate(mixed_workload, s, comp)))
     out = batched(stack(specs))
     assert out.total_latency_s.shape == (12,) and out.latency_s.shape == (12, 5)
     for i, spec in enumerate(specs):
-        one = EVAL(mixed_workload, spec, comp)
+        one = jit_evaluate(mixed_workload, spec, comp)
         assert_trees_close(jax.tree.map(lambda x, i=i: x[i], out), one)
 
 
-def test_vmap_over_specs_and_compressions_together_smooth(mixed_workload):
+def test_vmap_over_specs_and_compressions_together_smooth(jit_evaluate, mixed_workload):
     specs = random_specs(6, seed=1)
     comps = [hw.make_compression(5, weight_density=d, act_density=d, weight_bits=b,
                                  structure=s)
              for d, b, s in zip([1.0, 0.5, 0.3, 0.8, 0.1, 0.6], [8, 4, 2, 6, 3, 16],
                                 ["unstructured", "nm", "channel"] * 2, strict=True)]
-    out = jax.vmap(lambda s, c: EVAL(mixed_workload, s, c, smooth=True))(stack(specs),
+    out = jax.vmap(lambda s, c: jit_evaluate(mixed_workload, s, c, smooth=True))(stack(specs),
                                                                         stack(comps))
     for i, (spec, comp) in enumerate(zip(specs, comps, strict=True)):
         assert_trees_close(jax.tree.map(lambda x, i=i: x[i], out),
-                           EVAL(mixed_workload, spec, comp, smooth=True))
+                           jit_evaluate(mixed_workload, spec, comp, smooth=True))
 
 
 # --------------------------------------------------------------------- grad
@@ -175,11 +174,11 @@ def test_grad_wrt_compression_densities_and_bits(mixed_workload):
 
 # --------------------------------------------------------------------- smooth vs exact
 @pytest.mark.parametrize("name", ASIC_PRESETS)
-def test_smooth_values_close_to_exact(mixed_workload, name):
+def test_smooth_values_close_to_exact(jit_evaluate, mixed_workload, name):
     spec = hw.preset(name).replace(name="asic")
     for comp in (hw.dense_compression(5), mixed_compression()):
-        exact = EVAL(mixed_workload, spec, comp, smooth=False)
-        smooth = EVAL(mixed_workload, spec, comp, smooth=True)
+        exact = jit_evaluate(mixed_workload, spec, comp, smooth=False)
+        smooth = jit_evaluate(mixed_workload, spec, comp, smooth=True)
         # log-sum-exp max at 2 % relative temperature: at most ln(2) * 2 % = 1.4 % high.
         for f in ("latency_s", "energy_j", "total_latency_s", "total_energy_j"):
             np.testing.assert_allclose(getattr(smooth, f), getattr(exact, f), rtol=0.015)
