@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -89,6 +90,7 @@ def hard_concrete_density(log_alpha: jax.Array, beta: float = HC_BETA) -> jax.Ar
     return jax.nn.sigmoid(log_alpha - beta * math.log(-HC_GAMMA / HC_ZETA))
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2))
 def nm_mask(scores: jax.Array, n: int, m: int) -> jax.Array:
     """Keep the ``n`` largest scores in every group of ``m`` along ``K`` (axis 0).
 
@@ -124,6 +126,7 @@ def keep_count(size: int, density: jax.Array | float) -> jax.Array:
     return jnp.clip(jnp.round(density * size), 1, size).astype(jnp.int32)
 
 
+@functools.partial(jax.jit, static_argnames=("iters",))
 def density_threshold(scores: jax.Array, density: jax.Array | float,
                       iters: int = 40) -> jax.Array:
     """Score threshold keeping the top ``density`` fraction (``scores >= t``).
