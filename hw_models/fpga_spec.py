@@ -70,7 +70,8 @@ class FpgaSpec:
             18 Kb block RAMs, 288 Kb UltraRAMs). ``ff`` defaults to 2 x ``lut`` (two FFs
             per LUT in 7-series / UltraScale+ CLBs [C], AMD UG474/UG574).
         freq_hz: fabric clock. Default 200 MHz (hls4ml/FINN example reports use 5 ns) [C].
-        dram_bandwidth_bytes_per_s: off-chip (DDR/HBM) bandwidth.
+        dram_bandwidth_bytes_per_s: off-chip (DDR/HBM) bandwidth. Default 19.2 GB/s [A]
+            (one 64-bit DDR4-2400 channel).
         dram_energy_pj_per_byte: off-chip access energy. Default 162.5 pJ/B [D] (Horowitz).
         node_nm: process node, for MAC/SRAM energy. Default 16 (UltraScale+) [C].
         static_power_w: device static + board power while running. Default 5 W [A].

@@ -70,8 +70,10 @@ class GpuSpec:
         mem_bandwidth_bytes_per_s, mem_capacity_bytes: device memory (HBM/GDDR).
         num_sms: streaming multiprocessors (tile-wave quantisation).
         clock_hz: boost clock, for the cycle counts in ``Costs``.
-        tdp_w, idle_w: board power at full load and at idle. ``idle_w`` default 15% of a
-            400 W TDP [A].
+        tdp_w, idle_w: board power at full load and at idle.
+            Defaults of ``mem_capacity_bytes``, ``num_sms``, ``clock_hz``, ``tdp_w`` are
+            A100-like placeholders [A] (80 GB, 108 SMs, 1.41 GHz, 400 W); ``idle_w``
+            defaults to 15% of that TDP [A]. Presets carry datasheet values.
         kernel_launch_s: fixed cost per kernel. Default 3 us [A] (CUDA launch latency is
             2-5 us; pre-compiled launches measured at 2.2 us, meta-pytorch/tritonbench
             PR #1002 [S]).

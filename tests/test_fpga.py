@@ -19,7 +19,8 @@ from hw_models.fpga_spec import ARCHITECTURES, FpgaSpec, resource_name
 EVAL = jax.jit(hw.evaluate, static_argnames=("smooth",))
 REL = 1e-5
 # XC7Z045 (ZC706 board): 218,600 LUT, 900 DSP, 545 BRAM36 [U] (AMD DS190), 28 nm.
-ZC706 = FpgaSpec(lut=218600.0, dsp=900.0, bram18=1090.0, freq_hz=200e6, node_nm=28.0)
+ZC706 = FpgaSpec(lut=218600.0, dsp=900.0, bram18=1090.0, freq_hz=200e6, node_nm=28.0,
+                 name="fpga")
 
 
 def sfc(batch: int = 1) -> hw.Workload:
@@ -115,11 +116,11 @@ def test_unstructured_sparsity_saves_only_when_fully_unrolled():
 
 
 def test_infeasible_design_names_the_overflowing_resource():
-    c = EVAL(sfc(), FpgaSpec(lut=1000.0, dsp=0.0, bram18=0.0), comp(4))
+    c = EVAL(sfc(), FpgaSpec(lut=1000.0, dsp=0.0, bram18=0.0, name="fpga"), comp(4))
     assert not bool(c.feasible) and resource_name(c.extras["infeasible_resource"]) == "lut"
     assert all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree.leaves(c))
     big = FpgaSpec(lut=1e6, dsp=100.0, bram18=100.0, architecture="overlay",
-                   overlay_macs=10000.0)
+                   overlay_macs=10000.0, name="fpga")
     c = EVAL(sfc(), big, comp(4))
     assert not bool(c.feasible) and resource_name(c.extras["infeasible_resource"]) == "dsp"
     assert bool(EVAL(sfc(), big.replace(overlay_macs=0.0), comp(4)).feasible)
@@ -130,7 +131,7 @@ def test_infeasible_design_names_the_overflowing_resource():
 # --------------------------------------------------------------------- overlay
 def test_overlay_tile_quantisation_and_passes():
     ov = FpgaSpec(lut=1e6, dsp=1e4, bram18=1e3, architecture="overlay", overlay_macs=256.0,
-                  dram_bandwidth_bytes_per_s=1e15)
+                  dram_bandwidth_bytes_per_s=1e15, name="fpga")
     fill = 16 + 16
     cyc = lambda wl, cp: np.asarray(EVAL(wl, ov, cp).compute_cycles)  # noqa: E731
     assert cyc(hw.gemm_workload([(1, 16, 16)]), comp(1))[0] == 1 + fill
@@ -178,6 +179,7 @@ def test_dollars_follow_the_shared_convention():
 def test_presets_load_and_fit_a_small_mlp(name):
     spec = hw.preset(name)
     assert isinstance(spec, FpgaSpec) and float(spec.board_price_usd) > 0
+    spec = spec.replace(name="fpga")  # one static name: one compile for all presets
     assert bool(EVAL(sfc(), spec, comp(4)).feasible)
 
 
@@ -200,8 +202,8 @@ def test_bad_spec_files_name_the_key(tmp_path, line, key):
 # --------------------------------------------------------------------- transforms
 def test_jit_equals_eager_and_vmap_equals_loop(mixed_workload):
     cp = comp(5, weight_bits=4, act_bits=8)
-    specs = [hw.preset("zcu104"), hw.preset("kv260").replace(name="zcu104"),
-             ZC706.replace(name="zcu104", architecture="overlay")]
+    specs = [hw.preset("zcu104").replace(name="fpga"), hw.preset("kv260").replace(name="fpga"),
+             ZC706.replace(architecture="overlay")]
     eager = hw.evaluate(mixed_workload, specs[1], cp)
     jitted = EVAL(mixed_workload, specs[1], cp)
     for a, b in zip(jax.tree.leaves(jitted), jax.tree.leaves(eager), strict=True):
@@ -259,7 +261,7 @@ def fpga_specs(draw):
         overlay_bits=float(draw(st.sampled_from([4, 8, 16]))),
         overlay_tile_k=float(draw(st.integers(1, 32))),
         overlay_tile_n=float(draw(st.integers(1, 32))),
-        dsp_clock_ratio=float(draw(st.sampled_from([1, 2]))),
+        dsp_clock_ratio=float(draw(st.sampled_from([1, 2]))), name="fpga",
     )
 
 
