@@ -167,8 +167,8 @@ class Transformer(nnx.Module):
 
 
 _BUILTINS: dict[str, tuple[Callable[[nnx.Rngs], nnx.Module], tuple[int, ...]]] = {
-    "mlp": (lambda r: MLP(rngs=r), (40,)),
-    "cnn1d": (lambda r: CNN1D(rngs=r), (40,)),
+    "mlp": (lambda r, f=40: MLP((f, 256, 256, 10), rngs=r), (40,)),
+    "cnn1d": (lambda r, f=40: CNN1D(length=f, rngs=r), (40,)),
     "lenet": (lambda r: LeNet(rngs=r), (28, 28, 1)),
     "resnet18": (lambda r: ResNet18(rngs=r), (224, 224, 3)),
     "mobilenet": (lambda r: MobileNet(rngs=r), (32, 32, 3)),
@@ -181,7 +181,7 @@ def model_names() -> list[str]:
     return sorted(_BUILTINS)
 
 
-def build_model(name: str, batch: int = 1, seed: int = 0):
+def build_model(name: str, batch: int = 1, seed: int = 0, features: int | None = None):
     """Build a built-in model or a user factory and its example input.
 
     Args:
@@ -189,6 +189,8 @@ def build_model(name: str, batch: int = 1, seed: int = 0):
             a factory returns a module or ``(module, example_input)``.
         batch: leading dimension of the example input.
         seed: parameter initialisation seed.
+        features: input width of the vector models (``mlp``, ``cnn1d``), e.g. 64 for
+            the digits data set; ignored by the image / token models.
 
     Returns:
         ``(model, example_input)``.
@@ -199,6 +201,8 @@ def build_model(name: str, batch: int = 1, seed: int = 0):
     rngs = nnx.Rngs(seed)
     if name in _BUILTINS:
         ctor, shape = _BUILTINS[name]
+        if features is not None and name in ("mlp", "cnn1d"):
+            return ctor(rngs, features), jnp.zeros((batch, features), jnp.float32)
         return ctor(rngs), jnp.zeros((batch, *shape), jnp.float32)
     if ":" not in name:
         raise ValueError(f"unknown model {name!r}; allowed: {model_names()} or module:factory")

@@ -8,7 +8,7 @@ caller of ``write_results``) with this schema::
      "points": [{"id", "family", "label", "hardware": {...}, "compression": {...},
                  "objectives": [...], "feasible", "on_front", "reference"}, ...],
      "hv_history": {"<family>": [[evaluations, hypervolume], ...]},
-     "chosen": [{"id", "why", "layers": [{"name", "latency_s", "energy_j", "bound"}]}]}
+     "chosen": [{"id", "why", "layers": [{"layer", "latency_s", "energy_j", "bound"}]}]}
 
 ``write_report(run_dir)`` renders everything headless (matplotlib Agg).
 
@@ -64,18 +64,23 @@ def _scatter(ax, res: dict, i: int, j: int) -> None:
     for f in sorted(set(fam)):
         color = _FAMILY_COLORS.get(f, "tab:gray")
         sel = (fam == f) & feas & ~front
-        ax.scatter(objs[sel, i], objs[sel, j], s=8, alpha=0.2, color=color, linewidths=0)
+        if sel.any():
+            ax.scatter(objs[sel, i], objs[sel, j], s=12, alpha=0.35, color=color,
+                       linewidths=0, label=f"{f} (dominated)")
         sel = (fam == f) & front
-        ax.scatter(objs[sel, i], objs[sel, j], s=30, color=color, edgecolors="black",
-                   linewidths=0.6, label=f"{f} (front)", zorder=3)
+        if sel.any():
+            ax.scatter(objs[sel, i], objs[sel, j], s=34, color=color, edgecolors="black",
+                       linewidths=0.6, label=f"{f} (front)", zorder=3)
     infeas = ~feas
     if infeas.any():
         ax.scatter(objs[infeas, i], objs[infeas, j], s=10, marker="x", color="tab:red",
                    alpha=0.4, label="infeasible")
-    for k, p in enumerate(pts):
-        if p.get("reference"):
-            ax.scatter(objs[k, i], objs[k, j], s=140, marker="*", color="gold",
-                       edgecolors="black", zorder=4, label=f"reference: {p['label']}")
+    ref = np.array([bool(p.get("reference")) for p in pts])
+    if ref.any():
+        ax.scatter(objs[ref, i], objs[ref, j], s=110, marker="*", facecolors="none",
+                   edgecolors="black", linewidths=1.0, zorder=4,
+                   label="reference (" + ", ".join(sorted({p.get("point", p["label"]) for p in pts
+                                                           if p.get("reference")})) + ")")
     for c in res.get("chosen", [])[:1]:
         k = next(n for n, p in enumerate(pts) if p["id"] == c["id"])
         ax.annotate(f"chosen: {pts[k]['label']}", (objs[k, i], objs[k, j]),
@@ -129,7 +134,7 @@ def _hv_plot(res: dict, path: Path) -> None:
 
 def _layers_plot(chosen: dict, label: str, path: Path) -> None:
     layers = chosen["layers"]
-    names = [lay["name"] for lay in layers]
+    names = [lay["layer"] for lay in layers]
     y = np.arange(len(names))
     mem = np.array([lay["bound"] == "memory" for lay in layers])
     fig, axes = plt.subplots(1, 2, figsize=(11, 0.35 * len(names) + 1.6), sharey=True)

@@ -112,7 +112,9 @@ def make_asic_objective(cfg, workload, comps: Compression, accuracy: np.ndarray)
         d["sparsity_support"] = sp_codes[designs["sparsity_support"]]
         idx = designs["point"]
         comp = jax.tree.map(lambda x: x[idx], comps)
-        return jax.vmap(one)(asic_spec_from_design(d), comp, acc[idx])
+        spec = asic_spec_from_design(d)
+        spec_axes = jax.tree.map(lambda x: 0 if jnp.ndim(x) > 0 else None, spec)
+        return jax.vmap(one, in_axes=(spec_axes, 0, 0))(spec, comp, acc[idx])
 
     return objective
 

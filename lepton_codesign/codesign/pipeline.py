@@ -196,8 +196,13 @@ def codesign(model_factory: str | None = None, data=None, config: dict | None = 
     from lepton_codesign.extract import extract_workload
     from lepton_codesign.models import build_model
 
-    model, x = build_model(cfg["model"]["name"], batch=cfg["model"]["batch"])
+    model, x = build_model(cfg["model"]["name"], batch=cfg["model"]["batch"],
+                           features=trials[0]["features"])
     workload = extract_workload(model, x)
+    for t in trials:
+        if tuple(t["layers"]) != workload.names:
+            raise RuntimeError(f"trial {t['name']}: layers {t['layers']} do not match the "
+                               f"workload {workload.names}")
     key = jax.random.key(cfg["run"]["seed"])
     points, hv_history = [], {}
     families = cfg["hardware"]["families"]
@@ -216,7 +221,10 @@ def codesign(model_factory: str | None = None, data=None, config: dict | None = 
     ref_names = {p["name"] for p in cfg["points"] if p["reference"]}
     for i, p in enumerate(points):
         p["id"] = f"{p['family']}{i}"
-        p["label"] = f"{p['point']} @ {p['hardware'].get('preset', p['family'] + str(i))}"
+        h = p["hardware"]
+        hw_label = h["preset"] if "preset" in h else (
+            f"ASIC {h['pe_rows']}x{h['pe_cols']} {h['dataflow']} {h['node_nm']:g}nm")
+        p["label"] = f"{p['point']} @ {hw_label}"
         p["on_front"] = bool(front[i])
         p["feasible"] = bool(p["feasible"] and viol[i] <= 0)
         p["compression"] = {"point": p["point"]}

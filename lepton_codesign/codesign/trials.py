@@ -1,0 +1,90 @@
+"""One training trial per compression operating point (runs on any executor).
+
+``run_trial`` is a top-level function of plain-data arguments so that it can be
+shipped to a Ray worker; it returns plain data (JSON-able) too.
+
+Example:
+    >>> rec = run_trial({"point": {...}, "model": "mlp", ...})  # doctest: +SKIP
+    >>> rec["accuracy"], rec["compression"]["weight_bits"]
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import numpy as np
+
+import hw_models
+
+FLOAT_BITS = 32
+
+
+def compression_to_dict(comp: hw_models.Compression) -> dict:
+    return {f: np.asarray(getattr(comp, f)).tolist()
+            for f in ("weight_density", "act_density", "structure", "nm_m", "weight_bits",
+                      "act_bits")}
+
+
+def compression_from_dict(d: dict) -> hw_models.Compression:
+    import jax.numpy as jnp
+
+    return hw_models.Compression(**{
+        k: jnp.asarray(v, jnp.int32 if k == "structure" else jnp.float32) for k, v in d.items()
+    })
+
+
+def policy_for(point: dict):
+    """The ``CompressionPolicy`` of an operating point, or ``None`` for a float model."""
+    from lepton_codesign.compress import CompressionPolicy
+
+    nm = point["structure"] == "nm"
+    prune = nm or point["sparsity"] > 0
+    wb = point["weight_bits"] if point["weight_bits"] < FLOAT_BITS else None
+    ab = point["act_bits"] if point["act_bits"] < FLOAT_BITS else None
+    if not prune and wb is None and ab is None:
+        return None
+    bits = [b for b in (wb, ab) if b is not None]
+    return CompressionPolicy(
+        sparsity=None if nm or not prune else point["sparsity"],
+        structure=point["structure"], n=point["nm"][0], m=point["nm"][1],
+        method="learned" if prune else None, weight_bits=wb, act_bits=ab,
+        learn_bits=point["learn_bits"], bit_range=(2, max([8] + bits)))
+
+
+def run_trial(task: dict) -> dict:
+    """Train the model at one operating point; return accuracy and hard compression.
+
+    Args:
+        task: ``{"point", "model", "data", "train", "seed", "progress"}`` with the
+            sections of a validated config.
+    """
+    from lepton_codesign.compress import compress
+    from lepton_codesign.data import load_dataset
+    from lepton_codesign.models import build_model
+    from lepton_codesign.train import TrainConfig, train
+
+    t0 = time.time()
+    point, seed = task["point"], int(task["seed"])
+    ds = load_dataset(task["data"]["dataset"])
+    (xtr, ytr), (xte, yte) = ds.train, ds.test
+    xtr, ytr = xtr[: task["data"]["max_train"]], ytr[: task["data"]["max_train"]]
+    xte, yte = xte[: task["data"]["max_test"]], yte[: task["data"]["max_test"]]
+    features = int(xtr.shape[1])
+    model, _ = build_model(task["model"], seed=seed, features=features)
+    policy = policy_for(point)
+    if policy is not None:
+        model = compress(model, policy)
+    tc = task["train"]
+    cfg = TrainConfig(epochs=tc["epochs"], batch_size=tc["batch_size"],
+                      learning_rate=tc["learning_rate"], progress=bool(task.get("progress")))
+    teacher = None
+    if point["distill"]:
+        dense, _ = build_model(task["model"], seed=seed, features=features)
+        teacher = train(dense, (xtr, ytr), (xte, yte), cfg, key=jax.random.key(seed)).model
+    res = train(model, (xtr, ytr), (xte, yte), cfg, key=jax.random.key(seed + 1), teacher=teacher)
+    return {"name": point["name"], "accuracy": float(res.metrics["test_accuracy"]),
+            "compression": compression_to_dict(res.compression),
+            "layers": list(res.workload.names), "features": features,
+            "train_time_s": time.time() - t0,
+            "step_time_s": float(res.metrics.get("step_time_s", float("nan")))}
