@@ -233,7 +233,7 @@ def _overlay(wl: Workload, spec: FpgaSpec, cp: Compression, sh: dict, smooth: bo
         "mac_utilization": sh["dense_macs"] * passes / (compute * P[..., None]),
         "fully_unrolled": jnp.zeros(wb.shape, jnp.int32),
         "limiting": jnp.where(spec.overlay_macs > 0, R_NONE, limiting),
-        "on_chip": jnp.sum(w_bytes, -1) <= buf_bytes,
+        "on_chip": jnp.zeros(jnp.shape(buf_bytes), bool),  # weights re-read every batch
     }
 
 

@@ -223,7 +223,10 @@ def _loss_fn(graphdef, ctx: _Context, params, rest, xb, yb, tb, fb, key):
     model = nnx.merge(graphdef, params, rest)
     for i, (_, layer) in enumerate(compressed_layers(model)):
         if hasattr(layer, "gate_key"):
-            layer.gate_key[...] = jax.random.fold_in(key, i)
+            k = jax.random.fold_in(key, i)
+            if jnp.issubdtype(k.dtype, jax.dtypes.prng_key):
+                k = jax.random.key_data(k)
+            layer.gate_key[...] = k
     out = model(xb)
     alpha = cfg.kd_alpha if ctx.teacher else 0.0
     if ctx.multitask:

@@ -55,7 +55,7 @@ def _use_log(values: np.ndarray) -> bool:
     return bool(v.size and np.all(v > 0) and v.max() / v.min() > 100)
 
 
-def _scatter(ax, res: dict, i: int, j: int) -> None:
+def _scatter(ax, res: dict, i: int, j: int, annotate: bool = True) -> None:
     pts = res["points"]
     objs = np.array([p["objectives"] for p in pts], float)
     fam = np.array([p["family"] for p in pts])
@@ -83,6 +83,10 @@ def _scatter(ax, res: dict, i: int, j: int) -> None:
                                                            if p.get("reference")})) + ")")
     for c in res.get("chosen", [])[:1]:
         k = next(n for n, p in enumerate(pts) if p["id"] == c["id"])
+        ax.scatter(objs[k, i], objs[k, j], s=160, facecolors="none", edgecolors="tab:red",
+                   linewidths=1.5, zorder=5, label="chosen (knee)")
+        if not annotate:
+            continue
         ax.annotate(f"chosen: {pts[k]['label']}", (objs[k, i], objs[k, j]),
                     xytext=(12, 12), textcoords="offset points", fontsize=8,
                     arrowprops={"arrowstyle": "->", "lw": 0.8})
@@ -106,7 +110,7 @@ def _pairs_plot(res: dict, path: Path) -> None:
             if c > r:
                 ax.axis("off")
                 continue
-            _scatter(ax, res, c, r + 1)
+            _scatter(ax, res, c, r + 1, annotate=False)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper right", fontsize=9)
     fig.suptitle(f"{res['run'].get('name', 'run')}: all objective pairs")
@@ -137,15 +141,26 @@ def _layers_plot(chosen: dict, label: str, path: Path) -> None:
     names = [lay["layer"] for lay in layers]
     y = np.arange(len(names))
     mem = np.array([lay["bound"] == "memory" for lay in layers])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 0.35 * len(names) + 1.6), sharey=True)
-    for ax, key, unit in ((axes[0], "latency_s", "latency [s]"),
-                          (axes[1], "energy_j", "energy [J]")):
-        vals = np.array([lay[key] for lay in layers], float)
-        ax.barh(y[~mem], vals[~mem], color="tab:blue", label="compute-bound")
-        ax.barh(y[mem], vals[mem], color="tab:red", label="memory-bound")
-        ax.set_xlabel(unit)
-        if _use_log(vals):
-            ax.set_xscale("log")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.35 * len(names) + 1.8), sharey=True)
+    lat = np.array([lay["latency_s"] for lay in layers], float)
+    for sel, color, what in ((~mem, "tab:blue", "compute-bound"),
+                             (mem, "tab:red", "memory-bound")):
+        if sel.any():
+            axes[0].barh(y[sel], lat[sel], color=color, label=what)
+    axes[0].set_xlabel("latency [s]")
+    parts = [("energy_mac_j", "MAC", "tab:purple"), ("energy_sram_j", "SRAM", "tab:cyan"),
+             ("energy_dram_j", "DRAM", "tab:brown"), ("energy_leak_j", "leakage", "tab:gray")]
+    left = np.zeros(len(names))
+    if all(key in layers[0] for key, _, _ in parts):
+        for key, what, color in parts:
+            vals = np.array([lay[key] for lay in layers], float)
+            axes[1].barh(y, vals, left=left, color=color, label=what)
+            left += vals
+        axes[1].legend(fontsize=8)
+    else:
+        axes[1].barh(y, [lay["energy_j"] for lay in layers], color="tab:purple")
+    axes[1].set_xlabel("energy [J]")
+    for ax in axes:
         ax.grid(True, axis="x", alpha=0.3)
     axes[0].set_yticks(y, names, fontsize=8)
     axes[0].invert_yaxis()

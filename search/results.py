@@ -131,8 +131,9 @@ class SearchResult:
                "num_evals": self.num_evals, "ref_point": self.ref_point.tolist(),
                "hv_history": self.hv_history.tolist(),
                "evals_history": self.evals_history.tolist(), "front": self.front()}
+        doc = _finite_or_none(json.loads(json.dumps(doc, default=_json_default)))
         with open(stem + ".json", "w") as fh:
-            json.dump(doc, fh, indent=1, default=_json_default)
+            json.dump(doc, fh, indent=1, allow_nan=False)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SearchResult:
@@ -146,6 +147,17 @@ class SearchResult:
         return cls(space=Space.from_dict(doc["space"]), designs=designs,
                    objective_names=tuple(doc["objective_names"]), meta=doc["meta"],
                    **{k: v for k, v in arrays.items() if not k.startswith("design/")})
+
+
+def _finite_or_none(x):
+    """JSON has no NaN / inf: write them as null."""
+    if isinstance(x, dict):
+        return {k: _finite_or_none(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_finite_or_none(v) for v in x]
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    return x
 
 
 def _json_default(o):

@@ -190,9 +190,7 @@ def run(strategy: Strategy, objective: Objective, space: Space, *, key, budget: 
             take = min(len(u), budget - len(archive.unit))
             objs, viol = problem.evaluate_designs(_decode(space, u[:take]))
             objs, viol = np.asarray(objs, np.float32), np.asarray(viol, np.float32)
-            if archive.objs is not None and objs.shape[1] != archive.objs.shape[1]:
-                raise ValueError(f"objective returned {objs.shape[1]} objectives, "
-                                 f"earlier {archive.objs.shape[1]}")
+            _check_k(objs.shape[1], archive, ref, names)
             truncated = take < len(u)
             if not truncated:
                 state = strategy.tell(next_state, problem, u, *sanitize(objs, viol))
@@ -224,6 +222,15 @@ def run(strategy: Strategy, objective: Objective, space: Space, *, key, budget: 
         time_history=np.asarray(t_hist, np.float64),
         ref_point=ref if ref is not None else np.full(archive.objs.shape[1], np.nan),
         objective_names=tuple(names), meta=meta)
+
+
+def _check_k(k: int, archive: _Archive, ref, names) -> None:
+    if archive.objs is not None and k != archive.objs.shape[1]:
+        raise ValueError(f"objective returned {k} objectives, earlier {archive.objs.shape[1]}")
+    if ref is not None and ref.shape != (k,):
+        raise ValueError(f"ref_point has {ref.size} entries, the objective returns {k}")
+    if names is not None and len(names) != k:
+        raise ValueError(f"{len(names)} objective_names for {k} objectives")
 
 
 def _front_hv(archive: _Archive, ref, key, generation: int, hv_samples: int) -> float:

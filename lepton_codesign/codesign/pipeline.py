@@ -235,9 +235,13 @@ def codesign(model_factory: str | None = None, data=None, config: dict | None = 
         c = points[k]
         comp = comps[names.index(c["point"])]
         costs = hw_models.evaluate(workload, _spec_of(cfg, c), comp)
+        layers = layer_rows(workload, costs)
+        for key in ("energy_mac_j", "energy_sram_j", "energy_dram_j", "energy_leak_j"):
+            for row, v in zip(layers, np.asarray(getattr(costs, key)).reshape(-1)):
+                row[key] = float(v)
         chosen.append({"id": c["id"], "why": "knee of the front (closest to the ideal point "
                        "after per-objective normalisation)",
-                       "layers": layer_rows(workload, costs)})
+                       "layers": layers})
     result = CodesignResult(points, list(cfg["objectives"]["names"]), trials,
                             chosen[0]["id"] if chosen else None, run_dir)
     if run_dir:
