@@ -127,7 +127,7 @@ def _hv_plot(res: dict, path: Path) -> None:
             ax.plot(h[:, 0], h[:, 1], marker="o", ms=3,
                     color=_FAMILY_COLORS.get(fam, "tab:gray"), label=fam)
     ax.set_xlabel("evaluations")
-    ax.set_ylabel("hypervolume (normalised objectives)")
+    ax.set_ylabel("hypervolume / final hypervolume")
     ax.set_title("Hypervolume vs evaluations")
     ax.grid(True, alpha=0.3)
     ax.legend()

@@ -132,7 +132,11 @@ def _asic_points(cfg, workload, comps, acc, names, run_dir, key, progress) -> tu
                        "objectives": [float(x) for x in np.asarray(res.objectives[i])],
                        "violation": float(max(viol[i], 0.0)),
                        "feasible": bool(np.asarray(res.feasible)[i])})
-    hv = [[float(e), float(h)] for e, h in zip(res.evals_history, res.hv_history)]
+    # hypervolume in raw units is a product of tiny numbers (s x J x $): report it as a
+    # fraction of the final value, which is what the convergence plot needs.
+    final = float(res.hv_history[-1]) if len(res.hv_history) else 0.0
+    hv = [[float(e), float(h) / final if final > 0 else 0.0]
+          for e, h in zip(res.evals_history, res.hv_history)]
     return points, hv
 
 

@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import sys
 import time
 
 import jax
@@ -66,6 +67,9 @@ def run_trial(task: dict) -> dict:
 
     t0 = time.time()
     point, seed = task["point"], int(task["seed"])
+    if task.get("progress"):
+        print(f"trial {point['name']}: training {task['model']} on {task['data']['dataset']}",
+              file=sys.stderr, flush=True)
     ds = load_dataset(task["data"]["dataset"])
     (xtr, ytr), (xte, yte) = ds.train, ds.test
     xtr, ytr = xtr[: task["data"]["max_train"]], ytr[: task["data"]["max_train"]]
