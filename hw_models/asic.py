@@ -111,7 +111,9 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
     sparse_w = wl.k * n_eff * wd_in * (wb + meta_bits) / 8.0
     w_bytes = jnp.where(skips, jnp.minimum(dense_w, sparse_w), dense_w)
     w_bytes = jnp.where(has_w, w_bytes, dense_w)  # matmul: dense activation operand
-    i_bytes = wl.input_elems / wl.groups * ab / 8.0
+    # Unique inputs a layer reads: never more than its im2col matrix (m x k per group),
+    # which matters for strided 1x1 convs that skip 3 of 4 input pixels.
+    i_bytes = jnp.minimum(wl.input_elems / wl.groups, wl.m * wl.k) * ab / 8.0
     o_bytes = wl.output_elems / wl.groups * n_eff / wl.n * ab / 8.0
     nf_w = _not_fit(w_bytes, spec.filter_sram_bytes, smooth)
     is_os, is_ws, is_is = dataflow == OS, dataflow == WS, dataflow == IS
