@@ -16,7 +16,9 @@ Per layer (each of its ``groups`` GEMMs runs in turn):
    can use them.
 4. **Cycles** = max(compute, memory) (double-buffered overlap); ``bound`` says which.
 5. **Energy** = MACs actually performed x e_mac(w, a, node) + SRAM bytes x
-   e_sram(size, node) + DRAM bytes x e_dram + leakage x area x time.
+   e_sram(size, node) + DRAM bytes x e_dram + leakage x area x time. Partial sums are
+   read and written in the ofmap SRAM at accumulator width (``constants.ACC_BITS``);
+   every DRAM transfer also fills or drains its own operand's SRAM once.
 6. **Area** = PEs x PE area(pe_bits) + SRAM bits x bit-cell area, plus overheads;
    dollars from ``hw_models.dollars``.
 
@@ -126,11 +128,15 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
     # is one column fold's outputs (WS: m x C, IS: C x n), not the whole output.
     psum_frac = jnp.where(is_ws, jnp.minimum(cols, n_eff) / n_eff,
                           jnp.where(is_is, jnp.minimum(cols, wl.m) / wl.m, 1.0))
+    # Simplification: partial sums that spill to DRAM are charged at activation width
+    # (a real mapper would tile m to keep 32-bit psums on chip; SCALE-Sim's loop order,
+    # which the cycle counts follow, does not).
     nf_o = _not_fit(o_bytes * psum_frac, spec.ofmap_sram_bytes, smooth)
     w_ref = 1.0 + jnp.where(is_os, (fr - 1.0) * nf_w, jnp.where(is_is, (fc - 1.0) * nf_w, 0.0))
     i_ref = 1.0 + jnp.where(is_is, 0.0, (fc - 1.0) * nf_i)
-    o_ref = 1.0 + jnp.where(is_os, 0.0, 2.0 * (fr - 1.0) * nf_o)
-    dram_bytes = wl.groups * (w_bytes * w_ref + i_bytes * i_ref + o_bytes * o_ref)
+    psum_spill = jnp.where(is_os, 0.0, 2.0 * (fr - 1.0) * nf_o) * o_bytes
+    w_dram, i_dram, o_dram = w_bytes * w_ref, i_bytes * i_ref, o_bytes + psum_spill
+    dram_bytes = wl.groups * (w_dram + i_dram + o_dram)
 
     # 4. cycles with stalls
     mem_cycles = dram_bytes / spec.dram_bandwidth_bytes_per_s * spec.freq_hz
@@ -153,15 +159,19 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
     mk, mn = wl.m * k_sk, wl.m * n_eff
     if_bytes = jnp.where(is_is, mk, mk * fc) * ab / 8.0
     fil_bytes = jnp.where(is_os, fr, jnp.where(is_ws, 1.0, fc)) * w_bytes
-    of_bytes = jnp.where(is_os, mn, mn * (2.0 * fr - 1.0)) * ab / 8.0
+    # OS accumulates inside the PEs; WS / IS read-modify-write partial sums in the
+    # ofmap SRAM at accumulator width, 2 (fr - 1) times, then write the final output.
+    of_bytes = mn * ab / 8.0 + jnp.where(is_os, 0.0, 2.0 * (fr - 1.0)) * mn * C.ACC_BITS / 8.0
     sram_j = wl.groups * 1e-12 * (
         if_bytes * C.sram_energy_pj_per_byte(spec.ifmap_sram_bytes, spec.node_nm)
         + fil_bytes * C.sram_energy_pj_per_byte(spec.filter_sram_bytes, spec.node_nm)
         + of_bytes * C.sram_energy_pj_per_byte(spec.ofmap_sram_bytes, spec.node_nm)
     )
-    # DRAM fills are also written into SRAM once (charged at the filter SRAM's energy).
-    sram_j = sram_j + dram_bytes * 1e-12 * C.sram_energy_pj_per_byte(
-        spec.filter_sram_bytes, spec.node_nm)
+    # Each DRAM transfer also writes (fills) or reads (drains) its operand's SRAM once.
+    sram_j = sram_j + wl.groups * 1e-12 * (
+        w_dram * C.sram_energy_pj_per_byte(spec.filter_sram_bytes, spec.node_nm)
+        + i_dram * C.sram_energy_pj_per_byte(spec.ifmap_sram_bytes, spec.node_nm)
+        + o_dram * C.sram_energy_pj_per_byte(spec.ofmap_sram_bytes, spec.node_nm))
     dram_j = dram_bytes * spec.dram_energy_pj_per_byte * 1e-12
     area_mm2 = asic_area_mm2(spec)
     leak_j = spec.leakage_w_per_mm2 * area_mm2 * latency_s

@@ -32,6 +32,10 @@ SRAM_SIZE_EXPONENT = 0.475  # [D] from the three Horowitz SRAM points
 # DRAM: 1.3-2.6 nJ per 64-bit access [C] Horowitz 2014; the low end, per byte [D].
 E_DRAM_PJ_PER_BYTE = 1300.0 / 8.0  # [D] = 162.5 pJ/B
 
+# Partial sums are kept at accumulator width: 32 bits in Gemmini (INT8 in, INT32
+# accumulate, ucb-bar/gemmini Configs.scala) [C] and in TPUv1's accumulators [S].
+ACC_BITS = 32.0
+
 # ---------------------------------------------------------------------------
 # Area per operator at 45 nm [U]: Horowitz 2014 slide, from memory (anchors.md 3.1).
 A_INT8_MULT_UM2_45 = 282.0  # [U]
