@@ -40,12 +40,21 @@ def asic_space(*, pe: tuple[int, int] = (4, 256),
                sram_bytes: tuple[float, float] = (16 * KIB, 16 * KIB * KIB),
                freq_hz: tuple[float, float] = (2e8, 1.5e9),
                dram_bandwidth_bytes_per_s: tuple[float, float] = (6.4e9, 4.096e11),
-               dataflows: Sequence[str] = DATAFLOWS) -> Space:
+               dataflows: Sequence[str] = DATAFLOWS,
+               node_nm: Sequence[float] | None = None,
+               pe_bits: Sequence[int] | None = None) -> Space:
     """An ``AsicSpec`` search space (keys are ``AsicSpec`` field names).
 
     Defaults [A]: 4-256 PE rows/columns (Eyeriss 12x14 to TPUv1 256x256), 16 KiB-16 MiB
     per SRAM, 0.2-1.5 GHz, 6.4-409.6 GB/s (one LPDDR4 x16 channel to HBM2-class).
+    ``node_nm`` / ``pe_bits``: optional choices of process node and PE operand width
+    (left at the base spec's values when ``None``).
     """
+    extra = {}
+    if node_nm is not None:
+        extra["node_nm"] = Choice(tuple(float(n) for n in node_nm))
+    if pe_bits is not None:
+        extra["pe_bits"] = Choice(tuple(int(b) for b in pe_bits))
     return Space({
         "pe_rows": Integer(*pe, log=True),
         "pe_cols": Integer(*pe, log=True),
@@ -55,6 +64,7 @@ def asic_space(*, pe: tuple[int, int] = (4, 256),
         "freq_hz": Real(*freq_hz),
         "dataflow": Choice(tuple(dataflows)),
         "dram_bandwidth_bytes_per_s": Real(*dram_bandwidth_bytes_per_s, log=True),
+        **extra,
     })
 
 

@@ -18,7 +18,8 @@ from search.hardware import asic_objective, asic_space
 @pytest.fixture(scope="module")
 def small():
     wl = hw.gemm_workload([(64, 256, 128), (16, 128, 10)])
-    space = asic_space(dataflows=("ws", "os"))  # reordered: index 0 is "ws"
+    # reordered dataflows (index 0 is "ws") and numeric choices (decoded to their values)
+    space = asic_space(dataflows=("ws", "os"), node_nm=(28, 7), pe_bits=(8, 16))
     return wl, space, asic_objective(wl, space=space, limits={"area_mm2": 5.0})
 
 
@@ -27,6 +28,7 @@ def test_objective_equals_per_design_evaluate(small):
     designs = space.decode(space.sample(jax.random.key(0), 6))
     objs, viol = objective(designs)
     assert objs.shape == (6, 3) and viol.shape == (6,)
+    assert set(np.asarray(designs["node_nm"]).tolist()) <= {28.0, 7.0}
     evaluate = jax.jit(lambda spec: hw.evaluate(wl, spec))
     for i, row in enumerate(space.labels(designs)):
         c = evaluate(hw.AsicSpec(16, 16).replace(**row))
