@@ -29,6 +29,11 @@ E_INT32_MULT_PJ_45 = 3.1  # [C] Horowitz 2014 (used in tests: 32x32 scaling chec
 # it reproduces 19.3 pJ at 32 KB (table: 20).
 E_SRAM_64B_PJ_8KB_45 = 10.0  # [C] Horowitz 2014
 SRAM_SIZE_EXPONENT = 0.475  # [D] from the three Horowitz SRAM points
+# Large buffers are banked: an access reads one bank. 32 KiB banks [A], as in Gemmini's
+# default 128 KiB scratchpad split into 4 banks (ucb-bar/gemmini Configs.scala
+# sp_banks = 4) [U]. Without banking, Horowitz's law priced a 1 MiB buffer at 13-22x
+# ZigZag's CACTI-based per-byte energy (benchmarks/validation/README_zigzag.md).
+SRAM_BANK_BYTES = 32 * 1024.0
 # DRAM: 1.3-2.6 nJ per 64-bit access [C] Horowitz 2014; the low end, per byte [D].
 E_DRAM_PJ_PER_BYTE = 1300.0 / 8.0  # [D] = 162.5 pJ/B
 
@@ -136,7 +141,11 @@ def mac_area_um2_45(pe_bits):
 
 
 def sram_energy_pj_per_byte(size_bytes, node_nm):
-    """Energy per byte of an SRAM access for an array of ``size_bytes`` at a node."""
-    size = jnp.maximum(jnp.asarray(size_bytes, jnp.float32), 1024.0)
+    """Energy per byte of an SRAM access for a buffer of ``size_bytes`` at a node.
+
+    Buffers are built from banks of at most ``SRAM_BANK_BYTES``; an access touches one
+    bank, so the Horowitz size law applies up to the bank size and is flat beyond it.
+    """
+    size = jnp.clip(jnp.asarray(size_bytes, jnp.float32), 1024.0, SRAM_BANK_BYTES)
     e64 = E_SRAM_64B_PJ_8KB_45 * (size / 8192.0) ** SRAM_SIZE_EXPONENT
     return e64 / 8.0 * node_energy_scale(node_nm)
