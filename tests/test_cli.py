@@ -32,3 +32,22 @@ def test_bad_spec_exits_nonzero_with_message(tmp_path, capsys):
 def test_unknown_model(capsys):
     assert main(["evaluate", "--spec", "gemmini-like", "--model", "nope"]) == 2
     assert "unknown model" in capsys.readouterr().err
+
+
+def test_compare_with_plot(tmp_path, capsys):
+    plot = tmp_path / "cmp.png"
+    assert main(["compare", "--model", "mlp", "--spec", "gemmini-like", "--spec", "kv260",
+                 "--spec", "t4", "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "gemmini-like" in out and "kv260" in out and "t4" in out
+    assert plot.stat().st_size > 10_000
+
+
+def test_report_on_missing_dir(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    assert "results.json" in capsys.readouterr().err
+
+
+def test_show_config_is_the_embedded_quickstart(capsys):
+    assert main(["show-config"]) == 0
+    assert 'name = "quickstart"' in capsys.readouterr().out
