@@ -253,9 +253,11 @@ def problems(quick: bool):
             search.problems.asic_resnet18()]
 
 
-def bench_problem(prob, seeds, budget, log) -> dict:
+def bench_problem(prob, seeds, budget, log, only=()) -> dict:
     traces: dict[str, list[Trace]] = {}
     for name, (kind, factory) in methods().items():
+        if only and name not in only:
+            continue
         if kind != "ours" and not _have(kind):
             log(f"  {name}: not installed, skipped (pip install -e .[bench])")
             continue
@@ -362,7 +364,8 @@ def markdown(results: list[dict], header: dict) -> str:
                   "| s to 95% best-known | s to 95% optuna | speed-up vs optuna |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         opt = r["methods"].get("optuna NSGAII")
-        opt_t = np.nanmedian(opt["t95_optuna"]) if opt else float("nan")
+        opt_ts = np.asarray(opt["t95_optuna"], float) if opt else np.zeros(0)
+        opt_t = np.median(opt_ts[np.isfinite(opt_ts)]) if np.isfinite(opt_ts).any() else np.nan
         for m, d in r["methods"].items():
             ts = np.asarray(d["t95_optuna"], float)
             sp = opt_t / np.median(ts[np.isfinite(ts)]) if np.isfinite(ts).any() else np.nan
@@ -429,7 +432,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--budget", type=int, default=3000, help="exact evaluations per run")
     ap.add_argument("--problems", default="", help="comma-separated subset of problem names")
+    ap.add_argument("--methods", default="",
+                    help="comma-separated subset of: " + ", ".join(methods()))
     ap.add_argument("--out", type=Path, default=None, help="markdown fragment to write")
+    ap.add_argument("--append", action="store_true",
+                    help="append to --out (raw data goes to <out>_<n>.json, no plot)")
     args = ap.parse_args(argv)
     seeds = range(1 if args.quick else args.seeds)
     budget = 600 if args.quick else args.budget
@@ -447,7 +454,8 @@ def main(argv=None) -> int:
     results = []
     for prob in probs:
         log(f"{prob.name}:")
-        results.append(bench_problem(prob, seeds, budget, log))
+        only = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+        results.append(bench_problem(prob, seeds, budget, log, only))
     header = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared, load avg "
                    f"{os.getloadavg()[0]:.1f} at the end), Python {platform.python_version()}",
@@ -461,12 +469,23 @@ def main(argv=None) -> int:
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-        stem = args.out.with_suffix("")
+        stem = str(args.out.with_suffix(""))
+        if args.append and args.out.exists():
+            n = 2
+            while Path(f"{stem}_{n}.json").exists():
+                n += 1
+            text = text.replace("# Search:", "# Supplementary run:", 1)
+            args.out.write_text(args.out.read_text() + "\n" + text)
+            stem = f"{stem}_{n}"
+        else:
+            args.out.write_text(text)
         with open(f"{stem}.json", "w") as fh:
             json.dump({"header": header, "results": results}, fh)
-        plot(results, Path(f"{stem}_hv.png"))
-        log(f"wrote {args.out}, {stem}.json, {stem}_hv.png")
+        if args.append:
+            log(f"appended to {args.out}, wrote {stem}.json")
+        else:
+            plot(results, Path(f"{stem}_hv.png"))
+            log(f"wrote {args.out}, {stem}.json, {stem}_hv.png")
     return 0
 
 

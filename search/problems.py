@@ -13,8 +13,7 @@ smooth already). ``pareto_front(n)`` samples the true front, for reference
 hypervolumes.
 
 Example:
-    >>> import jax
-import jax.numpy as jnp
+    >>> import jax.numpy as jnp
     >>> p = zdt1(n_var=3)
     >>> p.objective({"x": jnp.array([[0.25, 0.0, 0.0]])}).tolist()
     [[0.25, 0.5]]
