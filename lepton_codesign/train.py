@@ -48,7 +48,12 @@ from lepton_codesign.compress.multitask import (
     multitask_loss,
     multitask_metrics,
 )
-from lepton_codesign.compress.scores import accumulate_saliency, cubic_ramp, update_masks
+from lepton_codesign.compress.scores import (
+    accumulate_saliency,
+    cubic_ramp,
+    gate_target_penalty,
+    update_masks,
+)
 from lepton_codesign.compress.state import compression_state, harden
 
 
@@ -61,11 +66,16 @@ class TrainConfig:
         batch_size: mini-batch size (the last partial batch of an epoch is dropped).
         learning_rate: weight learning rate (AdamW, cosine decay to 0).
         weight_decay: AdamW decoupled weight decay of the weights.
-        mask_learning_rate, bit_learning_rate: Adam rates of ``MaskLogit`` /
+        mask_learning_rate, bit_learning_rate: rates of ``MaskLogit`` (Adam) /
             ``BitParam``; quantiser ranges use ``learning_rate``.
+        bit_optimizer: ``"adam"`` or ``"sgd"`` for bit-widths. With SGD a budget
+            penalty moves each layer's bits in proportion to its parameter count
+            (Adam normalises that away).
         prune_start, prune_end: sparsity ramp (cubic) as fractions of the main phase.
         mask_update_every: steps between mask / threshold recomputations.
         saliency_decay: EMA decay of the saliency scores.
+        gate_target_weight: weight of the penalty steering hard-concrete gates to
+            their (ramped) target density.
         kd_alpha, kd_temperature: distillation weight and temperature (with a teacher).
         feature_fn, feature_weight: optional feature matching, ``feature_fn(model, x)``
             applied to student and teacher.
@@ -84,12 +94,14 @@ class TrainConfig:
     batch_size: int = 128
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
-    mask_learning_rate: float = 1e-2
+    mask_learning_rate: float = 3e-2
     bit_learning_rate: float = 1e-2
+    bit_optimizer: str = "adam"
     prune_start: float = 0.0
     prune_end: float = 0.5
     mask_update_every: int = 8
     saliency_decay: float = 0.9
+    gate_target_weight: float = 100.0
     kd_alpha: float = 0.5
     kd_temperature: float = 4.0
     feature_fn: Callable | None = None
@@ -114,6 +126,8 @@ class TrainConfig:
             raise ValueError("need 0 <= prune_start <= prune_end <= 1")
         if not 0.0 <= self.kd_alpha <= 1.0:
             raise ValueError(f"kd_alpha must be in [0, 1], got {self.kd_alpha}")
+        if self.bit_optimizer not in ("adam", "sgd"):
+            raise ValueError(f"bit_optimizer must be 'adam' or 'sgd', got {self.bit_optimizer!r}")
         if self.mask_update_every < 1:
             raise ValueError("mask_update_every must be >= 1")
 
@@ -154,7 +168,8 @@ def _optimizer(params, cfg: TrainConfig, total_steps: int):
     return optax.partition({
         "weights": optax.adamw(sched, weight_decay=cfg.weight_decay),
         "masks": optax.adam(cfg.mask_learning_rate),
-        "bits": optax.adam(cfg.bit_learning_rate),
+        "bits": (optax.adam if cfg.bit_optimizer == "adam" else optax.sgd)(
+            cfg.bit_learning_rate),
         "ranges": optax.adam(cfg.learning_rate),
     }, labels)
 
@@ -215,9 +230,10 @@ class _Context:
         self.hw_wl, self.hw_ref = hw_wl, hw_ref
         self.prune_begin, self.prune_end = prune_begin, prune_end
         self.scored, self.saliency = scored, saliency
+        self.hc_target = False
 
 
-def _loss_fn(graphdef, ctx: _Context, params, rest, xb, yb, tb, fb, key):
+def _loss_fn(graphdef, ctx: _Context, params, rest, xb, yb, tb, fb, key, step):
     cfg = ctx.cfg
     rest = jax.tree.map(lambda a: a, rest)  # fresh Variables at this trace level
     model = nnx.merge(graphdef, params, rest)
@@ -241,6 +257,9 @@ def _loss_fn(graphdef, ctx: _Context, params, rest, xb, yb, tb, fb, key):
         acc = L.accuracy(out, yb)
     if fb is not None and cfg.feature_weight > 0:
         loss = loss + cfg.feature_weight * L.feature_matching(cfg.feature_fn(model, xb), fb)
+    if ctx.hc_target and cfg.gate_target_weight > 0:
+        ramp = cubic_ramp(step, ctx.prune_begin, ctx.prune_end)
+        loss = loss + cfg.gate_target_weight * gate_target_penalty(model, ramp)
     if cfg.sparsity_weight > 0:
         loss = loss + cfg.sparsity_weight * L.sparsity_regulariser(model, cfg.target_density)
     if cfg.bit_weight > 0:
@@ -263,7 +282,8 @@ def _make_epoch(graphdef, tx, ctx: _Context, steps: int, batch: int):
         fb = None if f is None else f[idx]
         key, sub = jax.random.split(key)
         (loss, (rest, acc)), grads = jax.value_and_grad(
-            lambda p: _loss_fn(graphdef, ctx, p, rest, xb, yb, tb, fb, sub), has_aux=True)(params)
+            lambda p: _loss_fn(graphdef, ctx, p, rest, xb, yb, tb, fb, sub, step),
+            has_aux=True)(params)
         updates, opt_state = tx.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         model = nnx.merge(graphdef, params, rest)
@@ -365,6 +385,8 @@ def train(model: nnx.Module, train_data, test_data, config: TrainConfig | None =
     ctx = _Context(cfg, multitask, teacher is not None, hw_wl, hw_ref,
                    int(cfg.prune_start * total), int(cfg.prune_end * total), scored,
                    any(layer.method == "saliency" for _, layer in layers))
+    ctx.hc_target = any(layer.method == "learned" and layer.gate == "hard_concrete"
+                        and layer.target_sparsity is not None for _, layer in layers)
     history = {"loss": [], "train_accuracy": []}
     bar = None
     if cfg.progress:

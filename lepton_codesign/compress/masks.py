@@ -59,13 +59,34 @@ def sigmoid_ste(logits: jax.Array, threshold: jax.Array | float = 0.0,
                 temperature: float = 1.0) -> jax.Array:
     """Hard gate ``logits >= threshold`` with the gradient of a sigmoid.
 
+    The value is ``ste(hard, sigmoid((logits - threshold) / temperature))``; the
+    sigmoid is only evaluated in the backward pass (custom VJP). The threshold gets
+    no gradient.
+
     Example:
         >>> sigmoid_ste(jnp.array([-1.0, 2.0])).tolist()
         [0.0, 1.0]
     """
-    soft = jax.nn.sigmoid((logits - threshold) / temperature)
-    hard = (logits >= threshold).astype(soft.dtype)
-    return ste(hard, soft)
+    return _sigmoid_ste(logits, jax.lax.stop_gradient(jnp.asarray(threshold, logits.dtype)),
+                        float(temperature))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _sigmoid_ste(logits, threshold, temperature):
+    return (logits >= threshold).astype(logits.dtype)
+
+
+def _sigmoid_ste_fwd(logits, threshold, temperature):
+    return _sigmoid_ste(logits, threshold, temperature), (logits, threshold)
+
+
+def _sigmoid_ste_bwd(temperature, res, g):
+    logits, threshold = res
+    s = jax.nn.sigmoid((logits - threshold) / temperature)
+    return g * s * (1.0 - s) / temperature, jnp.zeros_like(threshold)
+
+
+_sigmoid_ste.defvjp(_sigmoid_ste_fwd, _sigmoid_ste_bwd)
 
 
 def hard_concrete_sample(log_alpha: jax.Array, key: jax.Array,

@@ -21,6 +21,7 @@ import dataclasses
 import fnmatch
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
 from lepton_codesign.compress import masks as M
@@ -127,6 +128,22 @@ def _set_child(model: nnx.Module, path: tuple, new) -> None:
         setattr(parent, key, new)
 
 
+def _global_logit_scale(layers) -> None:
+    """Learned gates compete globally: scale every layer's initial logits (|w|, or
+    channel norms) by one common constant, so the initial global ranking is that of
+    global magnitude pruning."""
+    scores = [layer_scores_at_init(layer) for layer in layers]
+    scale = jnp.std(jnp.concatenate([s.reshape(-1) for s in scores])) + 1e-8
+    for layer, s in zip(layers, scores, strict=True):
+        layer.gate_logits[...] = s / scale
+
+
+def layer_scores_at_init(layer) -> jax.Array:
+    """Magnitude scores of a layer's kernel in GEMM layout (channel norms for channels)."""
+    wg = M.to_gemm(layer.kernel[...])
+    return M.channel_scores(wg) if layer.structure == "channel" else jnp.abs(wg)
+
+
 def compress(model: nnx.Module, policy: CompressionPolicy, *,
              example_input: jax.Array | None = None) -> nnx.Module:
     """A copy of ``model`` with the selected Linear / Conv layers compressed.
@@ -162,9 +179,13 @@ def compress(model: nnx.Module, policy: CompressionPolicy, *,
                          f"exclude={policy.exclude}) matches no Linear/Conv layer; "
                          f"layers available: {sorted(names)}")
     kwargs = policy.layer_kwargs()
+    new = []
     for path, node in chosen:
         cls = CompressedConv if isinstance(node, nnx.Conv) else CompressedLinear
-        _set_child(out, path, cls(node, **kwargs))
+        new.append(cls(node, **kwargs))
+        _set_child(out, path, new[-1])
+    if policy.method == "learned" and policy.allocation == "global":
+        _global_logit_scale(new)
     if example_input is not None:
         calibrate(out, example_input)
     return out

@@ -98,8 +98,15 @@ def fake_quant(x: jax.Array, q_range: jax.Array, bits: jax.Array | float,
         lsq_scale = jax.lax.stop_gradient(1.0 / jnp.sqrt(per_range * lv))
     r = grad_scale(jnp.abs(q_range), lsq_scale) + 1e-8
     step = r / lv
-    lo = -r if signed else jnp.zeros_like(r)
-    return round_ste(jnp.clip(x, lo, r) / step) * step
+    codes = x * (1.0 / step)
+    lo = -lv if signed else jnp.zeros_like(lv)
+    # Clip in code units with constant bounds and pick the clipped values with a
+    # ``where``: the same values and (LSQ) gradients as round(clip(x, lo, r) / step) *
+    # step, but without the costly gradient through traced clip bounds.
+    lo_c, hi_c = jax.lax.stop_gradient(lo), jax.lax.stop_gradient(lv)
+    inner = round_ste(jnp.clip(codes, lo_c, hi_c)) * step
+    low = -r if signed else jnp.zeros_like(r)
+    return jnp.where(codes > hi_c, r, jnp.where(codes < lo_c, low, inner))
 
 
 def quantize_int(x: jax.Array, q_range: jax.Array, bits: int, signed: bool = True

@@ -124,6 +124,29 @@ def update_masks(model: nnx.Module, ramp) -> None:
             layer.gate_threshold[...] = t
 
 
+def gate_target_penalty(model: nnx.Module, ramp) -> jax.Array:
+    """Squared gap between the expected density of hard-concrete gates and their
+    (ramped) target: per layer, or of the parameter-weighted group density (global).
+
+    Hard-concrete gates have no threshold to set; this term steers their expected L0
+    to the policy's target, and ``harden`` then keeps exactly the target.
+    """
+    def hc(layer):
+        return (layer.method == "learned" and layer.gate == "hard_concrete"
+                and layer.structure != "nm" and layer.target_sparsity is not None)
+
+    total = jnp.zeros(())
+    for (_, _, target, alloc), layers in _groups(model, hc).items():
+        goal = 1.0 - target * ramp
+        dens = jnp.stack([layer.density(soft=True) for layer in layers])
+        if alloc == "per_layer":
+            total = total + jnp.sum((dens - goal) ** 2)
+        else:
+            sizes = jnp.asarray([float(layer.gate_logits.size) for layer in layers])
+            total = total + (jnp.sum(dens * sizes) / jnp.sum(sizes) - goal) ** 2
+    return total
+
+
 def hard_masks(model: nnx.Module) -> dict[str, jax.Array]:
     """Final 0/1 masks ``(K, N)`` per compressed layer path, at each layer's target.
 

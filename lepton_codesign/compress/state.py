@@ -255,6 +255,8 @@ def storage_report(exported: dict, *, dense_bits: int = FLOAT_BITS,
     bits per non-zero for N:M; a 1-bit-per-channel map for channel pruning. Per-channel
     steps and biases count 32 bits each.
     """
+    if not exported["layers"]:
+        raise ValueError("the export has no compressed layer")
     rows, dense_total, comp_total = {}, 0, 0
     for name, e in exported["layers"].items():
         mask = np.asarray(e["mask"])

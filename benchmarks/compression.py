@@ -1,0 +1,426 @@
+"""Compression benchmark: masks, bit-widths, hardware-cost term, KD, step time, seed case.
+
+Protocol (the same budget for every method): for each model and seed, a dense model is
+pre-trained for ``pre`` epochs; every method (including the dense baseline) then trains
+that checkpoint for ``fine`` more epochs with ``lepton_codesign.train`` (Adam, cosine
+decay, batch 128) and is scored on the official test split after hardening. Methods:
+
+* ``dense``; magnitude pruning with a cubic schedule + fine-tuning (Zhu & Gupta 2017),
+  ``global`` and ``per_layer`` allocation; learned masks (sigmoid + straight-through,
+  global) at 50/80/90/95%; hard-concrete gates at 90% (5 of the epochs fine-tune
+  after hardening);
+* uniform LSQ QAT at W8/W4/W3/W2 (activations 8-bit); learned mixed precision at an
+  average weight-bit budget of 4 and 3 (hinge penalty, bits in [2, 8], A8);
+* the hardware-cost term: learned masks (no target) + learned weight and activation bits
+  with ``lambda x latency / latency_dense8`` from ``hw_models.evaluate(...,
+  smooth=True)`` on a Gemmini-like accelerator (``preset("gemmini-like")`` with
+  zero-skipping and precision-scalable PEs, so that both sparsity and bits can pay),
+  re-scored exactly (``smooth=False``) after training;
+* KD: a 95%-sparse W4A8 student with / without distillation from the dense model;
+* step time of compressed (learned 90% + learned W/A bits) vs dense training;
+* the seed case: a ~1M-parameter MLP (40-1024-1024-10) pruned 90% on MNIST-1D, with
+  storage measured from the integer export (bits x non-zeros + index + scales).
+
+Usage::
+
+    nice python benchmarks/compression.py                 # full run (~1 h on 2 shared cores)
+    python benchmarks/compression.py --quick              # smoke run, a minute or less
+    python benchmarks/compression.py --models mnist1d-mlp --sections main,kd --seeds 0
+
+Raw runs go to ``--json`` (resumable: finished runs are skipped), tables to ``--md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+HERE = Path(__file__).resolve().parent
+# This file is named like the stdlib-backport package ``compression`` that jax imports
+# (``from compression import zstd``): keep the script's folder off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+from flax import nnx  # noqa: E402
+
+import hw_models as hw  # noqa: E402
+from lepton_codesign.compress import (  # noqa: E402
+    CompressionPolicy,
+    HardwareCost,
+    compress,
+    export_compressed,
+    storage_report,
+)
+from lepton_codesign.compress.losses import hardware_cost  # noqa: E402
+from lepton_codesign.data import load_digits, load_mnist1d  # noqa: E402
+from lepton_codesign.models import CNN1D, MLP  # noqa: E402
+from lepton_codesign.train import TrainConfig, train  # noqa: E402
+
+SECTIONS = ("main", "qat", "mixed", "hw", "kd", "step", "seed")
+SPARSITIES = (0.5, 0.8, 0.9, 0.95)
+LAMBDAS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """A model + data set + training budget."""
+
+    data: str
+    sizes: tuple | None  # MLP sizes; None = the MNIST-1D CNN
+    lr: float
+    pre: int
+    fine: int
+
+    def build(self, seed: int):
+        rngs = nnx.Rngs(seed)
+        return CNN1D(rngs=rngs) if self.sizes is None else MLP(self.sizes, rngs=rngs)
+
+
+FULL = {
+    "mnist1d-mlp": Setup("mnist1d", (40, 256, 256, 10), 1e-3, 30, 30),
+    "mnist1d-cnn": Setup("mnist1d", None, 1e-2, 80, 40),
+    "digits-mlp": Setup("digits", (64, 256, 256, 10), 1e-3, 30, 30),
+    "seed-1m": Setup("mnist1d", (40, 1024, 1024, 10), 1e-3, 30, 30),
+}
+QUICK = {
+    "mnist1d-mlp": Setup("mnist1d", (40, 32, 32, 10), 3e-3, 2, 2),
+    "mnist1d-cnn": Setup("mnist1d", None, 1e-2, 2, 2),
+    "digits-mlp": Setup("digits", (64, 32, 32, 10), 3e-3, 2, 2),
+    "seed-1m": Setup("mnist1d", (40, 128, 128, 10), 3e-3, 2, 2),
+}
+
+
+def hw_spec():
+    """Gemmini-like [C] with zero-skipping and precision-scalable PEs (hypothetical)."""
+    return hw.preset("gemmini-like").replace(sparsity_support="skipping",
+                                             precision_scalable=1.0)
+
+
+def methods(section: str, quick: bool) -> list[tuple[str, CompressionPolicy | None, dict]]:
+    """``(name, policy, TrainConfig overrides)`` of the runs of one section."""
+    sp = (0.9,) if quick else SPARSITIES
+    if section == "main":
+        rows = [("dense", None, {})]
+        for s in sp:
+            pct = int(round(s * 100))
+            rows += [
+                (f"magnitude-global-{pct}", CompressionPolicy(sparsity=s, method="magnitude"),
+                 {}),
+                (f"magnitude-layer-{pct}", CompressionPolicy(
+                    sparsity=s, method="magnitude", allocation="per_layer"), {}),
+                (f"learned-{pct}", CompressionPolicy(sparsity=s), {}),
+            ]
+        if not quick:
+            rows.append(("hard-concrete-90", CompressionPolicy(sparsity=0.9, gate="hard_concrete"),
+                         {"finetune_epochs": 5}))
+        return rows
+    if section == "qat":
+        bits = (4,) if quick else (8, 4, 3, 2)
+        return [(f"qat-w{b}a8", CompressionPolicy(method=None, weight_bits=b, act_bits=8), {})
+                for b in bits]
+    if section == "mixed":
+        budgets = (3,) if quick else (4, 3)
+        return [(f"mixed-avg{b}", CompressionPolicy(method=None, weight_bits=8, act_bits=8,
+                                                    learn_bits=True),
+                 {"bit_weight": 1.0, "bit_budget": float(b), "bit_learning_rate": 0.05,
+                  "bit_optimizer": "sgd"})
+                for b in budgets]
+    if section == "hw":
+        lams = (0.0, 1.0) if quick else LAMBDAS
+        pol = CompressionPolicy(sparsity=None, weight_bits=8, act_bits=8, learn_bits=True,
+                                learn_act_bits=True)
+        return [(f"hw-lambda-{lam:g}", pol,
+                 {"hardware": HardwareCost(hw_spec(), weight=lam, metric="latency")})
+                for lam in lams]
+    if section == "kd":
+        pol = CompressionPolicy(sparsity=0.95, weight_bits=4, act_bits=8)
+        return [("student-no-kd", pol, {}), ("student-kd", pol, {"kd": True})]
+    if section == "step":  # timing only: a few epochs
+        both = CompressionPolicy(sparsity=0.9, weight_bits=4, act_bits=8, learn_bits=True,
+                                 learn_act_bits=True)
+        rows = [("step-dense", None, {}), ("step-compressed", both, {}),
+                ("step-masks", CompressionPolicy(sparsity=0.9), {}),
+                ("step-qat", CompressionPolicy(method=None, weight_bits=4, act_bits=8), {}),
+                ("step-dense-b512", None, {"batch_size": 512}),
+                ("step-compressed-b512", both, {"batch_size": 512})]
+        rows = rows[:2] if quick else rows
+        return [(n, p, {**o, "epochs": 2 if quick else 5}) for n, p, o in rows]
+    if section == "seed":
+        return [("dense", None, {}), ("learned-90", CompressionPolicy(sparsity=0.9), {}),
+                ("learned-90-w8a8", CompressionPolicy(sparsity=0.9, weight_bits=8, act_bits=8),
+                 {}),
+                ("magnitude-global-90", CompressionPolicy(sparsity=0.9, method="magnitude"),
+                 {})]
+    raise ValueError(f"unknown section {section!r}")
+
+
+_DATA: dict = {}
+
+
+def dataset(name: str, quick: bool):
+    key = (name, quick)
+    if key not in _DATA:
+        if name == "digits":
+            _DATA[key] = load_digits()
+        else:
+            _DATA[key] = load_mnist1d(num_samples=1000) if quick else load_mnist1d()
+    return _DATA[key]
+
+
+def summarize(res, spec) -> dict:
+    """Numbers of one finished run (all from the hardened model)."""
+    wl, comp = res.workload, res.compression
+    w = np.asarray(wl.weight_elems)
+    out = {
+        "test_accuracy": res.metrics["test_accuracy"],
+        "train_accuracy": res.metrics["train_accuracy"],
+        "step_time_s": res.metrics["step_time_s"],
+        "density": float(np.sum(np.asarray(comp.weight_density) * w) / np.sum(w)),
+        "avg_weight_bits": float(np.sum(np.asarray(comp.weight_bits) * w) / np.sum(w)),
+        "avg_act_bits": float(np.mean(np.asarray(comp.act_bits))),
+        "weight_bits": np.asarray(comp.weight_bits).tolist(),
+        "layer_density": np.asarray(comp.weight_density).tolist(),
+        "params": int(np.sum(w)),
+        "nonzeros": int(round(float(np.sum(np.asarray(comp.weight_density) * w)))),
+    }
+    try:
+        rep = storage_report(export_compressed(res.model))
+        out.update(storage_reduction=rep["reduction"], storage_bits=rep["compressed_bits"],
+                   dense_storage_bits=rep["dense_bits"], export_nonzeros=rep["nonzeros"])
+    except ValueError:
+        pass  # dense model: no compressed layer to export
+    for metric in ("latency", "energy"):
+        out[f"{metric}_exact"] = float(hardware_cost(res.model, wl, spec, metric,
+                                                     smooth=False))
+    ref = hw.evaluate(wl, spec, hw.dense_compression(wl.num_layers))
+    out["latency_dense8"] = float(ref.total_latency_s)
+    out["energy_dense8"] = float(ref.total_energy_j)
+    return out
+
+
+def run(args) -> dict:
+    setups = QUICK if args.quick else FULL
+    path = Path(args.json)
+    results = json.loads(path.read_text()) if path.exists() and not args.fresh else {}
+    spec = hw_spec()
+    models = [m for m in args.models.split(",") if m]
+    sections = [s for s in args.sections.split(",") if s]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for model_name in models:
+        setup = setups[model_name]
+        if model_name == "seed-1m":
+            secs = [s for s in ("seed", "step") if s in sections]
+        else:
+            secs = [s for s in sections if s != "seed"]
+        if not secs:
+            continue
+        ds = dataset(setup.data, args.quick)
+        for seed in seeds:
+            todo = [(sec, m) for sec in secs for m in methods(sec, args.quick)
+                    if f"{model_name}|{sec}|{m[0]}|{seed}" not in results]
+            if not todo:
+                continue
+            base = TrainConfig(epochs=setup.fine, learning_rate=setup.lr, progress=False)
+            t0 = time.perf_counter()
+            pre = train(setup.build(seed), ds.train, ds.test,
+                        dataclasses.replace(base, epochs=setup.pre),
+                        key=jax.random.key(seed)).model
+            teacher = None
+            for sec, (name, policy, over) in todo:
+                over = dict(over)
+                kd = over.pop("kd", False)
+                if kd and teacher is None:
+                    teacher = train(pre, ds.train, ds.test, base,
+                                    key=jax.random.key(1000 + seed)).model
+                cfg = dataclasses.replace(base, **over)
+                model = pre if policy is None else compress(pre, policy)
+                start = time.perf_counter()
+                res = train(model, ds.train, ds.test, cfg, key=jax.random.key(1000 + seed),
+                            teacher=teacher if kd else None)
+                row = summarize(res, spec)
+                row.update(model=model_name, section=sec, method=name, seed=seed,
+                           wall_s=time.perf_counter() - start, epochs=setup.pre + setup.fine)
+                results[f"{model_name}|{sec}|{name}|{seed}"] = row
+                print(f"{model_name:12s} {sec:6s} {name:24s} seed={seed} "
+                      f"acc={row['test_accuracy']:.4f} density={row['density']:.3f} "
+                      f"wbits={row['avg_weight_bits']:.2f} ({row['wall_s']:.0f}s)", flush=True)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(results, indent=1))
+            print(f"  {model_name} seed {seed}: {time.perf_counter() - t0:.0f}s", flush=True)
+    return results
+
+
+# ---------------------------------------------------------------------- tables
+def _agg(results: dict, model: str, section: str, method: str, key: str):
+    vals = [r[key] for r in results.values() if r["model"] == model
+            and r["section"] == section and r["method"] == method and key in r]
+    if not vals:
+        return None
+    return float(np.mean(vals)), float(np.std(vals)), len(vals)
+
+
+def _pm(stat, scale=100.0, fmt="{:.1f}"):
+    if stat is None:
+        return "-"
+    m, s, n = stat
+    return f"{fmt.format(m * scale)} ± {fmt.format(s * scale)}" + ("" if n > 1 else " (n=1)")
+
+
+def _mean(stat, fmt="{:.2f}", scale=1.0):
+    return "-" if stat is None else fmt.format(stat[0] * scale)
+
+
+def tables(results: dict, command: str) -> str:
+    models = [m for m in ("mnist1d-mlp", "mnist1d-cnn", "digits-mlp")
+              if any(r["model"] == m for r in results.values())]
+    seeds = sorted({r["seed"] for r in results.values()})
+    lines = ["# Compression benchmark", "",
+             f"Command: `{command}`  ", f"Machine: {platform.machine()}, {os.cpu_count()} CPUs "
+             f"(shared), jax {jax.__version__}; date {datetime.date.today()}; seeds {seeds}.",
+             "Accuracy: test accuracy in %, mean ± std over seeds, of the hardened model. "
+             "Density: non-zero fraction of all GEMM weights; bits: parameter-weighted average "
+             "weight bits (32 = float); storage: dense float32 bits / exported bits.", ""]
+
+    def row_names(section):
+        names = []
+        for r in results.values():
+            if r["section"] == section and r["method"] not in names:
+                names.append(r["method"])
+        return names
+
+    for title, section in (("Pruning", "main"), ("Uniform QAT (LSQ)", "qat"),
+                           ("Learned mixed precision", "mixed")):
+        names = row_names(section)
+        if not names:
+            continue
+        lines += [f"## {title}", "", "| method | " + " | ".join(
+            f"{m} acc" for m in models) + " | " + " | ".join(
+            f"{m} density / bits / storage" for m in models) + " |",
+            "|---" * (1 + 2 * len(models)) + "|"]
+        for name in names:
+            accs = [_pm(_agg(results, m, section, name, "test_accuracy")) for m in models]
+            info = []
+            for m in models:
+                d = _agg(results, m, section, name, "density")
+                b = _agg(results, m, section, name, "avg_weight_bits")
+                s = _agg(results, m, section, name, "storage_reduction")
+                info.append(f"{_mean(d, '{:.3f}')} / {_mean(b, '{:.2f}')} / "
+                            f"{_mean(s, '{:.1f}x')}")
+            lines.append(f"| {name} | " + " | ".join(accs) + " | " + " | ".join(info) + " |")
+        lines.append("")
+    names = row_names("hw")
+    if names:
+        lines += ["## Hardware-cost term (latency on Gemmini-like + skipping + "
+                  "precision-scalable PEs)", "",
+                  "Exact (smooth=False) latency and energy of the hardened model, batch 1, "
+                  "relative to the dense 8-bit model on the same spec.", "",
+                  "| model | lambda | acc | density | W bits | A bits | latency | energy |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for m in models:
+            for name in names:
+                acc = _agg(results, m, "hw", name, "test_accuracy")
+                if acc is None:
+                    continue
+                rel = {}
+                for metric in ("latency", "energy"):
+                    v = [r[f"{metric}_exact"] / r[f"{metric}_dense8"] for r in results.values()
+                         if r["model"] == m and r["section"] == "hw" and r["method"] == name]
+                    rel[metric] = f"{np.mean(v):.3f} ± {np.std(v):.3f}"
+                lines.append(
+                    f"| {m} | {name.rsplit('-', 1)[1]} | {_pm(acc)} | "
+                    f"{_mean(_agg(results, m, 'hw', name, 'density'), '{:.3f}')} | "
+                    f"{_mean(_agg(results, m, 'hw', name, 'avg_weight_bits'))} | "
+                    f"{_mean(_agg(results, m, 'hw', name, 'avg_act_bits'))} | "
+                    f"{rel['latency']} | {rel['energy']} |")
+        lines.append("")
+    if row_names("kd"):
+        lines += ["## Distillation (student: learned 95% sparse, W4A8)", "",
+                  "| model | no KD | KD (T=4, alpha=0.5) | dense teacher |", "|---|---|---|---|"]
+        for m in models:
+            lines.append(f"| {m} | {_pm(_agg(results, m, 'kd', 'student-no-kd', 'test_accuracy'))}"
+                         f" | {_pm(_agg(results, m, 'kd', 'student-kd', 'test_accuracy'))} | "
+                         f"{_pm(_agg(results, m, 'main', 'dense', 'test_accuracy'))} |")
+        lines.append("")
+    step_models = [m for m in models + ["seed-1m"]
+                   if _agg(results, m, "step", "step-dense", "step_time_s")]
+    if step_models:
+        lines += ["## Step time (same process, after compilation; ms per training step)", "",
+                  "compressed = learned 90% masks + learned W4/A8 bits; masks = learned 90% "
+                  "only; qat = fixed W4A8 LSQ only.", "",
+                  "| model | batch | dense | variant | variant ms | ratio |",
+                  "|---|---|---|---|---|---|"]
+        pairs = (("step-dense", "step-compressed", 128), ("step-dense", "step-masks", 128),
+                 ("step-dense", "step-qat", 128),
+                 ("step-dense-b512", "step-compressed-b512", 512))
+        for m in step_models:
+            for dense, variant, batch in pairs:
+                d = _agg(results, m, "step", dense, "step_time_s")
+                c = _agg(results, m, "step", variant, "step_time_s")
+                if d is None or c is None:
+                    continue
+                ratio = [r2["step_time_s"] / r1["step_time_s"] for r1 in results.values()
+                         for r2 in results.values()
+                         if r1["model"] == m == r2["model"] and r1["method"] == dense
+                         and r2["method"] == variant and r1["seed"] == r2["seed"]]
+                lines.append(f"| {m} | {batch} | {_mean(d, '{:.2f}', 1e3)} | "
+                             f"{variant.removeprefix('step-')} | {_mean(c, '{:.2f}', 1e3)} | "
+                             f"{np.mean(ratio):.2f} ± {np.std(ratio):.2f} |")
+        lines.append("")
+    if any(r["model"] == "seed-1m" for r in results.values()):
+        n_params = next(r["params"] for r in results.values() if r["model"] == "seed-1m")
+        lines += [f"## Seed case: {n_params / 1e6:.2f}M-parameter MLP on MNIST-1D, "
+                  "pruned 90%", "",
+                  "| method | acc | non-zeros | params | storage bits | reduction vs fp32 |",
+                  "|---|---|---|---|---|---|"]
+        for name in row_names("seed"):
+            rows = [r for r in results.values() if r["model"] == "seed-1m"
+                    and r["method"] == name]
+            acc = _agg(results, "seed-1m", "seed", name, "test_accuracy")
+            nnz = np.mean([r["nonzeros"] for r in rows])
+            bits = [r.get("storage_bits") for r in rows]
+            red = [r.get("storage_reduction") for r in rows]
+            bits_s = "-" if None in bits else f"{np.mean(bits):.3g}"
+            red_s = "1.0x (dense fp32)" if None in red else f"{np.mean(red):.1f}x"
+            lines.append(f"| {name} | {_pm(acc)} | {nnz:.0f} | {rows[0]['params']} | {bits_s}"
+                         f" | {red_s} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny smoke run")
+    p.add_argument("--models", default="mnist1d-mlp,mnist1d-cnn,digits-mlp,seed-1m")
+    p.add_argument("--sections", default=",".join(SECTIONS))
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--json", default=str(HERE / "results" / "compression.json"))
+    p.add_argument("--md", default=str(HERE / "results" / "compression.md"))
+    p.add_argument("--fresh", action="store_true", help="ignore finished runs in --json")
+    args = p.parse_args(argv)
+    if args.quick and args.json == p.get_default("json"):
+        args.json = str(HERE / "results" / "compression_quick.json")
+        args.md = str(HERE / "results" / "compression_quick.md")
+    for s in args.sections.split(","):
+        if s and s not in SECTIONS:
+            p.error(f"unknown section {s!r}; choose from {SECTIONS}")
+    results = run(args)
+    command = "python benchmarks/compression.py " + " ".join(argv if argv is not None
+                                                              else sys.argv[1:])
+    text = tables(results, command.strip())
+    Path(args.md).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.md).write_text(text + "\n")
+    print(text)
+    return results
+
+
+if __name__ == "__main__":
+    main()
