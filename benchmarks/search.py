@@ -21,9 +21,11 @@ front of every run, reference point 1.1.
 
 Usage::
 
-    nice python benchmarks/search.py                         # full run, ~10 min on 2 cores
+    nice python benchmarks/search.py                         # full run, ~5 min on 2 cores
     nice python benchmarks/search.py --quick                 # smoke run, 1 seed, small budget
     nice python benchmarks/search.py --out benchmarks/results/search.md
+    nice python benchmarks/search.py --problems zdt1,asic_resnet18 --seeds 20 \
+        --methods "nsga2,pymoo NSGA2" --out benchmarks/results/search.md --append
 """
 
 from __future__ import annotations
