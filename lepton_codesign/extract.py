@@ -39,6 +39,7 @@ from jax.extend import core as jcore
 import hw_models
 from hw_models.workload import Workload
 
+
 def _path_name(path: tuple, nnx_state: bool) -> str:
     """Layer name of a parameter leaf: its key path without the leaf's own name.
 
@@ -72,7 +73,7 @@ class _Tracer:
     def run(self, jaxpr, data: list[bool], origin: list[str | None], repeat: int) -> None:
         is_data: dict[Any, bool] = {}
         orig: dict[Any, str | None] = {}
-        for v, d, o in zip(jaxpr.invars, data, origin):
+        for v, d, o in zip(jaxpr.invars, data, origin, strict=False):
             is_data[v], orig[v] = d, o
         for v in jaxpr.constvars:
             is_data[v], orig[v] = False, None
@@ -93,7 +94,7 @@ class _Tracer:
             out_orig = None
             if not out_data:
                 sized = [(math.prod(getattr(v.aval, "shape", ())), o)
-                         for v, (_, o) in zip(eqn.invars, ins) if o is not None]
+                         for v, (_, o) in zip(eqn.invars, ins, strict=False) if o is not None]
                 if sized:
                     out_orig = max(sized, key=lambda t: t[0])[1]
             for v in eqn.outvars:

@@ -23,7 +23,7 @@ class MLP(nnx.Module):
 
     def __init__(self, sizes=(40, 256, 256, 10), *, rngs: nnx.Rngs):
         self.layers = nnx.List(
-            [nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:])])
+            [nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes[:-1], sizes[1:], strict=False)])
 
     def __call__(self, x):
         for layer in self.layers[:-1]:

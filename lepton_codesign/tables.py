@@ -41,7 +41,7 @@ def format_rows(rows: list[dict], fmt: str = "table") -> str:
         return buf.getvalue()
     cells = [[_fmt(r.get(k, "")) for k in keys] for r in rows]
     widths = [max([len(k)] + [len(c[i]) for c in cells]) for i, k in enumerate(keys)]
-    line = lambda vals: "  ".join(v.rjust(w) for v, w in zip(vals, widths))
+    line = lambda vals: "  ".join(v.rjust(w) for v, w in zip(vals, widths, strict=False))
     return "\n".join([line(keys), line(["-" * w for w in widths])] + [line(c) for c in cells])
 
 

@@ -179,7 +179,7 @@ def _front_rows(res: dict) -> list[dict]:
             continue
         row = {"id": p["id"], "family": p["family"], "label": p["label"],
                "on_front": p["on_front"], "reference": bool(p.get("reference"))}
-        row.update(dict(zip(names, p["objectives"])))
+        row.update(dict(zip(names, p["objectives"], strict=False)))
         row.update({f"hw.{k}": v for k, v in p.get("hardware", {}).items()})
         row.update({f"comp.{k}": v for k, v in p.get("compression", {}).items()})
         rows.append(row)

@@ -138,7 +138,7 @@ def enumerate_presets(cfg, family: str, workload, comps: Sequence[Compression],
     out = []
     for dev in cfg[family]["devices"]:
         spec = hw_models.preset(dev)
-        for comp, acc, pname in zip(comps, accuracy, point_names):
+        for comp, acc, pname in zip(comps, accuracy, point_names, strict=False):
             costs = hw_models.evaluate(workload, spec, comp)
             m = _metrics(costs, acc)
             viol = np.asarray(_violation(cfg, jnp.float32(acc), costs))

@@ -136,7 +136,7 @@ def _asic_points(cfg, workload, comps, acc, names, run_dir, key, progress) -> tu
     # fraction of the final value, which is what the convergence plot needs.
     final = float(res.hv_history[-1]) if len(res.hv_history) else 0.0
     hv = [[float(e), float(h) / final if final > 0 else 0.0]
-          for e, h in zip(res.evals_history, res.hv_history)]
+          for e, h in zip(res.evals_history, res.hv_history, strict=False)]
     return points, hv
 
 
@@ -241,7 +241,7 @@ def codesign(model_factory: str | None = None, data=None, config: dict | None = 
         costs = hw_models.evaluate(workload, _spec_of(cfg, c), comp)
         layers = layer_rows(workload, costs)
         for key in ("energy_mac_j", "energy_sram_j", "energy_dram_j", "energy_leak_j"):
-            for row, v in zip(layers, np.asarray(getattr(costs, key)).reshape(-1)):
+            for row, v in zip(layers, np.asarray(getattr(costs, key)).reshape(-1), strict=False):
                 row[key] = float(v)
         chosen.append({"id": c["id"], "why": "knee of the front (closest to the ideal point "
                        "after per-objective normalisation)",
