@@ -46,6 +46,12 @@ HERE = Path(__file__).resolve().parent
 # This file is named like the package it benchmarks: keep its folder off the import path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
+
+# benchmarks/compression.py shadows the ``compression`` package that jax imports
+# (``from compression import zstd``): keep this folder off the import path.
+sys.path[:] = [p for p in sys.path
+               if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
