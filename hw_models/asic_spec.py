@@ -20,20 +20,12 @@ import numpy as np
 
 from hw_models import constants as C
 from hw_models.specio import Rule, register_spec_kind
+from hw_models.specio import categorical_code as _code
 
 DATAFLOWS = ("os", "ws", "is")
 SPARSITY_SUPPORT = ("none", "zero-gating", "skipping", "nm")
 OS, WS, IS = 0, 1, 2
 SP_NONE, SP_GATING, SP_SKIPPING, SP_NM = 0, 1, 2, 3
-
-
-def _code(value, names: tuple[str, ...], field: str):
-    if isinstance(value, str):
-        key = value.lower()
-        if key not in names:
-            raise ValueError(f"{field}: {value!r} is not one of {list(names)}")
-        return np.int32(names.index(key))
-    return value
 
 
 @jax.tree_util.register_dataclass

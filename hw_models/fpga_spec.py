@@ -26,6 +26,7 @@ import numpy as np
 
 from hw_models import constants as C
 from hw_models.specio import Rule, register_spec_kind
+from hw_models.specio import categorical_code as _code
 
 ARCHITECTURES = ("dataflow", "overlay")
 DATAFLOW, OVERLAY = 0, 1
@@ -49,15 +50,6 @@ def resource_name(code) -> str:
     if not 0 <= code < len(RESOURCES):
         raise ValueError(f"unknown resource code {code}; allowed 0..{len(RESOURCES) - 1}")
     return RESOURCES[code]
-
-
-def _code(value, names: tuple[str, ...], field: str):
-    if isinstance(value, str):
-        key = value.lower()
-        if key not in names:
-            raise ValueError(f"{field}: {value!r} is not one of {list(names)}")
-        return np.int32(names.index(key))
-    return value
 
 
 @jax.tree_util.register_dataclass

@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 SPEC_VERSION = 1
@@ -71,6 +72,19 @@ class SpecKind:
 
 
 _KINDS: dict[str, SpecKind] = {}
+
+
+def categorical_code(value, names: tuple[str, ...], field: str):
+    """Integer code of a categorical spec field given by name; codes pass through.
+
+    Tracers and arrays (batched specs, pytree rebuilding) are returned unchanged.
+    """
+    if isinstance(value, str):
+        key = value.lower()
+        if key not in names:
+            raise ValueError(f"{field}: {value!r} is not one of {list(names)}")
+        return np.int32(names.index(key))
+    return value
 
 
 def register_spec_kind(kind: str, cls: type, rules: dict[str, Rule],
