@@ -97,11 +97,13 @@ def _read_jsonl(path: Path) -> list[dict]:
     return out
 
 
-def _run_trials(cfg, model, executor, run_dir: Path | None, progress: bool) -> list[dict]:
+def _run_trials(cfg, model, executor, run_dir: Path | None, progress: bool,
+                arrays=None) -> list[dict]:
     done = {r["name"]: r for r in _read_jsonl(run_dir / "trials.jsonl")} if run_dir else {}
     todo = [p for p in cfg["points"] if p["name"] not in done]
     tasks = [{"point": p, "model": model, "data": cfg["data"], "train": cfg["train"],
-              "seed": cfg["run"]["seed"], "progress": progress} for p in todo]
+              "seed": cfg["run"]["seed"], "progress": progress, "arrays": arrays}
+             for p in todo]
 
     def on_result(i, rec):
         done[rec["name"]] = rec
@@ -170,7 +172,9 @@ def codesign(model_factory: str | None = None, data=None, config: dict | None = 
     Args:
         model_factory: a built-in model name or ``"module:factory"`` (overrides
             ``config["model"]["name"]``; names travel to Ray workers).
-        data: reserved for user arrays; ``None`` uses ``config["data"]``.
+        data: user arrays ``((x_train, y_train), (x_test, y_test))`` (integer labels,
+            inputs matching the model); ``None`` uses ``config["data"]`` (mnist1d |
+            digits, generated or bundled offline).
         config: a validated config (``load_config`` / ``default_config``) or a raw
             dict (validated here); ``None`` = the embedded quickstart.
         out_dir: run directory for resumable state, results and the report.
@@ -182,7 +186,12 @@ def codesign(model_factory: str | None = None, data=None, config: dict | None = 
         ``CodesignResult``.
     """
     if data is not None:
-        raise NotImplementedError("pass data through config['data'] (mnist1d | digits)")
+        try:
+            (xtr, ytr), (xte, yte) = data
+        except (TypeError, ValueError) as err:
+            raise ValueError("data must be ((x_train, y_train), (x_test, y_test))") from err
+        if len(xtr) != len(ytr) or len(xte) != len(yte):
+            raise ValueError("data: x and y must have the same number of rows")
     t0 = time.time()
     cfg = default_config() if config is None else validate_config(config)
     if model_factory is not None:
@@ -192,7 +201,7 @@ def codesign(model_factory: str | None = None, data=None, config: dict | None = 
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(cfg, indent=2))
     trials = _run_trials(cfg, cfg["model"]["name"], make_executor(executor, address), run_dir,
-                         progress)
+                         progress, arrays=data)
     names = [t["name"] for t in trials]
     acc = np.array([t["accuracy"] for t in trials], np.float32)
     comps = [compression_from_dict(t["compression"]) for t in trials]

@@ -58,7 +58,8 @@ def run_trial(task: dict) -> dict:
 
     Args:
         task: ``{"point", "model", "data", "train", "seed", "progress"}`` with the
-            sections of a validated config.
+            sections of a validated config, and optionally ``"arrays"``: user data
+            ``((x_train, y_train), (x_test, y_test))`` that replaces ``data``.
     """
     from lepton_codesign.compress import compress
     from lepton_codesign.data import load_dataset
@@ -70,8 +71,13 @@ def run_trial(task: dict) -> dict:
     if task.get("progress"):
         print(f"trial {point['name']}: training {task['model']} on {task['data']['dataset']}",
               file=sys.stderr, flush=True)
-    ds = load_dataset(task["data"]["dataset"])
-    (xtr, ytr), (xte, yte) = ds.train, ds.test
+    if task.get("arrays") is not None:  # user data: ((x_train, y_train), (x_test, y_test))
+        (xtr, ytr), (xte, yte) = task["arrays"]
+        xtr, xte = np.asarray(xtr, np.float32), np.asarray(xte, np.float32)
+        ytr, yte = np.asarray(ytr, np.int32), np.asarray(yte, np.int32)
+    else:
+        ds = load_dataset(task["data"]["dataset"])
+        (xtr, ytr), (xte, yte) = ds.train, ds.test
     xtr, ytr = xtr[: task["data"]["max_train"]], ytr[: task["data"]["max_train"]]
     xte, yte = xte[: task["data"]["max_test"]], yte[: task["data"]["max_test"]]
     features = int(xtr.shape[1])

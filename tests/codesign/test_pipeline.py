@@ -111,3 +111,17 @@ def test_resume_after_kill_keeps_finished_trials(tmp_path, tiny_run):
     acc = {t["name"]: t["accuracy"] for t in res.trials}
     for t in base.trials:
         assert acc[t["name"]] == pytest.approx(t["accuracy"], abs=1e-6)
+
+
+def test_user_arrays_and_bad_data(tmp_path, tiny_config):
+    from lepton_codesign.data import load_digits
+
+    ds = load_digits()
+    (x, y), (xt, yt) = ds.train, ds.test
+    cfg = dict(tiny_config, hardware={"families": ["gpu"]})
+    cfg["points"] = cfg["points"][:1]
+    res = codesign(config=cfg, data=((x[:300], y[:300]), (xt[:100], yt[:100])),
+                   progress=False)
+    assert len(res.points) == 1 and 0.0 <= 1 - res.points[0]["objectives"][0] <= 1.0
+    with pytest.raises(ValueError, match="same number of rows"):
+        codesign(config=cfg, data=((x[:10], y[:5]), (xt, yt)), progress=False)
