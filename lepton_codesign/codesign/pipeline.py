@@ -154,6 +154,23 @@ def _spec_of(cfg, point: dict):
     return hw_models.preset(point["hardware"]["preset"])
 
 
+# Sections whose change invalidates finished trials / search generations on resume.
+_RESUME_KEYS = ("run", "data", "model", "train", "points", "asic", "objectives", "constraints")
+
+
+def _check_resumable(run_dir: Path, cfg: dict) -> None:
+    """Refuse to resume a run directory that was started with a different config."""
+    old_path = run_dir / "config.json"
+    if not old_path.is_file():
+        return
+    old = json.loads(old_path.read_text())
+    changed = [k for k in _RESUME_KEYS if old.get(k) != json.loads(json.dumps(cfg[k]))]
+    if changed:
+        raise ValueError(f"{run_dir}: this run directory was started with a different config "
+                         f"(sections {changed} differ); resume with the same config or use a "
+                         f"new --out directory")
+
+
 def _versions() -> dict:
     out = {"python": platform.python_version()}
     for pkg in ("lepton-codesign", "jax", "flax", "optax", "numpy"):
@@ -199,6 +216,7 @@ def codesign(model_factory: str | None = None, data=None, config: dict | None = 
     run_dir = Path(out_dir) if out_dir else None
     if run_dir:
         run_dir.mkdir(parents=True, exist_ok=True)
+        _check_resumable(run_dir, cfg)
         (run_dir / "config.json").write_text(json.dumps(cfg, indent=2))
     trials = _run_trials(cfg, cfg["model"]["name"], make_executor(executor, address), run_dir,
                          progress, arrays=data)

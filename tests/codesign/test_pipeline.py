@@ -125,3 +125,13 @@ def test_user_arrays_and_bad_data(tmp_path, tiny_config):
     assert len(res.points) == 1 and 0.0 <= 1 - res.points[0]["objectives"][0] <= 1.0
     with pytest.raises(ValueError, match="same number of rows"):
         codesign(config=cfg, data=((x[:10], y[:5]), (xt, yt)), progress=False)
+
+
+def test_resume_with_a_different_config_is_refused(tiny_run):
+    _, out = tiny_run
+    from tests.codesign.conftest import TINY
+
+    cfg = json.loads(json.dumps(TINY))
+    cfg["train"]["epochs"] = 3
+    with pytest.raises(ValueError, match="different config"):
+        codesign(config=cfg, out_dir=out, progress=False)
