@@ -16,10 +16,9 @@ from __future__ import annotations
 import dataclasses
 
 import jax
-import numpy as np
 
 from hw_models import constants as C
-from hw_models.specio import Rule, register_spec_kind
+from hw_models.specio import Rule, describe_spec, register_spec_kind
 from hw_models.specio import categorical_code as _code
 
 DATAFLOWS = ("os", "ws", "is")
@@ -101,17 +100,7 @@ class AsicSpec:
 
     def describe(self) -> dict:
         """Plain-Python view of an unbatched spec (categorical codes as names)."""
-        out = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.name == "dataflow":
-                v = DATAFLOWS[int(v)]
-            elif f.name == "sparsity_support":
-                v = SPARSITY_SUPPORT[int(v)]
-            elif v is not None and not isinstance(v, str):
-                v = float(np.asarray(v))
-            out[f.name] = v
-        return out
+        return describe_spec(self, {"dataflow": DATAFLOWS, "sparsity_support": SPARSITY_SUPPORT})
 
 
 _RULES = {

@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 from hw_models import constants as C
-from hw_models.specio import Rule, register_spec_kind
+from hw_models.specio import Rule, describe_spec, register_spec_kind
 from hw_models.specio import categorical_code as _code
 
 ARCHITECTURES = ("dataflow", "overlay")
@@ -134,15 +134,7 @@ class FpgaSpec:
 
     def describe(self) -> dict:
         """Plain-Python view of an unbatched spec (``architecture`` as a name)."""
-        out = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.name == "architecture":
-                v = ARCHITECTURES[int(v)]
-            elif not isinstance(v, str):
-                v = float(np.asarray(v))
-            out[f.name] = v
-        return out
+        return describe_spec(self, {"architecture": ARCHITECTURES})
 
 
 _FRACTION = Rule(min=0.0, max=1.0)

@@ -22,7 +22,7 @@ import dataclasses
 import jax
 import numpy as np
 
-from hw_models.specio import Rule, register_spec_kind
+from hw_models.specio import Rule, describe_spec, register_spec_kind
 
 # dtype codes, in the order a bit-width is promoted: the first supported dtype at least
 # as wide as the operands is used. Storage widths in bits.
@@ -139,15 +139,7 @@ class GpuSpec:
 
     def describe(self) -> dict:
         """Plain-Python view of an unbatched spec (``pricing`` as a name)."""
-        out = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.name == "pricing":
-                v = PRICING[int(v)]
-            elif not isinstance(v, str):
-                v = float(np.asarray(v))
-            out[f.name] = v
-        return out
+        return describe_spec(self, {"pricing": PRICING})
 
 
 _PEAK = Rule(exclusive=False)

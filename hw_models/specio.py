@@ -87,6 +87,20 @@ def categorical_code(value, names: tuple[str, ...], field: str):
     return value
 
 
+def describe_spec(spec, categorical: dict[str, tuple[str, ...]]) -> dict:
+    """Plain-Python view of an unbatched spec dataclass: categorical codes as names,
+    numbers as floats, ``None`` and strings unchanged."""
+    out = {}
+    for f in dataclasses.fields(spec):
+        v = getattr(spec, f.name)
+        if f.name in categorical:
+            v = categorical[f.name][int(np.asarray(v))]
+        elif v is not None and not isinstance(v, str):
+            v = float(np.asarray(v))
+        out[f.name] = v
+    return out
+
+
 def register_spec_kind(kind: str, cls: type, rules: dict[str, Rule],
                        required: tuple[str, ...]) -> None:
     """Make ``kind:`` files load into ``cls`` (called by each spec module)."""
