@@ -22,10 +22,9 @@ from __future__ import annotations
 import dataclasses
 
 import jax
-import numpy as np
 
 from hw_models import constants as C
-from hw_models.specio import Rule, describe_spec, register_spec_kind
+from hw_models.specio import Rule, code_name, describe_spec, register_spec_kind
 from hw_models.specio import categorical_code as _code
 
 ARCHITECTURES = ("dataflow", "overlay")
@@ -46,10 +45,7 @@ def resource_name(code) -> str:
         >>> resource_name(3)
         'dsp'
     """
-    code = int(np.asarray(code))
-    if not 0 <= code < len(RESOURCES):
-        raise ValueError(f"unknown resource code {code}; allowed 0..{len(RESOURCES) - 1}")
-    return RESOURCES[code]
+    return code_name(code, RESOURCES, "resource")
 
 
 @jax.tree_util.register_dataclass

@@ -22,7 +22,7 @@ import dataclasses
 import jax
 import numpy as np
 
-from hw_models.specio import Rule, describe_spec, register_spec_kind
+from hw_models.specio import Rule, code_name, describe_spec, register_spec_kind
 
 # dtype codes, in the order a bit-width is promoted: the first supported dtype at least
 # as wide as the operands is used. Storage widths in bits.
@@ -41,18 +41,12 @@ def dtype_name(code) -> str:
         >>> dtype_name(1)
         'int8'
     """
-    code = int(np.asarray(code))
-    if not 0 <= code < len(DTYPES):
-        raise ValueError(f"unknown dtype code {code}; allowed 0..{len(DTYPES) - 1}")
-    return DTYPES[code]
+    return code_name(code, DTYPES, "dtype")
 
 
 def resource_name(code) -> str:
     """Name of an infeasibility code (``0`` -> ``"none"``, ``1`` -> ``"memory"``)."""
-    code = int(np.asarray(code))
-    if not 0 <= code < len(RESOURCES):
-        raise ValueError(f"unknown resource code {code}; allowed 0..{len(RESOURCES) - 1}")
-    return RESOURCES[code]
+    return code_name(code, RESOURCES, "resource")
 
 
 @jax.tree_util.register_dataclass

@@ -87,6 +87,14 @@ def categorical_code(value, names: tuple[str, ...], field: str):
     return value
 
 
+def code_name(code, names: tuple[str, ...], what: str) -> str:
+    """Name of an integer code (the inverse of ``categorical_code``), checked."""
+    code = int(np.asarray(code))
+    if not 0 <= code < len(names):
+        raise ValueError(f"unknown {what} code {code}; allowed 0..{len(names) - 1}")
+    return names[code]
+
+
 def describe_spec(spec, categorical: dict[str, tuple[str, ...]]) -> dict:
     """Plain-Python view of an unbatched spec dataclass: categorical codes as names,
     numbers as floats, ``None`` and strings unchanged."""
