@@ -98,6 +98,8 @@ class _CompressedBase(nnx.Module):
         self.bit_range = Q.check_bit_range(bit_range)
         self.deterministic = False
         self.observing = False
+        self.track_act_density = True  # EMA of the input density in training mode
+        self.measuring = False  # set act_density from the current batch (any mode)
         self.act_signed = True
         self.act_density = QuantState(jnp.ones((), jnp.float32))
         self._init_mask()
@@ -233,7 +235,10 @@ class _CompressedBase(nnx.Module):
             if self.a_quant:
                 self.a_range[...] = Q.lsq_init_range(x, float(self.a_bits[...]),
                                                      self.act_signed)
-        if not self.deterministic:
+        if self.measuring:
+            self.act_density[...] = jnp.mean((jax.lax.stop_gradient(x) != 0)
+                                             .astype(jnp.float32))
+        elif self.track_act_density and not self.deterministic:
             frac = jnp.mean((jax.lax.stop_gradient(x) != 0).astype(jnp.float32))
             self.act_density[...] = (ACT_DENSITY_DECAY * self.act_density[...]
                                      + (1.0 - ACT_DENSITY_DECAY) * frac)
@@ -298,6 +303,24 @@ def gemm_layers(model: nnx.Module) -> list[tuple[str, nnx.Module]]:
 def compressed_layers(model: nnx.Module) -> list[tuple[str, nnx.Module]]:
     """``(path, layer)`` of every compressed layer of ``model``."""
     return [(p, n) for p, n in gemm_layers(model) if is_compressed(n)]
+
+
+def measure_act_density(model: nnx.Module, x: jax.Array) -> None:
+    """Set every compressed layer's ``act_density`` to the non-zero fraction of its
+    input on the batch ``x`` (one eager eval-mode pass, in place).
+
+    ``train`` calls this after training instead of tracking an EMA in every step
+    (the EMA is only kept while a hardware-cost term needs it).
+    """
+    layers = [node for _, node in nnx.iter_graph(model) if is_compressed(node)]
+    saved = [(layer.deterministic, layer.measuring) for layer in layers]
+    for layer in layers:
+        layer.deterministic, layer.measuring = True, True
+    try:
+        model(x)
+    finally:
+        for layer, (det, meas) in zip(layers, saved, strict=True):
+            layer.deterministic, layer.measuring = det, meas
 
 
 def calibrate(model: nnx.Module, x: jax.Array) -> None:

@@ -67,3 +67,27 @@ def test_quantize_int_matches_fake_quant():
 def test_bit_range_errors(bad):
     with pytest.raises(ValueError, match="bit_range"):
         Q.check_bit_range(bad)
+
+
+@pytest.mark.parametrize("signed", [True, False])
+@pytest.mark.parametrize("shapes", [((48, 16), (16,)), ((12, 8), ()), ((5, 7), (1, 7))])
+def test_fused_fake_quant_matches_autodiff_reference(signed, shapes):
+    """The custom VJP gives the values and gradients (x, range, bits) of autodiff."""
+    xs, rs = shapes
+    x = jax.random.normal(jax.random.key(1), xs) * 1.3
+    x = x if signed else jnp.abs(x)
+    r = jnp.linspace(0.5, 1.5, int(np.prod(rs)) if rs else 1).reshape(rs)
+    weights = jnp.sin(jnp.arange(x.size, dtype=jnp.float32)).reshape(xs)
+
+    def loss(fn):
+        return lambda x, r, b: jnp.sum(
+            fn(x, r, Q.effective_bits(b, (2, 8)), signed=signed) * weights)
+
+    b = jnp.float32(3.2)
+    v1, g1 = jax.value_and_grad(loss(Q.fake_quant), argnums=(0, 1, 2))(x, r, b)
+    v2, g2 = jax.value_and_grad(loss(Q.fake_quant_reference), argnums=(0, 1, 2))(x, r, b)
+    np.testing.assert_allclose(v1, v2, rtol=1e-5, atol=1e-5)
+    for a, c in zip(g1, g2, strict=True):
+        assert a.shape == c.shape
+        np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-5)
+    assert float(jnp.abs(g1[1]).sum()) > 0 and float(jnp.abs(g1[2])) > 0

@@ -51,6 +51,20 @@ def test_train_learned_masks_hit_target_and_report(digits):
     assert acc == pytest.approx(res.metrics["test_accuracy"], abs=1e-6)
 
 
+def test_act_density_measured_on_the_final_model(digits):
+    """After training, each layer's input density is that of the trained model's
+    inputs (post-ReLU inputs are sparse), not a per-step EMA."""
+    model = compress(MLP((64, 32, 10), rngs=nnx.Rngs(0)), CompressionPolicy(sparsity=0.5))
+    res = train(model, digits.train, digits.test, TrainConfig(**FAST), key=jax.random.key(0))
+    x = jnp.asarray(digits.train[0][:1000], jnp.float32)
+    hidden = jax.nn.relu(res.model.layers[0](x))  # the input of layers/1
+    got = np.asarray(res.compression.act_density)
+    assert got[0] == pytest.approx(float(jnp.mean(x != 0)), abs=1e-6)
+    assert got[1] == pytest.approx(float(jnp.mean(hidden != 0)), abs=1e-6)
+    assert got[1] < 1.0
+    assert all(layer.track_act_density for _, layer in compressed_layers(res.model))
+
+
 def test_saliency_per_layer_and_finetune(digits):
     model = compress(MLP((64, 32, 10), rngs=nnx.Rngs(1)),
                      CompressionPolicy(sparsity=0.5, method="saliency", allocation="per_layer"))
