@@ -153,32 +153,46 @@ class TrainResult:
     history: dict
 
 
+SMALL_LEAF = 16384  # elements; leaves below this share one flattened update (see _optimizer)
+
+
 def _label(var) -> str:
     if isinstance(var, MaskLogit):
-        return "masks"
-    if isinstance(var, BitParam):
-        return "bits"
-    if isinstance(var, QuantRange):
-        return "ranges"
-    return "weights"
+        group = "masks"
+    elif isinstance(var, BitParam):
+        group = "bits"
+    elif isinstance(var, QuantRange):
+        group = "ranges"
+    else:
+        group = "weights"
+    return group + ("/small" if var[...].size < SMALL_LEAF else "")
 
 
 def _optimizer(params, cfg: TrainConfig, total_steps: int):
+    """``optax.partition`` of the weight / mask / bit / range optimisers.
+
+    Small leaves (biases, ranges, bit-widths, small kernels) of each group are raveled
+    into one vector (``optax.flatten``), so their update is a few fused passes instead
+    of a few per leaf: per-kernel overhead dominates small tensors on CPU. Large leaves
+    are updated in place (raveling them would add two copies). The arithmetic is the
+    same either way.
+    """
     labels = jax.tree.map(_label, params, is_leaf=lambda v: isinstance(v, nnx.Variable))
     sched = optax.cosine_decay_schedule(cfg.learning_rate, max(total_steps, 1))
-    # ``optax.flatten``: each group's leaves are raveled into one vector, so an update
-    # is a few fused passes instead of a few per leaf (per-kernel overhead dominates
-    # small models on CPU); the arithmetic is unchanged.
     groups = {
-        "weights": optax.adamw(sched, weight_decay=cfg.weight_decay),
-        "masks": optax.adam(cfg.mask_learning_rate),
-        "bits": (optax.adam if cfg.bit_optimizer == "adam" else optax.sgd)(
+        "weights": lambda: optax.adamw(sched, weight_decay=cfg.weight_decay),
+        "masks": lambda: optax.adam(cfg.mask_learning_rate),
+        "bits": lambda: (optax.adam if cfg.bit_optimizer == "adam" else optax.sgd)(
             cfg.bit_learning_rate),
-        "ranges": optax.adam(cfg.learning_rate),
+        "ranges": lambda: optax.adam(cfg.learning_rate),
     }
     used = set(jax.tree.leaves(labels))
-    return optax.partition({k: optax.flatten(tx) if k in used else tx
-                            for k, tx in groups.items()}, labels)
+    txs = {}
+    for name, make in groups.items():
+        txs[name] = make()
+        small = name + "/small"
+        txs[small] = optax.flatten(make()) if small in used else make()
+    return optax.partition(txs, labels)
 
 
 def _as_arrays(data, name: str):
