@@ -7,8 +7,9 @@ decay, batch 128) and is scored on the official test split after hardening. Meth
 
 * ``dense``; magnitude pruning with a cubic schedule + fine-tuning (Zhu & Gupta 2017),
   ``global`` and ``per_layer`` allocation; learned masks (sigmoid + straight-through,
-  global) at 50/80/90/95%; hard-concrete gates at 90% (5 of the epochs fine-tune
-  after hardening);
+  global; temperature 0.5, mask lr 0.1, mask fixed after 15 epochs and fine-tuned 10
+  with the learning rate rewound) at 50/80/90/95%; hard-concrete gates at 90% (5 of
+  the epochs fine-tune after hardening);
 * uniform LSQ QAT at W8/W4/W3/W2 (activations 8-bit); learned mixed precision at an
   average weight-bit budget of 4 and 3 (hinge penalty, bits in [2, 8], A8);
 * the hardware-cost term: learned masks (no target) + learned weight and activation bits
@@ -17,7 +18,8 @@ decay, batch 128) and is scored on the official test split after hardening. Meth
   zero-skipping and precision-scalable PEs, so that both sparsity and bits can pay),
   re-scored exactly (``smooth=False``) after training;
 * KD: a 95%-sparse W4A8 student with / without distillation from the dense model;
-* step time of compressed (learned 90% + learned W/A bits) vs dense training;
+* step time of compressed (learned 90% + learned W/A bits, and simpler variants) vs dense
+  training, all variants timed side by side in one run (``time_steps``);
 * the seed case: a ~1M-parameter MLP (40-1024-1024-10) pruned 90% on MNIST-1D, with
   storage measured from the integer export (bits x non-zeros + index + scales).
 
@@ -68,6 +70,13 @@ from lepton_codesign.train import TrainConfig, train  # noqa: E402
 SECTIONS = ("main", "qat", "mixed", "hw", "kd", "step", "seed", "tune")
 SPARSITIES = (0.5, 0.8, 0.9, 0.95)
 LAMBDAS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0)
+# Learned masks (chosen on the validation split, section "tune"): sigmoid-STE gates at
+# temperature 0.5 with mask lr 0.1; the global threshold ramps over the first 15 of 20
+# epochs, then the hardened mask is fine-tuned 10 epochs with the weight learning rate
+# restarted (learning-rate rewinding, Renda et al., ICLR 2020 [C]). Same total epochs.
+# ``finetune_fraction`` (of the ``fine`` epochs) becomes ``finetune_epochs`` in ``run``.
+LEARNED_MASK_SCHEDULE = {"mask_learning_rate": 0.1, "finetune_fraction": 1 / 3,
+                         "prune_end": 0.75}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +129,8 @@ def methods(section: str, quick: bool) -> list[tuple[str, CompressionPolicy | No
                  {}),
                 (f"magnitude-layer-{pct}", CompressionPolicy(
                     sparsity=s, method="magnitude", allocation="per_layer"), {}),
-                (f"learned-{pct}", CompressionPolicy(sparsity=s), {}),
+                (f"learned-{pct}", CompressionPolicy(sparsity=s, temperature=0.5),
+                 dict(LEARNED_MASK_SCHEDULE)),
             ]
         if not quick:
             rows.append(("hard-concrete-90", CompressionPolicy(sparsity=0.9, gate="hard_concrete"),
@@ -147,16 +157,18 @@ def methods(section: str, quick: bool) -> list[tuple[str, CompressionPolicy | No
     if section == "kd":
         pol = CompressionPolicy(sparsity=0.95, weight_bits=4, act_bits=8)
         return [("student-no-kd", pol, {}), ("student-kd", pol, {"kd": True})]
-    if section == "step":  # timing only: a few epochs
+    if section == "step":  # timing only (see time_steps): interleaved short runs
         both = CompressionPolicy(sparsity=0.9, weight_bits=4, act_bits=8, learn_bits=True,
                                  learn_act_bits=True)
         rows = [("step-dense", None, {}), ("step-compressed", both, {}),
                 ("step-masks", CompressionPolicy(sparsity=0.9), {}),
                 ("step-qat", CompressionPolicy(method=None, weight_bits=4, act_bits=8), {}),
+                ("step-masks+qat", CompressionPolicy(sparsity=0.9, weight_bits=4, act_bits=8),
+                 {}),
                 ("step-dense-b512", None, {"batch_size": 512}),
                 ("step-compressed-b512", both, {"batch_size": 512})]
         rows = rows[:2] if quick else rows
-        return [(n, p, {**o, "epochs": 2 if quick else 5}) for n, p, o in rows]
+        return [(n, p, {**o, "epochs": 3}) for n, p, o in rows]
     if section == "tune":  # run on a validation split (model "tune-mlp")
         p90 = CompressionPolicy(sparsity=0.9)
         student = CompressionPolicy(sparsity=0.95, weight_bits=4, act_bits=8)
@@ -172,6 +184,21 @@ def methods(section: str, quick: bool) -> list[tuple[str, CompressionPolicy | No
             ("learned-90 mask_lr=1e-1", p90, {"mask_learning_rate": 1e-1}),
             ("learned-90 prune_end=0.3", p90, {"prune_end": 0.3}),
             ("learned-90 T=0.5", CompressionPolicy(sparsity=0.9, temperature=0.5), {}),
+            ("learned-90 T=0.5 mask_lr=1e-1", CompressionPolicy(sparsity=0.9, temperature=0.5),
+             {"mask_learning_rate": 1e-1}),
+            ("learned-90 lr-rewind ft10 prune_end=0.75", p90,
+             {"finetune_epochs": 10, "prune_end": 0.75}),
+            ("learned-90 mask_lr=1e-1 lr-rewind ft10", p90,
+             {"mask_learning_rate": 1e-1, "finetune_epochs": 10, "prune_end": 0.75}),
+            ("learned-90 T=0.5 mask_lr=1e-1 lr-rewind ft10 (chosen)",
+             CompressionPolicy(sparsity=0.9, temperature=0.5), dict(LEARNED_MASK_SCHEDULE)),
+            ("learned-90 T=0.5 mask_lr=1e-1 lr-rewind ft15 prune_end=1",
+             CompressionPolicy(sparsity=0.9, temperature=0.5),
+             {"mask_learning_rate": 1e-1, "finetune_epochs": 15, "prune_end": 1.0}),
+            ("magnitude-global-90 lr-rewind ft10 prune_end=0.75",
+             CompressionPolicy(sparsity=0.9, method="magnitude"),
+             {"finetune_epochs": 10, "prune_end": 0.75}),
+            ("dense lr-restart ft10", None, {"finetune_epochs": 10}),
             ("hard-concrete-90 w=10 ft5", CompressionPolicy(sparsity=0.9, gate="hard_concrete"),
              {"gate_target_weight": 10.0, "finetune_epochs": 5}),
             ("hard-concrete-90 w=100 ft5", CompressionPolicy(sparsity=0.9, gate="hard_concrete"),
@@ -187,9 +214,12 @@ def methods(section: str, quick: bool) -> list[tuple[str, CompressionPolicy | No
         ]
         return rows[:2] if quick else rows
     if section == "seed":
-        return [("dense", None, {}), ("learned-90", CompressionPolicy(sparsity=0.9), {}),
-                ("learned-90-w8a8", CompressionPolicy(sparsity=0.9, weight_bits=8, act_bits=8),
-                 {}),
+        return [("dense", None, {}),
+                ("learned-90", CompressionPolicy(sparsity=0.9, temperature=0.5),
+                 dict(LEARNED_MASK_SCHEDULE)),
+                ("learned-90-w8a8", CompressionPolicy(sparsity=0.9, temperature=0.5,
+                                                      weight_bits=8, act_bits=8),
+                 dict(LEARNED_MASK_SCHEDULE)),
                 ("magnitude-global-90", CompressionPolicy(sparsity=0.9, method="magnitude"),
                  {})]
     raise ValueError(f"unknown section {section!r}")
@@ -243,6 +273,33 @@ def summarize(res, spec) -> dict:
     return out
 
 
+def time_steps(model_name: str, pre, ds, seed: int, quick: bool, base) -> dict:
+    """Per-step training time of every "step" variant, measured side by side.
+
+    The variants are run in turn (``train`` for 3 epochs; its ``step_time_s`` is the
+    median epoch time per step after the compiling first epoch), ``reps`` rounds in a
+    row, so that load on a shared machine hits all of them alike; each variant reports
+    its fastest round (and the median). Ratios are taken within the run.
+    """
+    reps = 2 if quick else 5
+    variants = methods("step", quick)
+    times: dict[str, list[float]] = {name: [] for name, _, _ in variants}
+    for _ in range(reps):
+        for name, policy, over in variants:
+            model = pre if policy is None else compress(pre, policy)
+            res = train(model, ds.train, ds.test, dataclasses.replace(base, **over),
+                        key=jax.random.key(1000 + seed))
+            times[name].append(res.metrics["step_time_s"])
+    rows = {}
+    for name, _, over in variants:
+        rows[f"{model_name}|step|{name}|{seed}"] = dict(
+            model=model_name, section="step", method=name, seed=seed,
+            step_time_s=float(np.min(times[name])),
+            step_time_median_s=float(np.median(times[name])), step_times_s=times[name],
+            batch=over.get("batch_size", base.batch_size), reps=reps)
+    return rows
+
+
 def run(args) -> dict:
     setups = QUICK if args.quick else FULL
     path = Path(args.json)
@@ -264,7 +321,8 @@ def run(args) -> dict:
         ds = dataset(setup.data, args.quick)
         for seed in seeds:
             todo = [(sec, m) for sec in secs for m in methods(sec, args.quick)
-                    if f"{model_name}|{sec}|{m[0]}|{seed}" not in results]
+                    if f"{model_name}|{sec}|{m[0]}|{seed}" not in results
+                    and (sec != "step" or seed == seeds[0])]  # timing: one seed, 5 rounds
             if not todo:
                 continue
             base = TrainConfig(epochs=setup.fine, learning_rate=setup.lr, progress=False)
@@ -273,9 +331,24 @@ def run(args) -> dict:
                         dataclasses.replace(base, epochs=setup.pre),
                         key=jax.random.key(seed)).model
             teacher = None
+            if any(sec == "step" for sec, _ in todo):
+                rows = time_steps(model_name, pre, ds, seed, args.quick, base)
+                results.update(rows)
+                for row in rows.values():
+                    print(f"{model_name:12s} step   {row['method']:24s} seed={seed} "
+                          f"{row['step_time_s'] * 1e3:.2f} ms/step (median "
+                          f"{row['step_time_median_s'] * 1e3:.2f})", flush=True)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(results, indent=1))
             for sec, (name, policy, over) in todo:
+                if sec == "step":
+                    continue
                 over = dict(over)
                 kd = over.pop("kd", False)
+                frac = over.pop("finetune_fraction", None)
+                if frac is not None:
+                    over["finetune_epochs"] = min(max(1, round(frac * setup.fine)),
+                                                  setup.fine - 1)
                 if kd and teacher is None:
                     teacher = train(pre, ds.train, ds.test, base,
                                     key=jax.random.key(1000 + seed)).model
@@ -397,13 +470,17 @@ def tables(results: dict, command: str) -> str:
     step_models = [m for m in models + ["seed-1m"]
                    if _agg(results, m, "step", "step-dense", "step_time_s")]
     if step_models:
-        lines += ["## Step time (same process, after compilation; ms per training step)", "",
-                  "compressed = learned 90% masks + learned W4/A8 bits; masks = learned 90% "
-                  "only; qat = fixed W4A8 LSQ only.", "",
-                  "| model | batch | dense | variant | variant ms | ratio |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["## Step time (ms per training step, after compilation)", "",
+                  "All variants of a model in one run, interleaved (5 rounds of a 3-epoch "
+                  "run each, seed 0); each variant's fastest round, ratio to dense at the same "
+                  "batch, and the ratio of the median rounds. compressed = learned "
+                  "90% masks + learned weight and activation bits (from W4/A8); masks = "
+                  "learned 90% only; qat = fixed W4A8 LSQ; masks+qat = learned 90% + fixed "
+                  "W4A8.", "",
+                  "| model | batch | dense ms | variant | variant ms | ratio | ratio of medians |",
+                  "|---|---|---|---|---|---|---|"]
         pairs = (("step-dense", "step-compressed", 128), ("step-dense", "step-masks", 128),
-                 ("step-dense", "step-qat", 128),
+                 ("step-dense", "step-qat", 128), ("step-dense", "step-masks+qat", 128),
                  ("step-dense-b512", "step-compressed-b512", 512))
         for m in step_models:
             for dense, variant, batch in pairs:
@@ -411,13 +488,11 @@ def tables(results: dict, command: str) -> str:
                 c = _agg(results, m, "step", variant, "step_time_s")
                 if d is None or c is None:
                     continue
-                ratio = [r2["step_time_s"] / r1["step_time_s"] for r1 in results.values()
-                         for r2 in results.values()
-                         if r1["model"] == m == r2["model"] and r1["method"] == dense
-                         and r2["method"] == variant and r1["seed"] == r2["seed"]]
+                med = [_agg(results, m, "step", n, "step_time_median_s") for n in (dense, variant)]
                 lines.append(f"| {m} | {batch} | {_mean(d, '{:.2f}', 1e3)} | "
                              f"{variant.removeprefix('step-')} | {_mean(c, '{:.2f}', 1e3)} | "
-                             f"{np.mean(ratio):.2f} ± {np.std(ratio):.2f} |")
+                             f"{c[0] / d[0]:.2f} | "
+                             + ("-" if None in med else f"{med[1][0] / med[0][0]:.2f}") + " |")
         lines.append("")
     if any(r["model"] == "seed-1m" for r in results.values()):
         n_params = next(r["params"] for r in results.values() if r["model"] == "seed-1m")
@@ -497,10 +572,11 @@ def targets(results: dict) -> str:
                 f"{kd:.1f} vs {nokd:.1f}", kd > nokd)
     for model in ("mnist1d-mlp", "seed-1m"):
         d = _agg(results, model, "step", "step-dense", "step_time_s")
-        c = _agg(results, model, "step", "step-compressed", "step_time_s")
-        if None not in (d, c):
-            add(f"{model}: compressed / dense step time <= 1.5x (batch 128)",
-                f"{c[0] / d[0]:.2f}x", c[0] / d[0] <= 1.5)
+        for variant in ("compressed", "masks+qat", "masks"):
+            c = _agg(results, model, "step", f"step-{variant}", "step_time_s")
+            if None not in (d, c):
+                add(f"{model}: {variant} / dense step time <= 1.5x (batch 128)",
+                    f"{c[0] / d[0]:.2f}x", c[0] / d[0] <= 1.5)
     d = _acc(results, "seed-1m", "seed", "dense")
     for name in ("learned-90", "learned-90-w8a8"):
         a = _acc(results, "seed-1m", "seed", name)
