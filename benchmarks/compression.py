@@ -11,7 +11,8 @@ decay, batch 128) and is scored on the official test split after hardening. Meth
   with the learning rate rewound) at 50/80/90/95%; hard-concrete gates at 90% (5 of
   the epochs fine-tune after hardening);
 * uniform LSQ QAT at W8/W4/W3/W2 (activations 8-bit); learned mixed precision at an
-  average weight-bit budget of 4 and 3 (hinge penalty, bits in [2, 8], A8);
+  average weight-bit budget of 4 and 3 (hinge penalty, bits in [2, 8], A8; hardening
+  meets the budget exactly, then the last sixth of the epochs fine-tunes);
 * the hardware-cost term: learned masks (no target) + learned weight and activation bits
   with ``lambda x latency / latency_dense8`` from ``hw_models.evaluate(...,
   smooth=True)`` on a Gemmini-like accelerator (``preset("gemmini-like")`` with
@@ -145,7 +146,7 @@ def methods(section: str, quick: bool) -> list[tuple[str, CompressionPolicy | No
         return [(f"mixed-avg{b}", CompressionPolicy(method=None, weight_bits=8, act_bits=8,
                                                     learn_bits=True),
                  {"bit_weight": 1.0, "bit_budget": float(b), "bit_learning_rate": 0.05,
-                  "bit_optimizer": "sgd"})
+                  "bit_optimizer": "sgd", "finetune_fraction": 1 / 6})
                 for b in budgets]
     if section == "hw":
         lams = (0.0, 1.0) if quick else LAMBDAS

@@ -55,7 +55,7 @@ from lepton_codesign.compress.scores import (
     gate_target_penalty,
     update_masks,
 )
-from lepton_codesign.compress.state import compression_state, harden
+from lepton_codesign.compress.state import compression_state, harden, lowest_average_bits
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +82,10 @@ class TrainConfig:
             applied to student and teacher.
         sparsity_weight, target_density: sparsity regulariser (``None``: L0 penalty).
         bit_weight, bit_budget: bit regulariser (hinge above ``bit_budget`` average
-            weight bits, or the average itself).
+            weight bits, or the average itself). With a budget, hardening lowers
+            rounded bits where needed so the reported average meets it
+            (``compress.state.budget_bits``); an unreachable budget is an error
+            before training starts.
         hardware: optional ``HardwareCost`` term.
         tasks: tasks of a multi-task model (default: one CE task per output).
         harden: fix masks and bits at the end (reported accuracy is then exact).
@@ -388,6 +391,11 @@ def train(model: nnx.Module, train_data, test_data, config: TrainConfig | None =
     layers = compressed_layers(model)
     if any(layer.a_quant for _, layer in layers):
         calibrate(model, x[: cfg.batch_size])
+    if cfg.harden and cfg.bit_weight > 0 and cfg.bit_budget is not None and layers:
+        low = lowest_average_bits([lay for _, lay in layers])
+        if low > cfg.bit_budget + 1e-9:
+            raise ValueError(f"bit_budget={cfg.bit_budget} cannot be met: the lowest average "
+                             f"the compressed layers allow is {low:.3f} weight bits")
     for _, layer in layers:  # the EMA costs a pass per layer and step: only if costed
         layer.track_act_density = cfg.hardware is not None
     multitask = isinstance(y, dict)
@@ -418,8 +426,8 @@ def train(model: nnx.Module, train_data, test_data, config: TrainConfig | None =
     try:
         model, key, times = _run_phase(model, cfg, ctx, main_epochs, (x, y, t, f), key, bar,
                                        history, 0)
-        if cfg.harden:
-            model = harden(model)
+        if cfg.harden:  # a bit budget is met exactly by the hardened bits
+            model = harden(model, cfg.bit_budget if cfg.bit_weight > 0 else None)
         if cfg.finetune_epochs:
             ft_ctx = _Context(cfg, multitask, teacher is not None, hw_wl, hw_ref, 0, 0,
                               False, False)

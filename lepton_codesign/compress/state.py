@@ -139,19 +139,82 @@ def _fix_layer(layer, mask_gemm: jax.Array, w_bits, a_bits, fold: bool = True) -
             setattr(layer, attr, QuantState(jnp.asarray(b, jnp.float32)))
 
 
-def harden(model: nnx.Module) -> nnx.Module:
+def lowest_average_bits(layers: list) -> float:
+    """The lowest parameter-weighted average weight bits ``layers`` can reach: learnable
+    bits at their minimum, fixed bits as they are, float layers at ``FLOAT_BITS``."""
+    sizes = [math.prod(layer.kernel_shape_gemm) for layer in layers]
+    bits = [FLOAT_BITS if not layer.w_quant else
+            layer.bit_range[0] if layer.learn_bits else float(layer.bits("w"))
+            for layer in layers]
+    return sum(s * b for s, b in zip(sizes, bits, strict=True)) / sum(sizes)
+
+
+def budget_bits(layers: list, bits: list, bit_budget: float) -> list:
+    """Integer weight bits meeting a parameter-weighted average budget.
+
+    Starts from the rounded learned bits; while the average (over the compressed
+    layers, float layers counting ``FLOAT_BITS``) is above ``bit_budget``, lowers by
+    one bit the learnable layer whose continuous bit-width is closest to rounding
+    down (ties: the larger layer). A rounding step can otherwise leave a hinge-penalty
+    solution a fraction of a bit over its budget.
+
+    Args:
+        layers: compressed layers, in order.
+        bits: their rounded integer weight bits (``None`` for float layers).
+        bit_budget: the average to meet.
+
+    Returns:
+        The adjusted integer bits (same order).
+
+    Raises:
+        ValueError: when the budget cannot be met within the layers' bit ranges.
+    """
+    sizes = [math.prod(layer.kernel_shape_gemm) for layer in layers]
+    out = [None if b is None else int(b) for b in bits]
+
+    def average():
+        return sum(sz * (FLOAT_BITS if b is None else b)
+                   for sz, b in zip(sizes, out, strict=True)) / sum(sizes)
+
+    while average() > bit_budget + 1e-9:
+        best = None
+        for i, layer in enumerate(layers):
+            if out[i] is None or not layer.learn_bits or out[i] <= layer.bit_range[0]:
+                continue
+            cont = float(jnp.clip(layer.w_bits[...], *layer.bit_range))
+            key = (out[i] - cont, sizes[i])
+            if best is None or key > best[0]:
+                best = (key, i)
+        if best is None:
+            raise ValueError(f"an average of {bit_budget} weight bits cannot be met: it is "
+                             f"{average():.3f} with every learnable layer at its minimum")
+        out[best[1]] -= 1
+    return out
+
+
+def harden(model: nnx.Module, bit_budget: float | None = None) -> nnx.Module:
     """A copy of ``model`` with masks fixed at their targets and bits rounded.
 
     Learned gates with a target keep exactly their top ``1 - target`` logits (global or
     per layer, as the policy said); hard-concrete gates fold their deterministic
-    value into the kernel. Pruned weights are set to zero.
+    value into the kernel. Pruned weights are set to zero. With ``bit_budget``, learned
+    weight bits are rounded and then lowered where needed so that their average meets
+    the budget (``budget_bits``).
     """
     out = nnx.clone(model)
     masks = hard_masks(out)
-    for name, layer in compressed_layers(out):
+    layers = compressed_layers(out)
+    rounded = []
+    for _, layer in layers:
         bits = {w: layer.bits(w) for w in ("w", "a")}
-        bits = {w: None if b is None else Q.report_bits(b, layer.bit_range)
-                for w, b in bits.items()}
+        rounded.append({w: None if b is None else Q.report_bits(b, layer.bit_range)
+                        for w, b in bits.items()})
+    if bit_budget is not None and layers:
+        w_bits = budget_bits([lay for _, lay in layers], [r["w"] for r in rounded],
+                             bit_budget)
+        for r, b in zip(rounded, w_bits, strict=True):
+            r["w"] = None if b is None else np.int32(b)
+    for (name, layer), bits in zip(layers, rounded, strict=True):
         _fix_layer(layer, masks[name], bits["w"], bits["a"])
     return out
 

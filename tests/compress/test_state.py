@@ -155,3 +155,35 @@ def test_storage_report_counts_bits():
     assert rep["dense_bits"] == 36 * 32
     assert rep["compressed_bits"] == 16 * 4 + 16 * 2 + 4 * 32 + 4 * 32
     assert rep["nonzeros"] == 16 and rep["params"] == 32
+
+
+def test_harden_meets_a_bit_budget_exactly():
+    """Rounding 2.6 / 3.4 / 3.6 gives an average above 3; the budget lowers the layer
+    closest to rounding down until the average is <= 3."""
+    model = compress(MLP((64, 64, 64, 10), rngs=nnx.Rngs(0)),
+                     CompressionPolicy(method=None, weight_bits=8, learn_bits=True))
+    layers = [lay for _, lay in compressed_layers(model)]
+    for lay, b in zip(layers, (2.6, 3.4, 3.6), strict=True):
+        lay.w_bits[...] = jnp.float32(b)
+    sizes = np.array([64 * 64, 64 * 64, 64 * 10])
+    plain = np.asarray(compression_state(harden(model)).weight_bits)
+    assert plain.tolist() == [3, 3, 4] and (plain * sizes).sum() / sizes.sum() > 3
+    hard = harden(model, bit_budget=3.0)
+    bits = np.asarray(compression_state(hard).weight_bits)
+    assert (bits * sizes).sum() / sizes.sum() <= 3.0
+    assert bits.tolist() == [2, 3, 4]  # layer 0 (2.6) was closest to rounding down
+    with pytest.raises(ValueError, match="cannot be met"):
+        harden(model, bit_budget=1.5)
+
+
+def test_train_rejects_an_unreachable_bit_budget_before_training():
+    from lepton_codesign.data import load_digits
+    from lepton_codesign.train import TrainConfig, train
+
+    ds = load_digits()
+    model = compress(MLP((64, 16, 10), rngs=nnx.Rngs(0)),
+                     CompressionPolicy(method=None, weight_bits=8, learn_bits=True,
+                                       bit_range=(3, 8)))
+    cfg = TrainConfig(epochs=1, progress=False, bit_weight=1.0, bit_budget=2.5)
+    with pytest.raises(ValueError, match="bit_budget=2.5 cannot be met"):
+        train(model, ds.train, ds.test, cfg, key=jax.random.key(0))
