@@ -82,10 +82,10 @@ class TrainConfig:
             applied to student and teacher.
         sparsity_weight, target_density: sparsity regulariser (``None``: L0 penalty).
         bit_weight, bit_budget: bit regulariser (hinge above ``bit_budget`` average
-            weight bits, or the average itself). With a budget, hardening lowers
-            rounded bits where needed so the reported average meets it
-            (``compress.state.budget_bits``); an unreachable budget is an error
-            before training starts.
+            weight bits, or the average itself). With a budget, hardening lowers or
+            raises rounded bits so the reported average meets it as closely as
+            possible from below (``compress.state.budget_bits``); an unreachable
+            budget is an error before training starts.
         hardware: optional ``HardwareCost`` term.
         tasks: tasks of a multi-task model (default: one CE task per output).
         harden: fix masks and bits at the end (reported accuracy is then exact).

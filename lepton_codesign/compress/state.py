@@ -152,11 +152,12 @@ def lowest_average_bits(layers: list) -> float:
 def budget_bits(layers: list, bits: list, bit_budget: float) -> list:
     """Integer weight bits meeting a parameter-weighted average budget.
 
-    Starts from the rounded learned bits; while the average (over the compressed
+    Starts from the rounded learned bits. While the average (over the compressed
     layers, float layers counting ``FLOAT_BITS``) is above ``bit_budget``, lowers by
     one bit the learnable layer whose continuous bit-width is closest to rounding
-    down (ties: the larger layer). A rounding step can otherwise leave a hinge-penalty
-    solution a fraction of a bit over its budget.
+    down (ties: the larger layer); then, while a one-bit raise still fits the budget,
+    raises the layer closest to rounding up. Rounding alone leaves a hinge-penalty
+    solution above its budget or unused budget below it.
 
     Args:
         layers: compressed layers, in order.
@@ -189,7 +190,20 @@ def budget_bits(layers: list, bits: list, bit_budget: float) -> list:
             raise ValueError(f"an average of {bit_budget} weight bits cannot be met: it is "
                              f"{average():.3f} with every learnable layer at its minimum")
         out[best[1]] -= 1
-    return out
+    while True:  # spend what is left of the budget
+        best = None
+        for i, layer in enumerate(layers):
+            if out[i] is None or not layer.learn_bits or out[i] >= layer.bit_range[1]:
+                continue
+            if average() + sizes[i] / sum(sizes) > bit_budget + 1e-9:
+                continue
+            cont = float(jnp.clip(layer.w_bits[...], *layer.bit_range))
+            key = (cont - out[i], sizes[i])
+            if best is None or key > best[0]:
+                best = (key, i)
+        if best is None:
+            return out
+        out[best[1]] += 1
 
 
 def harden(model: nnx.Module, bit_budget: float | None = None) -> nnx.Module:
@@ -198,8 +212,8 @@ def harden(model: nnx.Module, bit_budget: float | None = None) -> nnx.Module:
     Learned gates with a target keep exactly their top ``1 - target`` logits (global or
     per layer, as the policy said); hard-concrete gates fold their deterministic
     value into the kernel. Pruned weights are set to zero. With ``bit_budget``, learned
-    weight bits are rounded and then lowered where needed so that their average meets
-    the budget (``budget_bits``).
+    weight bits are rounded and then lowered or raised so that their average meets the
+    budget as closely as possible from below (``budget_bits``).
     """
     out = nnx.clone(model)
     masks = hard_masks(out)
