@@ -305,6 +305,24 @@ def compressed_layers(model: nnx.Module) -> list[tuple[str, nnx.Module]]:
     return [(p, n) for p, n in gemm_layers(model) if is_compressed(n)]
 
 
+def _eager_pass(model: nnx.Module, x: jax.Array, **modes: bool) -> None:
+    """Run ``model(x)`` once eagerly with every compressed layer deterministic and the
+    given mode flags set (e.g. ``observing=True``), restoring all flags afterwards."""
+    layers = [node for _, node in nnx.iter_graph(model) if is_compressed(node)]
+    names = ("deterministic", *modes)
+    saved = [tuple(getattr(layer, n) for n in names) for layer in layers]
+    for layer in layers:
+        layer.deterministic = True
+        for n, v in modes.items():
+            setattr(layer, n, v)
+    try:
+        model(x)
+    finally:
+        for layer, values in zip(layers, saved, strict=True):
+            for n, v in zip(names, values, strict=True):
+                setattr(layer, n, v)
+
+
 def measure_act_density(model: nnx.Module, x: jax.Array) -> None:
     """Set every compressed layer's ``act_density`` to the non-zero fraction of its
     input on the batch ``x`` (one eager eval-mode pass, in place).
@@ -312,15 +330,7 @@ def measure_act_density(model: nnx.Module, x: jax.Array) -> None:
     ``train`` calls this after training instead of tracking an EMA in every step
     (the EMA is only kept while a hardware-cost term needs it).
     """
-    layers = [node for _, node in nnx.iter_graph(model) if is_compressed(node)]
-    saved = [(layer.deterministic, layer.measuring) for layer in layers]
-    for layer in layers:
-        layer.deterministic, layer.measuring = True, True
-    try:
-        model(x)
-    finally:
-        for layer, (det, meas) in zip(layers, saved, strict=True):
-            layer.deterministic, layer.measuring = det, meas
+    _eager_pass(model, x, measuring=True)
 
 
 def calibrate(model: nnx.Module, x: jax.Array) -> None:
@@ -328,12 +338,4 @@ def calibrate(model: nnx.Module, x: jax.Array) -> None:
 
     Runs ``model(x)`` once eagerly with the layers in observing mode (in place).
     """
-    layers = [node for _, node in nnx.iter_graph(model) if is_compressed(node)]
-    saved = [(layer.deterministic, layer.observing) for layer in layers]
-    for layer in layers:
-        layer.observing, layer.deterministic = True, True
-    try:
-        model(x)
-    finally:
-        for layer, (det, obs) in zip(layers, saved, strict=True):
-            layer.deterministic, layer.observing = det, obs
+    _eager_pass(model, x, observing=True)

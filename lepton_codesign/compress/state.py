@@ -171,39 +171,33 @@ def budget_bits(layers: list, bits: list, bit_budget: float) -> list:
         ValueError: when the budget cannot be met within the layers' bit ranges.
     """
     sizes = [math.prod(layer.kernel_shape_gemm) for layer in layers]
+    total = sum(sizes)
     out = [None if b is None else int(b) for b in bits]
+    cont = [float(jnp.clip(layer.w_bits[...], *layer.bit_range)) if layer.learn_bits
+            else None for layer in layers]  # continuous learned bits
 
     def average():
         return sum(sz * (FLOAT_BITS if b is None else b)
-                   for sz, b in zip(sizes, out, strict=True)) / sum(sizes)
+                   for sz, b in zip(sizes, out, strict=True)) / total
+
+    def pick(step: int) -> int | None:
+        """The learnable layer to move by ``step`` bits: the one closest to rounding
+        that way (ties: the larger layer); a raise must still fit the budget."""
+        cands = [((step * (cont[i] - out[i]), sizes[i]), i) for i, layer in enumerate(layers)
+                 if cont[i] is not None
+                 and layer.bit_range[0] <= out[i] + step <= layer.bit_range[1]
+                 and (step < 0 or average() + sizes[i] / total <= bit_budget + 1e-9)]
+        return max(cands, key=lambda c: c[0])[1] if cands else None
 
     while average() > bit_budget + 1e-9:
-        best = None
-        for i, layer in enumerate(layers):
-            if out[i] is None or not layer.learn_bits or out[i] <= layer.bit_range[0]:
-                continue
-            cont = float(jnp.clip(layer.w_bits[...], *layer.bit_range))
-            key = (out[i] - cont, sizes[i])
-            if best is None or key > best[0]:
-                best = (key, i)
-        if best is None:
+        i = pick(-1)
+        if i is None:
             raise ValueError(f"an average of {bit_budget} weight bits cannot be met: it is "
                              f"{average():.3f} with every learnable layer at its minimum")
-        out[best[1]] -= 1
-    while True:  # spend what is left of the budget
-        best = None
-        for i, layer in enumerate(layers):
-            if out[i] is None or not layer.learn_bits or out[i] >= layer.bit_range[1]:
-                continue
-            if average() + sizes[i] / sum(sizes) > bit_budget + 1e-9:
-                continue
-            cont = float(jnp.clip(layer.w_bits[...], *layer.bit_range))
-            key = (cont - out[i], sizes[i])
-            if best is None or key > best[0]:
-                best = (key, i)
-        if best is None:
-            return out
-        out[best[1]] += 1
+        out[i] -= 1
+    while (i := pick(+1)) is not None:  # spend what is left of the budget
+        out[i] += 1
+    return out
 
 
 def harden(model: nnx.Module, bit_budget: float | None = None) -> nnx.Module:
