@@ -156,7 +156,7 @@ class TrainResult:
     history: dict
 
 
-SMALL_LEAF = 16384  # elements; leaves below this share one flattened update (see _optimizer)
+SMALL_LEAF = 16384  # elements; smaller leaves share one flattened update (_optimizer) [A]
 
 
 def _label(var) -> str:
