@@ -79,6 +79,45 @@ def test_density_threshold_keeps_exact_count(size):
         assert kept == max(1, min(size, round(float(jnp.float32(density)) * size)))
 
 
+_kth = jax.jit(M.kth_largest)
+
+
+def _distributions(n: int, key):
+    k1, k2 = jax.random.split(key)
+    z = jax.random.normal(k1, (n,))
+    return {
+        "normal": z * 1.3 + 0.5,
+        "abs": jnp.abs(z),
+        "bimodal": jnp.where(jax.random.uniform(k2, (n,)) < 0.1, 5 + 0.1 * z, -3 + z),
+        "lognormal": jnp.exp(3 * z),  # spans ~13 decades
+        "ties": jnp.round(z * 20) / 20,
+        "zeros": jnp.where(z > 1.0, z, 0.0),
+        "constant": jnp.full((n,), 2.5),
+        "ramp": jnp.arange(n, dtype=jnp.float32),
+    }
+
+
+@pytest.mark.parametrize("n", [1, 7, 5000, 40000])
+def test_kth_largest_matches_sort(n):
+    """Exact for continuous, tied, constant and wide-range inputs, every k regime."""
+    for name, x in _distributions(n, jax.random.key(n)).items():
+        desc = np.sort(np.asarray(x))[::-1]
+        for k in sorted({1, 2, n // 20, n // 10, n // 2, (9 * n) // 10, n - 1, n}):
+            if 1 <= k <= n:
+                got = float(_kth(x, jnp.int32(k)))
+                assert got == desc[k - 1], (name, n, k)
+
+
+@given(st.lists(st.integers(-8, 8), min_size=1, max_size=300), st.data())
+def test_kth_largest_property(values, data):
+    """Heavily tied inputs: the result is an element with >= k at or above it and
+    < k strictly above it."""
+    x = jnp.asarray(values, jnp.float32) * 0.25
+    k = data.draw(st.integers(1, len(values)))
+    t = float(_kth(x, jnp.int32(k)))
+    assert t == sorted(values, reverse=True)[k - 1] * 0.25
+
+
 def test_cubic_schedule():
     assert float(cubic_schedule(0, 0.9, 10, 110)) == 0.0
     assert float(cubic_schedule(110, 0.9, 10, 110)) == pytest.approx(0.9)
