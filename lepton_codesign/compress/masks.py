@@ -173,9 +173,11 @@ def kth_largest(scores: jax.Array, k: jax.Array | int, iters: int = 32) -> jax.A
     (sqrt of the elements left in the bracket), and halfway to each end of the
     bracket, so every pass at least halves the bracket. Typical inputs take 2-6
     passes where bisection takes ~20. The loop stops when a probe keeps exactly
-    ``k`` elements; ties at the answer (or ``iters`` passes) end it with a check,
-    and a sort answers in the rare case the check fails, so the result is always
-    exact. Works under ``jit`` with traced ``k``.
+    ``k`` elements; when two passes in a row leave the bracket's element count
+    unchanged (ties at the answer, or two close elements), a check pass tests the
+    smallest element in the bracket. A sort answers only if ``iters`` passes end
+    without an answer, so the result is always exact. Works under ``jit`` with
+    traced ``k``.
 
     Example:
         >>> float(kth_largest(jnp.array([3.0, 1.0, 2.0, 5.0]), 2))
@@ -205,35 +207,50 @@ def kth_largest(scores: jax.Array, k: jax.Array | int, iters: int = 32) -> jax.A
 
     lo, c_lo, hi, c_hi = narrow(probes, _count_ge(flat, probes), lo, jnp.int32(n),
                                 jnp.asarray(jnp.inf, dt), jnp.int32(0))
-    state = (lo, c_lo, jnp.where(jnp.isinf(hi), lo, hi), c_hi)  # max kept: answer = max
+    hi = jnp.where(jnp.isinf(hi), lo, hi)  # count(>= max) >= k: the answer is the max
 
-    def cond(carry):
-        i, progress, (lo, c_lo, hi, _) = carry
-        return (i < iters) & progress & (c_lo != k) & (hi > lo)
+    def snap(lo):  # smallest element >= lo: the answer if none lies in [lo, answer)
+        return jnp.min(jnp.where(flat >= lo, flat, jnp.inf))
 
-    def body(carry):
-        i, _, (lo, c_lo, hi, c_hi) = carry
+    def is_answer(t):  # count(>= t) >= k > count(> t), in one pass
+        ge, gt = jax.lax.reduce(((flat >= t).astype(jnp.int32), (flat > t).astype(jnp.int32)),
+                                (jnp.int32(0), jnp.int32(0)),
+                                lambda a, b: (a[0] + b[0], a[1] + b[1]), (0,))
+        return (ge >= k) & (gt < k)
+
+    def probe(carry):
+        i, lo, c_lo, hi, c_hi, stall, t, done = carry
         left = (c_lo - c_hi).astype(dt)
         guess = lo + (hi - lo) * ((c_lo - k).astype(dt) / left)
         spread = (jnp.sqrt(left) + 1.0) * (hi - lo) / left
         probes = jnp.concatenate([
             jnp.stack([0.5 * (lo + guess), 0.5 * (guess + hi)]),
             jnp.clip(guess + jnp.asarray(_SELECT_OFFSETS, dt) * spread, lo, hi)])
-        new = narrow(probes, _count_ge(flat, probes), lo, c_lo, hi, c_hi)
-        return i + 1, (new[1] - new[3]) < (c_lo - c_hi), new
+        lo, c_lo2, hi, c_hi2 = narrow(probes, _count_ge(flat, probes), lo, c_lo, hi, c_hi)
+        same = (c_lo2 - c_hi2) == (c_lo - c_hi)
+        return i + 1, lo, c_lo2, hi, c_hi2, jnp.where(same, stall + 1, 0), t, done
 
-    _, _, (lo, c_lo, _, _) = jax.lax.while_loop(cond, body, (jnp.int32(1), jnp.bool_(True), state))
-    # snap to the smallest element >= lo: the answer whenever no element lies in
-    # [lo, answer) - certain when count(>= lo) == k, checked otherwise
-    t = jnp.min(jnp.where(flat >= lo, flat, jnp.inf))
+    def check(carry):  # the bracket stopped losing elements: ties at the answer?
+        i, lo, c_lo, hi, c_hi, _, _, _ = carry
+        t = snap(lo)
+        return i + 1, lo, c_lo, hi, c_hi, jnp.int32(0), t, is_answer(t)
 
-    def checked(t):
-        ge, gt = jax.lax.reduce(((flat >= t).astype(jnp.int32), (flat > t).astype(jnp.int32)),
-                                (jnp.int32(0), jnp.int32(0)),
-                                lambda a, b: (a[0] + b[0], a[1] + b[1]), (0,))
-        return jax.lax.cond((ge >= k) & (gt < k), lambda: t, lambda: jnp.sort(flat)[n - k])
+    def cond(carry):
+        i, lo, c_lo, hi, _, _, _, done = carry
+        return (i < iters) & ~done & (c_lo != k) & (hi > lo)
 
-    return jax.lax.cond(c_lo == k, lambda: t, lambda: checked(t))
+    def body(carry):
+        return jax.lax.cond(carry[5] >= 2, check, probe, carry)
+
+    _, lo, c_lo, _, _, _, t, done = jax.lax.while_loop(
+        cond, body, (jnp.int32(1), lo, c_lo, hi, c_hi, jnp.int32(0), lo, jnp.bool_(False)))
+
+    def finish():
+        t = snap(lo)
+        if_exact = jax.lax.cond(is_answer(t), lambda: t, lambda: jnp.sort(flat)[n - k])
+        return jax.lax.cond(c_lo == k, lambda: t, lambda: if_exact)
+
+    return jax.lax.cond(done, lambda: t, finish)
 
 
 def density_threshold(scores: jax.Array, density: jax.Array | float) -> jax.Array:
