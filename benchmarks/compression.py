@@ -504,8 +504,10 @@ def tables(results: dict, command: str) -> str:
                              f"{c[0] / d[0]:.2f} | "
                              + ("-" if None in med else f"{med[1][0] / med[0][0]:.2f}") + " |")
         lines.append("")
-    if any(r["model"] == "seed-1m" for r in results.values()):
-        n_params = next(r["params"] for r in results.values() if r["model"] == "seed-1m")
+    seed_rows = [r for r in results.values()
+                 if r["model"] == "seed-1m" and r["section"] == "seed"]
+    if seed_rows:
+        n_params = seed_rows[0]["params"]
         lines += [f"## Seed case: {n_params / 1e6:.2f}M-parameter MLP on MNIST-1D, "
                   "pruned 90%", "",
                   "| method | acc | non-zeros | params | storage bits | reduction vs fp32 |",
