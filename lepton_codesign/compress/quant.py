@@ -149,7 +149,7 @@ def _fake_quant_bwd(signed, lsq_scale, res, g):
     red = tuple(range(x.ndim - q_range.ndim)) + tuple(
         i + x.ndim - q_range.ndim for i, d in enumerate(q_range.shape) if d == 1)
     # both reductions in one kernel: a reduction of the stacked pair (XLA:CPU does not
-    # fuse sibling reductions; measured 1.7x faster for scalar ranges, e.g. inputs)
+    # fuse sibling reductions into one kernel)
     sums = jnp.sum(jnp.stack([dr, dlv]), axis=tuple(a + 1 for a in red))
     g_range = sums[0].reshape(q_range.shape) * scale * jnp.sign(q_range)
     dlv_db = jnp.log(2.0) * (lv + 1.0)  # d(2^(b-1) - 1)/db and d(2^b - 1)/db
