@@ -175,9 +175,11 @@ def kth_largest(scores: jax.Array, k: jax.Array | int, iters: int = 32) -> jax.A
     passes where bisection takes ~20. The loop stops when a probe keeps exactly
     ``k`` elements; when two passes in a row leave the bracket's element count
     unchanged (ties at the answer, or two close elements), a check pass tests the
-    smallest element in the bracket. A sort answers only if ``iters`` passes end
-    without an answer, so the result is always exact. Works under ``jit`` with
-    traced ``k``.
+    smallest element in the bracket. The answer is always verified by a counting
+    pass; a sort answers when the check fails (NaN or infinite scores, or ``iters``
+    passes without an answer), so the result is always exact. Works under ``jit``
+    with traced ``k``. On CPU, denormal scores compare as zero (flushed), as they do
+    in the masks built from the threshold.
 
     Example:
         >>> float(kth_largest(jnp.array([3.0, 1.0, 2.0, 5.0]), 2))
@@ -193,7 +195,11 @@ def kth_largest(scores: jax.Array, k: jax.Array | int, iters: int = 32) -> jax.A
     p = 1.0 - kf / n  # quantile of the answer, counted from the bottom
     sigma = jnp.sqrt(m * p * (1.0 - p)) + 1.0
     ranks = jnp.floor(p * m + jnp.asarray((-2.0, -0.5, 0.5, 2.0), dt) * sigma)
-    probes = jnp.concatenate([sample[jnp.clip(ranks, 0, m - 1).astype(jnp.int32)], hi[None]])
+    # the probes are materialised once (optimization_barrier): XLA would otherwise
+    # recompute them inside the counting kernel and for the stored bracket, and the
+    # two copies can round differently, pairing a bound with another bound's count
+    probes = jax.lax.optimization_barrier(
+        jnp.concatenate([sample[jnp.clip(ranks, 0, m - 1).astype(jnp.int32)], hi[None]]))
 
     def narrow(probes, counts, lo, c_lo, hi, c_hi):
         # invariant: count(>= lo) = c_lo >= k > c_hi = count(>= hi), or lo = hi = answer
@@ -205,9 +211,10 @@ def kth_largest(scores: jax.Array, k: jax.Array | int, iters: int = 32) -> jax.A
         return (jnp.where(a, probes[i_lo], lo), jnp.where(a, counts[i_lo], c_lo),
                 jnp.where(b, probes[i_hi], hi), jnp.where(b, counts[i_hi], c_hi))
 
-    lo, c_lo, hi, c_hi = narrow(probes, _count_ge(flat, probes), lo, jnp.int32(n),
-                                jnp.asarray(jnp.inf, dt), jnp.int32(0))
-    hi = jnp.where(jnp.isinf(hi), lo, hi)  # count(>= max) >= k: the answer is the max
+    counts = _count_ge(flat, probes)
+    c_max = counts[-1]  # count(>= max): the max is the last probe
+    # count(>= max) >= k: lo becomes the max (the answer), the loop does not start
+    lo, c_lo, hi, c_hi = narrow(probes, counts, lo, jnp.int32(n), hi, c_max)
 
     def snap(lo):  # smallest element >= lo: the answer if none lies in [lo, answer)
         return jnp.min(jnp.where(flat >= lo, flat, jnp.inf))
@@ -223,9 +230,9 @@ def kth_largest(scores: jax.Array, k: jax.Array | int, iters: int = 32) -> jax.A
         left = (c_lo - c_hi).astype(dt)
         guess = lo + (hi - lo) * ((c_lo - k).astype(dt) / left)
         spread = (jnp.sqrt(left) + 1.0) * (hi - lo) / left
-        probes = jnp.concatenate([
+        probes = jax.lax.optimization_barrier(jnp.concatenate([
             jnp.stack([0.5 * (lo + guess), 0.5 * (guess + hi)]),
-            jnp.clip(guess + jnp.asarray(_SELECT_OFFSETS, dt) * spread, lo, hi)])
+            jnp.clip(guess + jnp.asarray(_SELECT_OFFSETS, dt) * spread, lo, hi)]))
         lo, c_lo2, hi, c_hi2 = narrow(probes, _count_ge(flat, probes), lo, c_lo, hi, c_hi)
         same = (c_lo2 - c_hi2) == (c_lo - c_hi)
         return i + 1, lo, c_lo2, hi, c_hi2, jnp.where(same, stall + 1, 0), t, done
@@ -242,13 +249,12 @@ def kth_largest(scores: jax.Array, k: jax.Array | int, iters: int = 32) -> jax.A
     def body(carry):
         return jax.lax.cond(carry[5] >= 2, check, probe, carry)
 
-    _, lo, c_lo, _, _, _, t, done = jax.lax.while_loop(
+    _, lo, _, _, _, _, t, done = jax.lax.while_loop(
         cond, body, (jnp.int32(1), lo, c_lo, hi, c_hi, jnp.int32(0), lo, jnp.bool_(False)))
 
-    def finish():
+    def finish():  # verified, not trusted: NaN / inf inputs end up in the sort
         t = snap(lo)
-        if_exact = jax.lax.cond(is_answer(t), lambda: t, lambda: jnp.sort(flat)[n - k])
-        return jax.lax.cond(c_lo == k, lambda: t, lambda: if_exact)
+        return jax.lax.cond(is_answer(t), lambda: t, lambda: jnp.sort(flat)[n - k])
 
     return jax.lax.cond(done, lambda: t, finish)
 
