@@ -153,12 +153,18 @@ SELECT_SAMPLE = 512  # random sample for the first selection probes (kth_largest
 _SELECT_OFFSETS = (-1.0, -0.3, 0.0, 0.3, 1.0)  # probe offsets, x the rank uncertainty [A]
 
 
-def _count_ge(flat: jax.Array, probes: jax.Array) -> jax.Array:
-    """``[sum(flat >= q) for q in probes]`` in one pass (a variadic reduction)."""
-    ops = tuple((flat >= probes[i]).astype(jnp.int32) for i in range(probes.shape[0]))
+def _count_all(*conds: jax.Array) -> jax.Array:
+    """``[sum(c) for c in conds]`` for 1-D boolean arrays, in one pass (a variadic
+    reduction: XLA:CPU runs it as one kernel, and faster than a single ``jnp.sum``)."""
+    ops = tuple(c.astype(jnp.int32) for c in conds)
     out = jax.lax.reduce(ops, tuple(jnp.int32(0) for _ in ops),
                          lambda a, b: tuple(x + y for x, y in zip(a, b, strict=True)), (0,))
     return jnp.stack(out)
+
+
+def _count_ge(flat: jax.Array, probes: jax.Array) -> jax.Array:
+    """``[sum(flat >= q) for q in probes]`` in one pass."""
+    return _count_all(*(flat >= probes[i] for i in range(probes.shape[0])))
 
 
 @functools.partial(jax.jit, static_argnames=("iters",))
@@ -220,9 +226,7 @@ def kth_largest(scores: jax.Array, k: jax.Array | int, iters: int = 32) -> jax.A
         return jnp.min(jnp.where(flat >= lo, flat, jnp.inf))
 
     def is_answer(t):  # count(>= t) >= k > count(> t), in one pass
-        ge, gt = jax.lax.reduce(((flat >= t).astype(jnp.int32), (flat > t).astype(jnp.int32)),
-                                (jnp.int32(0), jnp.int32(0)),
-                                lambda a, b: (a[0] + b[0], a[1] + b[1]), (0,))
+        ge, gt = _count_all(flat >= t, flat > t)
         return (ge >= k) & (gt < k)
 
     def probe(carry):
