@@ -148,9 +148,16 @@ def _fake_quant_bwd(signed, lsq_scale, res, g):
              else lsq_scale)
     red = tuple(range(x.ndim - q_range.ndim)) + tuple(
         i + x.ndim - q_range.ndim for i, d in enumerate(q_range.shape) if d == 1)
-    # both reductions in one kernel: a reduction of the stacked pair (XLA:CPU does not
-    # fuse sibling reductions into one kernel)
-    sums = jnp.sum(jnp.stack([dr, dlv]), axis=tuple(a + 1 for a in red))
+    # both reductions in one kernel (XLA:CPU does not fuse sibling reductions): the pair
+    # as one complex number per element (per-channel ranges: the reduction over the
+    # leading axes is ~1.5x faster than that of a stacked pair), or a reduction of the
+    # stacked pair (per-tensor ranges, where the two are level)
+    if q_range.size > 1:
+        z = jnp.sum(jax.lax.complex(dr.astype(jnp.float32), dlv.astype(jnp.float32)),
+                    axis=red)
+        sums = (jnp.real(z), jnp.imag(z))
+    else:
+        sums = jnp.sum(jnp.stack([dr, dlv]), axis=tuple(a + 1 for a in red))
     g_range = sums[0].reshape(q_range.shape) * scale * jnp.sign(q_range)
     dlv_db = jnp.log(2.0) * (lv + 1.0)  # d(2^(b-1) - 1)/db and d(2^b - 1)/db
     g_bits = (jnp.sum(sums[1]) * dlv_db).reshape(bits.shape).astype(bits.dtype)

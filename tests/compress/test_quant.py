@@ -70,7 +70,8 @@ def test_bit_range_errors(bad):
 
 
 @pytest.mark.parametrize("signed", [True, False])
-@pytest.mark.parametrize("shapes", [((48, 16), (16,)), ((12, 8), ()), ((5, 7), (1, 7))])
+@pytest.mark.parametrize("shapes", [((48, 16), (16,)), ((12, 8), ()), ((5, 7), (1, 7)),
+                                    ((3, 5, 8), (8,))])
 def test_fused_fake_quant_matches_autodiff_reference(signed, shapes):
     """The custom VJP gives the values and gradients (x, range, bits) of autodiff."""
     xs, rs = shapes
