@@ -146,7 +146,8 @@ class TrainResult:
             ``step_time_s`` (median over epochs after the first), ``loss``.
         compression: the hard ``hw_models.Compression``, aligned with ``workload``.
         workload: ``extract_workload(model, x[:1])`` (batch 1).
-        history: per-epoch ``loss`` and ``train_accuracy`` (running, soft model).
+        history: per-epoch ``loss`` and ``train_accuracy`` (running, soft model) and
+            ``step_time_s`` (wall time per step; the first epoch includes compilation).
     """
 
     model: nnx.Module
@@ -355,6 +356,7 @@ def _run_phase(model, cfg, ctx, epochs, data, key, bar, history, offset):
             params, rest, opt_state, step, key, x, y, t, f)
         loss, acc = float(loss), float(acc)
         times.append((time.perf_counter() - start) / steps)
+        history["step_time_s"].append(times[-1])
         history["loss"].append(loss)
         history["train_accuracy"].append(acc)
         if bar is not None:
@@ -418,7 +420,7 @@ def train(model: nnx.Module, train_data, test_data, config: TrainConfig | None =
                    any(layer.method == "saliency" for _, layer in layers))
     ctx.hc_target = any(layer.method == "learned" and layer.gate == "hard_concrete"
                         and layer.target_sparsity is not None for _, layer in layers)
-    history = {"loss": [], "train_accuracy": []}
+    history = {"loss": [], "train_accuracy": [], "step_time_s": []}
     bar = None
     if cfg.progress:
         from tqdm.auto import tqdm
