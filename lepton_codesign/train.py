@@ -349,20 +349,18 @@ def _run_phase(model, cfg, ctx, epochs, data, key, bar, history, offset):
     opt_state = tx.init(params)
     epoch_fn = _make_epoch(graphdef, tx, ctx, steps, batch)
     step = jnp.asarray(0, jnp.int32)
-    times = []
     for e in range(epochs):
         start = time.perf_counter()
         params, rest, opt_state, step, key, loss, acc = epoch_fn(
             params, rest, opt_state, step, key, x, y, t, f)
         loss, acc = float(loss), float(acc)
-        times.append((time.perf_counter() - start) / steps)
-        history["step_time_s"].append(times[-1])
+        history["step_time_s"].append((time.perf_counter() - start) / steps)
         history["loss"].append(loss)
         history["train_accuracy"].append(acc)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.3f}", epoch=offset + e + 1)
-    return nnx.merge(graphdef, params, rest), key, times
+    return nnx.merge(graphdef, params, rest), key
 
 
 def train(model: nnx.Module, train_data, test_data, config: TrainConfig | None = None, *,
@@ -426,16 +424,15 @@ def train(model: nnx.Module, train_data, test_data, config: TrainConfig | None =
         from tqdm.auto import tqdm
         bar = tqdm(total=cfg.epochs, desc="train", leave=False)
     try:
-        model, key, times = _run_phase(model, cfg, ctx, main_epochs, (x, y, t, f), key, bar,
+        model, key = _run_phase(model, cfg, ctx, main_epochs, (x, y, t, f), key, bar,
                                        history, 0)
         if cfg.harden:  # a bit budget is met exactly by the hardened bits
             model = harden(model, cfg.bit_budget if cfg.bit_weight > 0 else None)
         if cfg.finetune_epochs:
             ft_ctx = _Context(cfg, multitask, teacher is not None, hw_wl, hw_ref, 0, 0,
                               False, False)
-            model, key, more = _run_phase(model, cfg, ft_ctx, cfg.finetune_epochs,
-                                          (x, y, t, f), key, bar, history, main_epochs)
-            times += more
+            model, key = _run_phase(model, cfg, ft_ctx, cfg.finetune_epochs,
+                                     (x, y, t, f), key, bar, history, main_epochs)
     finally:
         if bar is not None:
             bar.close()
@@ -450,6 +447,7 @@ def train(model: nnx.Module, train_data, test_data, config: TrainConfig | None =
     metrics = {f"test_{k}": v for k, v in test_m.items()}
     metrics.update({f"train_{k}": v for k, v in train_m.items()})
     metrics["loss"] = history["loss"][-1]
+    times = history["step_time_s"]
     metrics["step_time_s"] = float(np.median(times[1:] if len(times) > 1 else times))
     workload = extract_workload(model, x[:1])
     comp = compression_state(model, soft=False, workload=workload)
