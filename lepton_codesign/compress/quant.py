@@ -149,9 +149,9 @@ def _fake_quant_bwd(signed, lsq_scale, res, g):
     red = tuple(range(x.ndim - q_range.ndim)) + tuple(
         i + x.ndim - q_range.ndim for i, d in enumerate(q_range.shape) if d == 1)
     # both reductions in one kernel (XLA:CPU does not fuse sibling reductions): the pair
-    # as one complex number per element (per-channel ranges: the reduction over the
-    # leading axes is ~1.5x faster than that of a stacked pair), or a reduction of the
-    # stacked pair (per-tensor ranges, where the two are level)
+    # as one complex number per element (per-channel ranges: faster on XLA:CPU than
+    # reducing a stacked pair over the leading axes), or a reduction of the stacked
+    # pair (per-tensor ranges, where the two are level)
     if q_range.size > 1:
         z = jnp.sum(jax.lax.complex(dr.astype(jnp.float32), dlv.astype(jnp.float32)),
                     axis=red)
