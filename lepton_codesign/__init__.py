@@ -7,6 +7,7 @@ Public API::
     CompressedLinear, CompressedConv, MaskLogit, BitParam, QuantRange
     export_compressed, import_compressed, save_exported, load_exported, storage_report
     train, TrainConfig, TrainResult, predict, evaluate_model   # fast CPU trainer
+    normalized_sgd                                    # the mask logits' optimiser
     load_dataset, load_digits, load_mnist1d, from_arrays, Dataset
     codesign, CodesignResult, load_config, default_config
     compare                                           # one model on several specs
@@ -45,6 +46,7 @@ from lepton_codesign.compress import (
 from lepton_codesign.data import Dataset, from_arrays, load_dataset, load_digits, load_mnist1d
 from lepton_codesign.extract import extract_workload
 from lepton_codesign.models import build_model, model_names
+from lepton_codesign.optim import normalized_sgd
 from lepton_codesign.train import TrainConfig, TrainResult, evaluate_model, predict, train
 
 __version__ = "0.1.0"
@@ -56,5 +58,5 @@ __all__ = [
     "Task", "TrainConfig", "TrainResult", "build_model", "codesign", "compare", "compress",
     "compression_state", "default_config", "export_compressed", "extract_workload",
     "from_arrays", "harden", "import_compressed", "load_config", "load_dataset",
-    "load_digits", "load_mnist1d", "model_names", "storage_report", "train",
+    "load_digits", "load_mnist1d", "model_names", "normalized_sgd", "storage_report", "train",
 ]

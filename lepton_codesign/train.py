@@ -56,6 +56,7 @@ from lepton_codesign.compress.scores import (
     update_masks,
 )
 from lepton_codesign.compress.state import compression_state, harden, lowest_average_bits
+from lepton_codesign.optim import MASK_OPTIMIZERS, mask_optimizer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,8 +68,12 @@ class TrainConfig:
         batch_size: mini-batch size (the last partial batch of an epoch is dropped).
         learning_rate: weight learning rate (AdamW, cosine decay to 0).
         weight_decay: AdamW decoupled weight decay of the weights.
-        mask_learning_rate, bit_learning_rate: rates of ``MaskLogit`` (Adam) /
+        mask_learning_rate, bit_learning_rate: rates of ``MaskLogit`` /
             ``BitParam``; quantiser ranges use ``learning_rate``.
+        mask_optimizer: optimiser of the mask logits, one of
+            ``optim.MASK_OPTIMIZERS``: ``"normalized_sgd"`` (stateless; its step is
+            ``mask_learning_rate`` times the gradient over its root mean square over
+            all mask logits), ``"adam"`` or ``"sgd"``.
         bit_optimizer: ``"adam"`` or ``"sgd"`` for bit-widths. With SGD a budget
             penalty moves each layer's bits in proportion to its parameter count
             (Adam normalises that away).
@@ -99,6 +104,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
     mask_learning_rate: float = 3e-2
+    mask_optimizer: str = "normalized_sgd"
     bit_learning_rate: float = 1e-2
     bit_optimizer: str = "adam"
     prune_start: float = 0.0
@@ -132,6 +138,9 @@ class TrainConfig:
             raise ValueError(f"kd_alpha must be in [0, 1], got {self.kd_alpha}")
         if self.bit_optimizer not in ("adam", "sgd"):
             raise ValueError(f"bit_optimizer must be 'adam' or 'sgd', got {self.bit_optimizer!r}")
+        if self.mask_optimizer not in MASK_OPTIMIZERS:
+            raise ValueError(f"mask_optimizer must be one of {MASK_OPTIMIZERS}, "
+                             f"got {self.mask_optimizer!r}")
         if self.mask_update_every < 1:
             raise ValueError("mask_update_every must be >= 1")
 
@@ -160,8 +169,10 @@ class TrainResult:
 SMALL_LEAF = 16384  # elements; smaller leaves share one flattened update (_optimizer) [A]
 
 
-def _label(var) -> str:
+def _label(var, split_masks: bool = True) -> str:
     if isinstance(var, MaskLogit):
+        if not split_masks:  # one group: normalised over all mask logits together
+            return "masks"
         group = "masks"
     elif isinstance(var, BitParam):
         group = "bits"
@@ -179,13 +190,16 @@ def _optimizer(params, cfg: TrainConfig, total_steps: int):
     into one vector (``optax.flatten``), so their update is a few fused passes instead
     of a few per leaf: per-kernel overhead dominates small tensors on CPU. Large leaves
     are updated in place (raveling them would add two copies). The arithmetic is the
-    same either way.
+    same either way, except for ``normalized_sgd``, whose normalisation spans its
+    whole group: all mask logits then form one group.
     """
-    labels = jax.tree.map(_label, params, is_leaf=lambda v: isinstance(v, nnx.Variable))
+    split = cfg.mask_optimizer != "normalized_sgd"
+    labels = jax.tree.map(lambda v: _label(v, split), params,
+                          is_leaf=lambda v: isinstance(v, nnx.Variable))
     sched = optax.cosine_decay_schedule(cfg.learning_rate, max(total_steps, 1))
     groups = {
         "weights": lambda: optax.adamw(sched, weight_decay=cfg.weight_decay),
-        "masks": lambda: optax.adam(cfg.mask_learning_rate),
+        "masks": lambda: mask_optimizer(cfg.mask_optimizer, cfg.mask_learning_rate),
         "bits": lambda: (optax.adam if cfg.bit_optimizer == "adam" else optax.sgd)(
             cfg.bit_learning_rate),
         "ranges": lambda: optax.adam(cfg.learning_rate),
