@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import itertools
 import json
 import os
 import platform
@@ -68,7 +69,7 @@ from lepton_codesign.data import Dataset, load_digits, load_mnist1d  # noqa: E40
 from lepton_codesign.models import CNN1D, MLP  # noqa: E402
 from lepton_codesign.train import TrainConfig, train  # noqa: E402
 
-SECTIONS = ("main", "qat", "mixed", "hw", "kd", "step", "seed", "tune")
+SECTIONS = ("main", "qat", "mixed", "hw", "kd", "step", "seed", "tune", "alloc")
 SPARSITIES = (0.5, 0.8, 0.9, 0.95)
 LAMBDAS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0)
 # Learned masks (chosen on the validation split, section "tune"): sigmoid-STE gates at
@@ -233,6 +234,19 @@ def methods(section: str, quick: bool) -> list[tuple[str, CompressionPolicy | No
             ("student KD T=1 a=0.5", student, {"kd": True, "kd_temperature": 1.0}),
         ]
         return rows[:2] if quick else rows
+    if section == "alloc":  # run on a validation split (model "tune-mlp")
+        sizes = (QUICK if quick else FULL)["tune-mlp"].sizes
+        weights = [a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+        rows = []
+        for budget in ((3,) if quick else (4, 3)):
+            for bits in maximal_allocations(weights, budget):
+                tag = " (uniform)" if len(set(bits)) == 1 else ""
+                rows.append((f"alloc-avg{budget} W{'-'.join(map(str, bits))}{tag}",
+                             CompressionPolicy(method=None, weight_bits=8, act_bits=8,
+                                               layer_weight_bits=tuple(
+                                                   (f"layers/{i}", b)
+                                                   for i, b in enumerate(bits))), {}))
+        return rows
     if section == "seed":
         return [("dense", None, {}),
                 ("learned-90", CompressionPolicy(sparsity=0.9, temperature=0.5),
@@ -243,6 +257,26 @@ def methods(section: str, quick: bool) -> list[tuple[str, CompressionPolicy | No
                 ("magnitude-global-90", CompressionPolicy(sparsity=0.9, method="magnitude"),
                  {})]
     raise ValueError(f"unknown section {section!r}")
+
+
+def maximal_allocations(weights: list[int], budget: float, lo: int = 2,
+                        hi: int = 8) -> list[tuple[int, ...]]:
+    """Per-layer integer weight bits in ``[lo, hi]`` whose parameter-weighted average is
+    at most ``budget`` and where adding one bit to any layer would exceed it (every
+    other allocation within the budget has a layer-wise larger one among these)."""
+    total = sum(weights)
+
+    def avg(bits):
+        return sum(w * b for w, b in zip(weights, bits, strict=True)) / total
+
+    out = []
+    for bits in itertools.product(range(lo, hi + 1), repeat=len(weights)):
+        if avg(bits) > budget + 1e-9:
+            continue
+        if all(b == hi or avg(bits[:i] + (b + 1,) + bits[i + 1:]) > budget + 1e-9
+               for i, b in enumerate(bits)):
+            out.append(bits)
+    return out
 
 
 _DATA: dict = {}
@@ -333,9 +367,9 @@ def run(args) -> dict:
         if model_name == "seed-1m":
             secs = [s for s in ("seed", "step") if s in sections]
         elif model_name == "tune-mlp":
-            secs = [s for s in ("tune",) if s in sections]
+            secs = [s for s in ("tune", "alloc") if s in sections]
         else:
-            secs = [s for s in sections if s not in ("seed", "tune")]
+            secs = [s for s in sections if s not in ("seed", "tune", "alloc")]
         if not secs:
             continue
         ds = dataset(setup.data, args.quick)
@@ -564,6 +598,26 @@ def tune_table(results: dict) -> str:
     return "\n".join(lines + [""])
 
 
+def alloc_table(results: dict) -> str:
+    """Validation accuracy of every maximal fixed per-layer allocation (``alloc``)."""
+    rows = [r for r in results.values() if r["section"] == "alloc"]
+    names = list(dict.fromkeys(r["method"] for r in rows))
+    if not names:
+        return ""
+    lines = ["## Per-layer bit allocations, exhaustively (MNIST-1D MLP, validation split)",
+             "", "Every per-layer allocation of integer weight bits (2-8) whose average is "
+             "within the budget and cannot be raised in any layer without exceeding it; "
+             "each trained as fixed-bit LSQ QAT (A8) with the budget of the QAT section. "
+             "The best of them bounds what a per-layer mixed-precision method can reach "
+             "on this model.", "",
+             "| allocation | avg W bits | validation acc |", "|---|---|---|"]
+    for name in names:
+        lines.append(f"| {name} | "
+                     f"{_mean(_agg(results, 'tune-mlp', 'alloc', name, 'avg_weight_bits'))} | "
+                     f"{_pm(_agg(results, 'tune-mlp', 'alloc', name, 'test_accuracy'))} |")
+    return "\n".join(lines + [""])
+
+
 def _acc(results, model, section, method):
     stat = _agg(results, model, section, method, "test_accuracy")
     return None if stat is None else 100.0 * stat[0]
@@ -595,6 +649,19 @@ def targets(results: dict) -> str:
             bits = _agg(results, model, "mixed", f"mixed-avg{b}", "avg_weight_bits")[0]
             add(f"{model}: mixed precision at avg <= {b} bits beats uniform W{b}",
                 f"{mixed:.1f} (avg {bits:.2f} bits) vs {uni:.1f}", mixed > uni and bits <= b)
+        if model == "mnist1d-mlp":  # context: the best fixed per-layer allocation
+            for b in (4, 3):
+                accs = {r["method"]: _acc(results, "tune-mlp", "alloc", r["method"])
+                        for r in results.values()
+                        if r["section"] == "alloc" and r["method"].startswith(f"alloc-avg{b} ")}
+                uni = [n for n in accs if n.endswith("(uniform)")]
+                if not uni or len(accs) < 2:
+                    continue
+                best = max(accs, key=accs.get)
+                rows.append(f"| (context) MNIST-1D MLP, validation: best of all per-layer "
+                            f"allocations at avg <= {b} bits vs uniform | "
+                            f"{best.split(' ', 1)[1]} {accs[best]:.1f} vs uniform "
+                            f"{accs[uni[0]]:.1f} | - |")
         kd, nokd = (_acc(results, model, "kd", n) for n in ("student-kd", "student-no-kd"))
         if None not in (kd, nokd):  # the issue asks for the comparison, sets no target
             rows.append(f"| {model}: KD student vs the same student without KD (a comparison,"
@@ -642,7 +709,7 @@ def main(argv=None) -> dict:
     command = "python benchmarks/compression.py " + " ".join(argv if argv is not None
                                                               else sys.argv[1:])
     text = "\n".join([tables(results, command.strip()), targets(results),
-                      tune_table(results)])
+                      tune_table(results), alloc_table(results)])
     Path(args.md).parent.mkdir(parents=True, exist_ok=True)
     Path(args.md).write_text(text + "\n")
     print(text)

@@ -58,6 +58,10 @@ class CompressionPolicy:
         learn_act_bits: learn per-layer activation bit-widths.
         bit_range: ``(min_bits, max_bits)``, 2 <= min <= max <= 16.
         include, exclude: fnmatch patterns over layer paths.
+        layer_weight_bits: per-layer overrides of ``weight_bits`` as ``(pattern,
+            bits)`` pairs (fnmatch over layer paths; the first match wins), e.g.
+            ``(("layers/0", 8),)`` keeps the first layer at 8 bits. Every pattern
+            must match a compressed layer.
     """
 
     sparsity: float | None = None
@@ -75,6 +79,7 @@ class CompressionPolicy:
     bit_range: tuple[int, int] = (2, 8)
     include: tuple[str, ...] = ("*",)
     exclude: tuple[str, ...] = ()
+    layer_weight_bits: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self):
         if self.sparsity is not None and not 0.0 <= float(self.sparsity) < 1.0:
@@ -102,6 +107,24 @@ class CompressionPolicy:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if isinstance(self.include, str) or isinstance(self.exclude, str):
             raise TypeError("include / exclude must be tuples of patterns, not a string")
+        for item in self.layer_weight_bits:
+            if not (isinstance(item, (tuple, list)) and len(item) == 2
+                    and isinstance(item[0], str)):
+                raise TypeError("layer_weight_bits must be (pattern, bits) pairs, got "
+                                f"{item!r}")
+            if self.weight_bits is None:
+                raise ValueError("layer_weight_bits needs weight_bits (quantised weights)")
+            b = item[1]
+            if not (isinstance(b, int) and lo <= b <= hi):
+                raise ValueError(f"layer_weight_bits {item[0]!r}: {b!r} outside bit_range "
+                                 f"{self.bit_range}")
+
+    def weight_bits_for(self, name: str) -> int | None:
+        """Weight bits of the layer at path ``name`` (``layer_weight_bits`` first)."""
+        for pattern, bits in self.layer_weight_bits:
+            if fnmatch.fnmatchcase(name, pattern):
+                return bits
+        return self.weight_bits
 
     def layer_kwargs(self) -> dict:
         """Keyword arguments for ``CompressedLinear`` / ``CompressedConv``."""
@@ -178,11 +201,16 @@ def compress(model: nnx.Module, policy: CompressionPolicy, *,
         raise ValueError(f"the policy's path filter (include={policy.include}, "
                          f"exclude={policy.exclude}) matches no Linear/Conv layer; "
                          f"layers available: {sorted(names)}")
+    chosen_names = [path_name(p) for p, _ in chosen]
+    for pattern, _ in policy.layer_weight_bits:
+        if not any(fnmatch.fnmatchcase(name, pattern) for name in chosen_names):
+            raise ValueError(f"layer_weight_bits pattern {pattern!r} matches no compressed "
+                             f"layer; compressed layers: {chosen_names}")
     kwargs = policy.layer_kwargs()
     new = []
-    for path, node in chosen:
+    for (path, node), name in zip(chosen, chosen_names, strict=True):
         cls = CompressedConv if isinstance(node, nnx.Conv) else CompressedLinear
-        new.append(cls(node, **kwargs))
+        new.append(cls(node, **{**kwargs, "weight_bits": policy.weight_bits_for(name)}))
         _set_child(out, path, new[-1])
     if policy.method == "learned" and policy.allocation == "global":
         _global_logit_scale(new)

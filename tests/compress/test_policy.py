@@ -67,6 +67,8 @@ def test_variable_types_split_and_exclude_patterns():
     ({"method": "magnitude"}, "needs a target sparsity"),
     ({"allocation": "erk"}, "allocation"),
     ({"learn_bits": True}, "learn_bits needs weight_bits"),
+    ({"weight_bits": 4, "layer_weight_bits": (("layers/0", 9),)}, "'layers/0': 9 outside"),
+    ({"layer_weight_bits": (("layers/0", 8),)}, "layer_weight_bits needs weight_bits"),
 ])
 def test_bad_policy_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -81,3 +83,18 @@ def test_path_filter_matching_nothing_lists_layers():
 def test_wrong_layer_type():
     with pytest.raises(TypeError, match="wraps Linear"):
         CompressedLinear(nnx.Conv(1, 2, (3,), rngs=nnx.Rngs(0)))
+
+
+def test_layer_weight_bits_override_first_match():
+    policy = CompressionPolicy(method=None, weight_bits=4,
+                               layer_weight_bits=(("layers/0", 8), ("layers/*", 3)))
+    out = compress(_mlp(), policy)
+    assert [float(out.layers[i].bits("w")) for i in range(3)] == [8.0, 3.0, 3.0]
+    # ranges start from the layer's own bits (LSQ init differs between 8 and 3 bits)
+    ref = compress(_mlp(), CompressionPolicy(method=None, weight_bits=8))
+    np.testing.assert_allclose(out.layers[0].w_range[...], ref.layers[0].w_range[...])
+    with pytest.raises(TypeError, match=r"\(pattern, bits\) pairs"):
+        CompressionPolicy(weight_bits=4, layer_weight_bits=("layers/0",))
+    with pytest.raises(ValueError, match=r"'encoder/\*' matches no compressed layer"):
+        compress(_mlp(), CompressionPolicy(weight_bits=4,
+                                           layer_weight_bits=(("encoder/*", 8),)))
