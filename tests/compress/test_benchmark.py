@@ -9,13 +9,40 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow
-def test_quick_benchmark(tmp_path):
+def _load():
     spec = importlib.util.spec_from_file_location(
         "compression_benchmark", ROOT / "benchmarks" / "compression.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_maximal_allocations_brute_force():
+    """Every allocation within the budget is dominated layer-wise by a listed one, and
+    no listed one can take one more bit anywhere (checked by brute force)."""
+    import itertools
+
+    mod = _load()
+    weights = [10240, 65536, 2560]  # the MNIST-1D MLP
+    assert mod.maximal_allocations(weights, 4) == [(3, 4, 8), (4, 4, 4), (8, 3, 8)]
+    for budget in (2.5, 3, 4, 6):
+        found = mod.maximal_allocations(weights, budget)
+
+        def avg(b):
+            return sum(w * x for w, x in zip(weights, b, strict=True)) / sum(weights)
+
+        assert found and all(avg(b) <= budget + 1e-9 for b in found)
+        for bits in itertools.product(range(2, 9), repeat=3):
+            if avg(bits) <= budget + 1e-9:
+                assert any(all(x <= y for x, y in zip(bits, m, strict=True)) for m in found)
+    assert mod.maximal_allocations([1, 1], 8) == [(8, 8)]
+    assert mod.maximal_allocations([1, 1], 1) == []  # below the lowest bit-width
+
+
+@pytest.mark.slow
+def test_quick_benchmark(tmp_path):
+    mod = _load()
     out_json, out_md = tmp_path / "runs.json", tmp_path / "table.md"
     args = ["--quick", "--models", "mnist1d-mlp", "--sections", "main,hw", "--seeds", "0",
             "--json", str(out_json), "--md", str(out_md)]
