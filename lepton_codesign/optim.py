@@ -1,7 +1,7 @@
 """Stateless normalised SGD, the default optimiser of mask logits.
 
 Mask logits are as large as the weights they gate. Adam keeps two moments per logit,
-and so adds three weight-sized arrays to read and write on every step. On CPU, where
+and so adds two weight-sized arrays to read and write on every step. On CPU, where
 the training step of a small MLP is bound by passes over weight-sized arrays, that is
 most of what learned masks cost (``benchmarks/step_breakdown.py``).
 
@@ -14,8 +14,13 @@ The size of the step is then independent of the scale of the gradient, which Ada
 gives: the logit gradient carries the weight's scale, and it shrinks as the training
 loss falls. Normalised gradient descent: Nesterov, *Introductory Lectures on Convex
 Optimization* (2004), section 3.2.3; stochastic case: Hazan, Levy & Shalev-Shwartz,
-NeurIPS 2015 [C]. On the validation split its learned masks match or beat Adam's
+NeurIPS 2015 [C]. On the MNIST-1D validation split its learned masks are level with
+Adam's for sigmoid-STE gates and better for hard-concrete gates
 (``benchmarks/compression.py``, section ``tune``).
+
+A gradient whose root mean square is below ~1e-15 is left nearly unscaled (``eps``
+keeps the division finite; float32 squares underflow below ~1e-19): its step is then
+smaller than the learning rate, never larger. An all-zero gradient gives a zero step.
 
 Example:
     >>> import jax.numpy as jnp

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import numbers
 
 import jax
 import jax.numpy as jnp
@@ -60,8 +61,9 @@ class CompressionPolicy:
         include, exclude: fnmatch patterns over layer paths.
         layer_weight_bits: per-layer overrides of ``weight_bits`` as ``(pattern,
             bits)`` pairs (fnmatch over layer paths; the first match wins), e.g.
-            ``(("layers/0", 8),)`` keeps the first layer at 8 bits. Every pattern
-            must match a compressed layer.
+            ``(("layers/0", 8),)`` keeps the first layer at 8 bits; a ``{pattern:
+            bits}`` dict is accepted too. Every pattern must be the first match of
+            some compressed layer.
     """
 
     sparsity: float | None = None
@@ -107,7 +109,13 @@ class CompressionPolicy:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if isinstance(self.include, str) or isinstance(self.exclude, str):
             raise TypeError("include / exclude must be tuples of patterns, not a string")
-        for item in self.layer_weight_bits:
+        pairs = self.layer_weight_bits
+        if isinstance(pairs, dict):  # {pattern: bits} from a config file, in order
+            pairs = tuple(pairs.items())
+        if isinstance(pairs, str) or not isinstance(pairs, (tuple, list)):
+            raise TypeError(f"layer_weight_bits must be (pattern, bits) pairs, got {pairs!r}")
+        clean = []
+        for item in pairs:
             if not (isinstance(item, (tuple, list)) and len(item) == 2
                     and isinstance(item[0], str)):
                 raise TypeError("layer_weight_bits must be (pattern, bits) pairs, got "
@@ -115,16 +123,23 @@ class CompressionPolicy:
             if self.weight_bits is None:
                 raise ValueError("layer_weight_bits needs weight_bits (quantised weights)")
             b = item[1]
-            if not (isinstance(b, int) and lo <= b <= hi):
+            if isinstance(b, bool) or not isinstance(b, numbers.Integral) or not lo <= b <= hi:
                 raise ValueError(f"layer_weight_bits {item[0]!r}: {b!r} outside bit_range "
-                                 f"{self.bit_range}")
+                                 f"{self.bit_range} (an integer is needed)")
+            clean.append((item[0], int(b)))
+        object.__setattr__(self, "layer_weight_bits", tuple(clean))  # hashable, normalised
+
+    def _override_for(self, name: str) -> int | None:
+        """Index in ``layer_weight_bits`` of the first pattern matching ``name``."""
+        for i, (pattern, _) in enumerate(self.layer_weight_bits):
+            if fnmatch.fnmatchcase(name, pattern):
+                return i
+        return None
 
     def weight_bits_for(self, name: str) -> int | None:
         """Weight bits of the layer at path ``name`` (``layer_weight_bits`` first)."""
-        for pattern, bits in self.layer_weight_bits:
-            if fnmatch.fnmatchcase(name, pattern):
-                return bits
-        return self.weight_bits
+        i = self._override_for(name)
+        return self.weight_bits if i is None else self.layer_weight_bits[i][1]
 
     def layer_kwargs(self) -> dict:
         """Keyword arguments for ``CompressedLinear`` / ``CompressedConv``."""
@@ -202,10 +217,12 @@ def compress(model: nnx.Module, policy: CompressionPolicy, *,
                          f"exclude={policy.exclude}) matches no Linear/Conv layer; "
                          f"layers available: {sorted(names)}")
     chosen_names = [path_name(p) for p, _ in chosen]
-    for pattern, _ in policy.layer_weight_bits:
-        if not any(fnmatch.fnmatchcase(name, pattern) for name in chosen_names):
-            raise ValueError(f"layer_weight_bits pattern {pattern!r} matches no compressed "
-                             f"layer; compressed layers: {chosen_names}")
+    used = {policy._override_for(name) for name in chosen_names}
+    for i, (pattern, _) in enumerate(policy.layer_weight_bits):
+        if i not in used:  # matches nothing, or only layers an earlier pattern took
+            raise ValueError(f"layer_weight_bits pattern {pattern!r} sets no compressed "
+                             f"layer (the first matching pattern wins); compressed "
+                             f"layers: {chosen_names}")
     kwargs = policy.layer_kwargs()
     new = []
     for (path, node), name in zip(chosen, chosen_names, strict=True):

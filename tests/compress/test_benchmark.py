@@ -33,6 +33,9 @@ def test_maximal_allocations_brute_force():
             return sum(w * x for w, x in zip(weights, b, strict=True)) / sum(weights)
 
         assert found and all(avg(b) <= budget + 1e-9 for b in found)
+        for b in found:  # maximal: one more bit in any layer exceeds the budget
+            assert all(x == 8 or avg(b[:i] + (x + 1,) + b[i + 1:]) > budget + 1e-9
+                       for i, x in enumerate(b))
         for bits in itertools.product(range(2, 9), repeat=3):
             if avg(bits) <= budget + 1e-9:
                 assert any(all(x <= y for x, y in zip(bits, m, strict=True)) for m in found)

@@ -95,6 +95,17 @@ def test_layer_weight_bits_override_first_match():
     np.testing.assert_allclose(out.layers[0].w_range[...], ref.layers[0].w_range[...])
     with pytest.raises(TypeError, match=r"\(pattern, bits\) pairs"):
         CompressionPolicy(weight_bits=4, layer_weight_bits=("layers/0",))
-    with pytest.raises(ValueError, match=r"'encoder/\*' matches no compressed layer"):
+    with pytest.raises(ValueError, match=r"'encoder/\*' sets no compressed layer"):
         compress(_mlp(), CompressionPolicy(weight_bits=4,
                                            layer_weight_bits=(("encoder/*", 8),)))
+    with pytest.raises(ValueError, match=r"'layers/0' sets no compressed layer"):  # shadowed
+        compress(_mlp(), CompressionPolicy(weight_bits=4, layer_weight_bits=(
+            ("layers/*", 3), ("layers/0", 8))))
+    with pytest.raises(ValueError, match="an integer is needed"):
+        CompressionPolicy(weight_bits=4, layer_weight_bits=(("layers/0", 4.5),))
+    # config-file forms: lists and a dict, normalised to hashable pairs; numpy integers
+    for form in ([["layers/0", 8], ["layers/*", 3]], {"layers/0": 8, "layers/*": 3},
+                 (("layers/0", np.int64(8)), ("layers/*", 3))):
+        p = CompressionPolicy(method=None, weight_bits=4, layer_weight_bits=form)
+        assert p.layer_weight_bits == (("layers/0", 8), ("layers/*", 3))
+        hash(p)
