@@ -171,8 +171,6 @@ SMALL_LEAF = 16384  # elements; smaller leaves share one flattened update (_opti
 
 def _label(var, split_masks: bool = True) -> str:
     if isinstance(var, MaskLogit):
-        if not split_masks:  # one group: normalised over all mask logits together
-            return "masks"
         group = "masks"
     elif isinstance(var, BitParam):
         group = "bits"
@@ -180,7 +178,9 @@ def _label(var, split_masks: bool = True) -> str:
         group = "ranges"
     else:
         group = "weights"
-    return group + ("/small" if var[...].size < SMALL_LEAF else "")
+    # unsplit masks: one group, normalised over all mask logits together
+    small = var[...].size < SMALL_LEAF and (split_masks or group != "masks")
+    return group + ("/small" if small else "")
 
 
 def _optimizer(params, cfg: TrainConfig, total_steps: int):

@@ -136,11 +136,6 @@ class CompressionPolicy:
                 return i
         return None
 
-    def weight_bits_for(self, name: str) -> int | None:
-        """Weight bits of the layer at path ``name`` (``layer_weight_bits`` first)."""
-        i = self._override_for(name)
-        return self.weight_bits if i is None else self.layer_weight_bits[i][1]
-
     def layer_kwargs(self) -> dict:
         """Keyword arguments for ``CompressedLinear`` / ``CompressedConv``."""
         return {
@@ -217,17 +212,18 @@ def compress(model: nnx.Module, policy: CompressionPolicy, *,
                          f"exclude={policy.exclude}) matches no Linear/Conv layer; "
                          f"layers available: {sorted(names)}")
     chosen_names = [path_name(p) for p, _ in chosen]
-    used = {policy._override_for(name) for name in chosen_names}
+    overrides = [policy._override_for(name) for name in chosen_names]
     for i, (pattern, _) in enumerate(policy.layer_weight_bits):
-        if i not in used:  # matches nothing, or only layers an earlier pattern took
+        if i not in overrides:  # matches nothing, or only layers an earlier pattern took
             raise ValueError(f"layer_weight_bits pattern {pattern!r} sets no compressed "
                              f"layer (the first matching pattern wins); compressed "
                              f"layers: {chosen_names}")
     kwargs = policy.layer_kwargs()
     new = []
-    for (path, node), name in zip(chosen, chosen_names, strict=True):
+    for (path, node), i in zip(chosen, overrides, strict=True):
         cls = CompressedConv if isinstance(node, nnx.Conv) else CompressedLinear
-        new.append(cls(node, **{**kwargs, "weight_bits": policy.weight_bits_for(name)}))
+        bits = policy.weight_bits if i is None else policy.layer_weight_bits[i][1]
+        new.append(cls(node, **{**kwargs, "weight_bits": bits}))
         _set_child(out, path, new[-1])
     if policy.method == "learned" and policy.allocation == "global":
         _global_logit_scale(new)
