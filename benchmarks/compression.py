@@ -56,7 +56,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from flax import nnx  # noqa: E402
 
-import hw_models as hw  # noqa: E402
+from lepton_codesign import hw_models as hw  # noqa: E402
 from lepton_codesign.compress import (  # noqa: E402
     CompressionPolicy,
     HardwareCost,

@@ -41,7 +41,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-import hw_models as hw  # noqa: E402
+from lepton_codesign import hw_models as hw  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 NODES_NM = (7.0, 16.0, 28.0, 45.0, 65.0)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-import hw_models as hw
 from lepton_codesign import build_model, compare, extract_workload
+from lepton_codesign import hw_models as hw
 from lepton_codesign.compare import format_table, plot_compare
 
 SPECS = ("tpuv1-like", "gemmini-like", "eyeriss-like", "kv260", "zcu104", "t4", "l4",

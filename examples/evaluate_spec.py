@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import hw_models as hw
 from lepton_codesign import build_model, extract_workload
+from lepton_codesign import hw_models as hw
 from lepton_codesign.tables import format_rows, layer_rows, total_row
 
 HERE = Path(__file__).parent

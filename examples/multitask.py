@@ -15,7 +15,6 @@ import jax
 import numpy as np
 from flax import nnx
 
-import hw_models as hw
 from lepton_codesign import (
     CompressionPolicy,
     MultiTaskModel,
@@ -25,6 +24,7 @@ from lepton_codesign import (
     load_mnist1d,
     train,
 )
+from lepton_codesign import hw_models as hw
 from lepton_codesign.models import MLP
 
 

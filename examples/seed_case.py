@@ -17,7 +17,6 @@ import jax
 import numpy as np
 from flax import nnx
 
-import hw_models as hw
 from lepton_codesign import (
     CompressionPolicy,
     TrainConfig,
@@ -28,6 +27,7 @@ from lepton_codesign import (
     storage_report,
     train,
 )
+from lepton_codesign import hw_models as hw
 from lepton_codesign.models import MLP
 from lepton_codesign.tables import format_rows
 

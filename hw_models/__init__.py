@@ -9,17 +9,23 @@ Public API::
     evaluate, Costs                                         # what it costs
 """
 
-from hw_models.asic_spec import AsicSpec
-from hw_models.compression import Compression, dense_compression, make_compression
-from hw_models.costs import Costs
-from hw_models.dollars import Deployment
-from hw_models.evaluate import evaluate, register_evaluator
-from hw_models.fpga import evaluate_fpga
-from hw_models.fpga_spec import FpgaSpec
-from hw_models.gpu import evaluate_gpu
-from hw_models.gpu_spec import GpuSpec
-from hw_models.specio import SpecError, load_spec, preset, preset_names, resolve_spec
-from hw_models.workload import Workload, conv_layer, gemm_workload, make_workload
+from lepton_codesign.hw_models.asic_spec import AsicSpec
+from lepton_codesign.hw_models.compression import Compression, dense_compression, make_compression
+from lepton_codesign.hw_models.costs import Costs
+from lepton_codesign.hw_models.dollars import Deployment
+from lepton_codesign.hw_models.evaluate import evaluate, register_evaluator
+from lepton_codesign.hw_models.fpga import evaluate_fpga
+from lepton_codesign.hw_models.fpga_spec import FpgaSpec
+from lepton_codesign.hw_models.gpu import evaluate_gpu
+from lepton_codesign.hw_models.gpu_spec import GpuSpec
+from lepton_codesign.hw_models.specio import (
+    SpecError,
+    load_spec,
+    preset,
+    preset_names,
+    resolve_spec,
+)
+from lepton_codesign.hw_models.workload import Workload, conv_layer, gemm_workload, make_workload
 
 __all__ = [
     "AsicSpec", "Compression", "Costs", "Deployment", "FpgaSpec", "GpuSpec", "SpecError",

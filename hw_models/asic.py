@@ -33,14 +33,22 @@ Example:
 from __future__ import annotations
 
 import jax.numpy as jnp
-
-from hw_models import _smooth, dollars
-from hw_models import constants as C
-from hw_models.asic_spec import IS, OS, SP_GATING, SP_NM, SP_NONE, SP_SKIPPING, WS, AsicSpec
-from hw_models.compression import CHANNEL, NM, Compression
-from hw_models.costs import Costs, total
-from hw_models.systolic import folds, gemm_compute_cycles
-from hw_models.workload import Workload
+from lepton_codesign.hw_models import _smooth, dollars
+from lepton_codesign.hw_models import constants as C
+from lepton_codesign.hw_models.asic_spec import (
+    IS,
+    OS,
+    SP_GATING,
+    SP_NM,
+    SP_NONE,
+    SP_SKIPPING,
+    WS,
+    AsicSpec,
+)
+from lepton_codesign.hw_models.compression import CHANNEL, NM, Compression
+from lepton_codesign.hw_models.costs import Costs, total
+from lepton_codesign.hw_models.systolic import folds, gemm_compute_cycles
+from lepton_codesign.hw_models.workload import Workload
 
 # Extra die area for sparsity support, as a fraction of PE-array area [A]:
 # index decode / operand selection muxes (cf. SCNN, Sparse Tensor Core reports).

@@ -16,10 +16,9 @@ from __future__ import annotations
 import dataclasses
 
 import jax
-
-from hw_models import constants as C
-from hw_models.specio import Rule, describe_spec, register_spec_kind
-from hw_models.specio import categorical_code as _code
+from lepton_codesign.hw_models import constants as C
+from lepton_codesign.hw_models.specio import Rule, describe_spec, register_spec_kind
+from lepton_codesign.hw_models.specio import categorical_code as _code
 
 DATAFLOWS = ("os", "ws", "is")
 SPARSITY_SUPPORT = ("none", "zero-gating", "skipping", "nm")

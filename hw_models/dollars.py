@@ -21,8 +21,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-
-from hw_models import constants as C
+from lepton_codesign.hw_models import constants as C
 
 SECONDS_PER_YEAR = 365.25 * 24 * 3600.0
 J_PER_KWH = 3.6e6

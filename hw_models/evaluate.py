@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hw_models.asic import evaluate_asic
-from hw_models.asic_spec import AsicSpec
-from hw_models.compression import Compression, dense_compression
-from hw_models.costs import Costs
-from hw_models.dollars import Deployment
-from hw_models.workload import Workload
+from lepton_codesign.hw_models.asic import evaluate_asic
+from lepton_codesign.hw_models.asic_spec import AsicSpec
+from lepton_codesign.hw_models.compression import Compression, dense_compression
+from lepton_codesign.hw_models.costs import Costs
+from lepton_codesign.hw_models.dollars import Deployment
+from lepton_codesign.hw_models.workload import Workload
 
 _EVALUATORS: dict[type, Callable[..., Costs]] = {AsicSpec: evaluate_asic}
 

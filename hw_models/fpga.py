@@ -40,20 +40,19 @@ Example:
 from __future__ import annotations
 
 import jax.numpy as jnp
-
-from hw_models import _smooth, dollars
-from hw_models import constants as C
-from hw_models.compression import Compression
-from hw_models.costs import Costs, total
-from hw_models.evaluate import register_evaluator
-from hw_models.fpga_resources import (
+from lepton_codesign.hw_models import _smooth, dollars
+from lepton_codesign.hw_models import constants as C
+from lepton_codesign.hw_models.compression import Compression
+from lepton_codesign.hw_models.costs import Costs, total
+from lepton_codesign.hw_models.evaluate import register_evaluator
+from lepton_codesign.hw_models.fpga_resources import (
     BRAM18_PORT_BITS,
     FINN_LUT_C0,
     io_bytes,
     lane_costs,
     layer_shapes,
 )
-from hw_models.fpga_spec import (
+from lepton_codesign.hw_models.fpga_spec import (
     BRAM18_BITS,
     OVERLAY,
     R_BRAM,
@@ -65,7 +64,7 @@ from hw_models.fpga_spec import (
     URAM_BITS,
     FpgaSpec,
 )
-from hw_models.workload import Workload
+from lepton_codesign.hw_models.workload import Workload
 
 _TINY = 1e-9
 BRAM18_BYTES = 2304.0  # [D] 18 Kb / 8, the array size used for BRAM access energy

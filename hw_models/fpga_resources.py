@@ -31,10 +31,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-
-from hw_models import _smooth
-from hw_models.compression import CHANNEL, NM, UNSTRUCTURED, Compression
-from hw_models.workload import Workload
+from lepton_codesign.hw_models import _smooth
+from lepton_codesign.hw_models.compression import CHANNEL, NM, UNSTRUCTURED, Compression
+from lepton_codesign.hw_models.workload import Workload
 
 FINN_LUT_C0 = 300.0  # [C] FINN lut_estimation: fixed LUTs per MVAU (control, FIFOs)
 FINN_LUT_C1 = 1.1  # [C] FINN lut_estimation: multiplier on the datapath LUTs

@@ -22,10 +22,9 @@ from __future__ import annotations
 import dataclasses
 
 import jax
-
-from hw_models import constants as C
-from hw_models.specio import Rule, code_name, describe_spec, register_spec_kind
-from hw_models.specio import categorical_code as _code
+from lepton_codesign.hw_models import constants as C
+from lepton_codesign.hw_models.specio import Rule, code_name, describe_spec, register_spec_kind
+from lepton_codesign.hw_models.specio import categorical_code as _code
 
 ARCHITECTURES = ("dataflow", "overlay")
 DATAFLOW, OVERLAY = 0, 1

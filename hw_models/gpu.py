@@ -39,14 +39,13 @@ Example:
 from __future__ import annotations
 
 import jax.numpy as jnp
-
-from hw_models import _smooth, dollars
-from hw_models.compression import CHANNEL, NM, Compression
-from hw_models.costs import Costs, total
-from hw_models.evaluate import register_evaluator
-from hw_models.fpga_resources import st_scale
-from hw_models.gpu_spec import DTYPE_BITS, RENT, GpuSpec
-from hw_models.workload import Workload
+from lepton_codesign.hw_models import _smooth, dollars
+from lepton_codesign.hw_models.compression import CHANNEL, NM, Compression
+from lepton_codesign.hw_models.costs import Costs, total
+from lepton_codesign.hw_models.evaluate import register_evaluator
+from lepton_codesign.hw_models.fpga_resources import st_scale
+from lepton_codesign.hw_models.gpu_spec import DTYPE_BITS, RENT, GpuSpec
+from lepton_codesign.hw_models.workload import Workload
 
 NM_INDEX_BITS = 2.0  # [C] 2-bit position index per kept value in 2:4 (NVIDIA Ampere)
 MIN_TILE = 16.0  # [A] smallest tile edge (tensor-core MMA granularity)

@@ -270,13 +270,13 @@ def load_spec(path: str | Path):
 
 def preset_names() -> list[str]:
     """Names of the shipped presets."""
-    files = resources.files("hw_models") / "presets"
+    files = resources.files("lepton_codesign.hw_models") / "presets"
     return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".yaml"))
 
 
 def preset(name: str):
     """A shipped spec by name (see ``preset_names()``)."""
-    path = resources.files("hw_models") / "presets" / f"{name}.yaml"
+    path = resources.files("lepton_codesign.hw_models") / "presets" / f"{name}.yaml"
     if not path.is_file():
         raise SpecError(f"unknown preset {name!r}; allowed: {preset_names()}")
     with resources.as_file(path) as p:

@@ -48,8 +48,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-
-from hw_models import _smooth
+from lepton_codesign.hw_models import _smooth
 
 OS_CODE, WS_CODE, IS_CODE = 0, 1, 2
 

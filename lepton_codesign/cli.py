@@ -21,7 +21,7 @@ import argparse
 import json
 import sys
 
-import hw_models
+from lepton_codesign import hw_models
 from lepton_codesign.tables import FORMATS, format_rows, layer_rows, total_row
 
 
@@ -78,7 +78,7 @@ def _search(args) -> int:
 
 
 def _report(args) -> int:
-    from search.report import write_report
+    from lepton_codesign.search.report import write_report
 
     for path in write_report(args.run_dir):
         print(path)

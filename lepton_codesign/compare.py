@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-import hw_models as hw
-from hw_models import fpga_spec, gpu_spec
+from lepton_codesign import hw_models as hw
+from lepton_codesign.hw_models import fpga_spec, gpu_spec
 
 _COLUMNS = [  # (key, header, formatter) for the text table
     ("spec", "spec", str), ("kind", "kind", str),

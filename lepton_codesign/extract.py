@@ -36,8 +36,8 @@ import jax
 from jax import tree_util
 from jax.extend import core as jcore
 
-import hw_models
-from hw_models.workload import Workload
+from lepton_codesign import hw_models
+from lepton_codesign.hw_models.workload import Workload
 
 
 def _path_name(path: tuple, nnx_state: bool) -> str:

@@ -14,8 +14,8 @@ import json
 
 import numpy as np
 
-from hw_models.costs import Costs
-from hw_models.workload import Workload
+from lepton_codesign.hw_models.costs import Costs
+from lepton_codesign.hw_models.workload import Workload
 
 FORMATS = ("table", "json", "csv")
 

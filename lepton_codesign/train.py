@@ -33,7 +33,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-import hw_models
+from lepton_codesign import hw_models
 from lepton_codesign.compress import losses as L
 from lepton_codesign.compress.layers import (
     BitParam,

@@ -17,13 +17,19 @@ Example:
     (64, 2)
 """
 
-from search import checkpoint, hardware, problems
-from search.base import Problem, Strategy
-from search.pareto import crowding_distance, dominance_matrix, hypervolume, nondominated, ranks
-from search.results import SearchResult
-from search.runner import run
-from search.space import Choice, Integer, Real, Space
-from search.strategies import gradient, nsga2, random_search, sobol_search
+from lepton_codesign.search import checkpoint, hardware, problems
+from lepton_codesign.search.base import Problem, Strategy
+from lepton_codesign.search.pareto import (
+    crowding_distance,
+    dominance_matrix,
+    hypervolume,
+    nondominated,
+    ranks,
+)
+from lepton_codesign.search.results import SearchResult
+from lepton_codesign.search.runner import run
+from lepton_codesign.search.space import Choice, Integer, Real, Space
+from lepton_codesign.search.strategies import gradient, nsga2, random_search, sobol_search
 
 __all__ = [
     "Choice", "Integer", "Problem", "Real", "SearchResult", "Space", "Strategy",

@@ -24,10 +24,9 @@ from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
-
-from hw_models import AsicSpec, Compression, Workload, evaluate
-from hw_models.asic_spec import DATAFLOWS, SPARSITY_SUPPORT
-from search.space import Choice, Integer, Real, Space
+from lepton_codesign.hw_models import AsicSpec, Compression, Workload, evaluate
+from lepton_codesign.hw_models.asic_spec import DATAFLOWS, SPARSITY_SUPPORT
+from lepton_codesign.search.space import Choice, Integer, Real, Space
 
 KIB = 1024.0
 DEFAULT_OBJECTIVES = ("total_latency_s", "total_energy_j", "area_mm2")

@@ -28,8 +28,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from search.space import Real, Space
+from lepton_codesign.search.space import Real, Space
 
 
 class TestProblem(NamedTuple):
@@ -118,7 +117,7 @@ def dtlz2(n_obj: int = 3, n_var: int = 12) -> TestProblem:
 
 def resnet18_layers(image: int = 224, batch: int = 1, num_classes: int = 1000) -> list[dict]:
     """Per-layer dicts of ResNet-18 (He et al. 2016): 20 convolutions + the classifier."""
-    from hw_models import conv_layer
+    from lepton_codesign.hw_models import conv_layer
 
     layers = [conv_layer("conv1", (image, image), 3, 64, (7, 7), stride=2, padding=3,
                          batch=batch)]
@@ -150,8 +149,8 @@ def asic_resnet18(batch: int = 1) -> TestProblem:
     The reference point is fixed a priori (1 s, 1 J, 1000 mm^2), above every design
     of the space's corners.
     """
-    from hw_models import make_workload
-    from search.hardware import asic_objective, asic_space
+    from lepton_codesign.hw_models import make_workload
+    from lepton_codesign.search.hardware import asic_objective, asic_space
 
     wl = make_workload(resnet18_layers(batch=batch), batch=batch)
     names = ("total_latency_s", "total_energy_j", "area_mm2")

@@ -24,9 +24,8 @@ from typing import Any
 
 import jax
 import numpy as np
-
-from search import pareto
-from search.space import Space
+from lepton_codesign.search import pareto
+from lepton_codesign.search.space import Space
 
 
 def _stem(path: str | os.PathLike) -> str:

@@ -35,14 +35,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from lepton_codesign.search import checkpoint as ckpt
+from lepton_codesign.search import pareto
+from lepton_codesign.search.base import Objective, Problem, Strategy, sanitize
+from lepton_codesign.search.results import SearchResult
+from lepton_codesign.search.space import Space
+from lepton_codesign.search.strategies.nsga2 import nsga2  # noqa: F401  (doctest name)
 from tqdm.auto import tqdm
-
-from search import checkpoint as ckpt
-from search import pareto
-from search.base import Objective, Problem, Strategy, sanitize
-from search.results import SearchResult
-from search.space import Space
-from search.strategies.nsga2 import nsga2  # noqa: F401  (doctest name)
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import jax
 import pytest
 from hypothesis import HealthCheck, settings
 
-import hw_models as hw
+from lepton_codesign import hw_models as hw
 
 settings.register_profile(
     "fast", max_examples=25, deadline=None,

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-import hw_models as hw
+from lepton_codesign import hw_models as hw
 
 
 def test_strided_1x1_reads_a_quarter_of_the_input():

@@ -32,7 +32,7 @@ from importlib import resources
 import numpy as np
 import pytest
 
-import hw_models as hw
+from lepton_codesign import hw_models as hw
 
 ASIC_PRESETS = ("tpuv1-like", "eyeriss-like", "gemmini-like", "nvdla-like")
 SOURCE_TAG = re.compile(r"#.*\[(C|S|U|D|A)\]")
@@ -59,7 +59,7 @@ def check(costs: hw.Costs, expected: dict, rtol: float = 2e-5):
 # --------------------------------------------------------------------- presets as data
 @pytest.mark.parametrize("name", ASIC_PRESETS)
 def test_every_number_in_an_asic_preset_names_its_source(name):
-    text = (resources.files("hw_models") / "presets" / f"{name}.yaml").read_text()
+    text = (resources.files("lepton_codesign.hw_models") / "presets" / f"{name}.yaml").read_text()
     for line in text.splitlines():
         key = line.split(":", 1)[0].strip()
         if line and not line.startswith("#") and key not in ("version", "kind", "name"):

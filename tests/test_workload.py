@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-import hw_models as hw
+from lepton_codesign import hw_models as hw
 
 
 def test_gemm_workload_shapes_and_macs():

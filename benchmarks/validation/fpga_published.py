@@ -26,8 +26,9 @@ import statistics
 import sys
 from pathlib import Path
 
-import hw_models as hw
-from hw_models.fpga_spec import FpgaSpec
+from lepton_codesign.hw_models.fpga_spec import FpgaSpec
+
+from lepton_codesign import hw_models as hw
 
 HERE = Path(__file__).resolve().parent
 

@@ -30,7 +30,7 @@ import statistics
 import sys
 from pathlib import Path
 
-import hw_models as hw
+from lepton_codesign import hw_models as hw
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))

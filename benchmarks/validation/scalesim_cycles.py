@@ -242,7 +242,7 @@ def make_job(job_id: str, layer: dict, rows: int, cols: int, dataflow: str) -> d
 
 def hw_layer(layer: dict) -> dict:
     """The ``hw_models`` per-layer dict of a layer spec (via ``conv_layer``)."""
-    import hw_models as hw  # noqa: PLC0415
+    from lepton_codesign import hw_models as hw  # noqa: PLC0415
 
     if layer["kind"] == "gemm":
         return {"name": layer["name"], "m": layer["m"], "k": layer["k"], "n": layer["n"]}
@@ -255,7 +255,7 @@ def model_cycles(layers: list[dict], rows: int, cols: int, dataflow: str) -> lis
     """``hw_models.evaluate(...).compute_cycles`` per layer, as exact integers."""
     import numpy as np  # noqa: PLC0415
 
-    import hw_models as hw  # noqa: PLC0415
+    from lepton_codesign import hw_models as hw  # noqa: PLC0415
 
     wl = hw.make_workload([hw_layer(layer) for layer in layers])
     cyc = np.asarray(hw.evaluate(wl, hw.AsicSpec(rows, cols, dataflow)).compute_cycles)

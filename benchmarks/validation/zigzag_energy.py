@@ -181,7 +181,7 @@ def solve_node_nm(unit_energy_pj: float) -> float:
     """Node at which our 8x8-bit MAC energy equals ZigZag's ``unit_energy`` (bisection)."""
     import math
 
-    from hw_models import constants as C
+    from lepton_codesign.hw_models import constants as C
 
     target = unit_energy_pj / float(C.mac_energy_pj_45(BITS, BITS))
     lo, hi = math.log(3.0), math.log(180.0)
@@ -205,8 +205,9 @@ def derive_spec(hw: dict, spatial: dict):
     """
     import math
 
-    import hw_models as hwm
-    from hw_models import constants as C
+    from lepton_codesign.hw_models import constants as C
+
+    from lepton_codesign import hw_models as hwm
 
     sizes = dict(zip(hw["dimensions"], hw["sizes"], strict=True))
     unrolled = {dim: d for d, (dim, _) in spatial.items()}
@@ -251,7 +252,7 @@ def derive_spec(hw: dict, spatial: dict):
 
 def our_workload():
     """The same layers as an ``hw_models`` workload (batch 1)."""
-    import hw_models as hwm
+    from lepton_codesign import hw_models as hwm
 
     rows = []
     for name, hw, cin, cout, kern, stride, pad in LAYERS:
@@ -285,7 +286,7 @@ def compare_accelerator(acc: dict) -> dict:
     import numpy as np
     from scipy.stats import spearmanr
 
-    import hw_models as hwm
+    from lepton_codesign import hw_models as hwm
 
     spec, matched = derive_spec(acc["hardware"], acc["mapping"])
     wl = our_workload()

@@ -20,10 +20,9 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from lepton_codesign.hw_models.compression import Compression
 
-import hw_models
-import search
-from hw_models.compression import Compression
+from lepton_codesign import hw_models, search
 
 
 def objective_vector(values: dict, names: Sequence[str]) -> list[float]:

@@ -16,7 +16,7 @@ import time
 import jax
 import numpy as np
 
-import hw_models
+from lepton_codesign import hw_models
 
 FLOAT_BITS = 32
 

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-import hw_models
+from lepton_codesign import hw_models
 from lepton_codesign.compress.layers import compressed_layers
 from lepton_codesign.compress.state import compression_state
 

@@ -30,8 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-import hw_models
-from hw_models.compression import STRUCTURES
+from lepton_codesign import hw_models
 from lepton_codesign.compress import masks as M
 from lepton_codesign.compress import quant as Q
 from lepton_codesign.compress.layers import (
@@ -44,6 +43,7 @@ from lepton_codesign.compress.layers import (
     is_compressed,
 )
 from lepton_codesign.compress.scores import hard_masks
+from lepton_codesign.hw_models.compression import STRUCTURES
 
 FLOAT_BITS = 32  # bits of an unquantised float32 tensor
 EXPORT_FORMAT = "lepton-compressed-v1"

@@ -43,10 +43,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
-
-from search.base import Problem, Strategy, sanitize
-from search.space import Choice
-from search.strategies import operators as ops
+from lepton_codesign.search.base import Problem, Strategy, sanitize
+from lepton_codesign.search.space import Choice
+from lepton_codesign.search.strategies import operators as ops
 
 _SCALARIZATIONS = ("chebyshev", "weighted_sum")
 _TRANSFORMS = ("linear", "log")

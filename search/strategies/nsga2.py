@@ -34,11 +34,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from search import pareto
-from search.base import Problem, Strategy
-from search.space import Choice, Space
-from search.strategies import operators as ops
+from lepton_codesign.search import pareto
+from lepton_codesign.search.base import Problem, Strategy
+from lepton_codesign.search.space import Choice, Space
+from lepton_codesign.search.strategies import operators as ops
 
 # Violation of the placeholder parents before the first generation: worse than any
 # real point, including non-finite ones (whose violation is search.base.BIG).

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-import hw_models
+from lepton_codesign import hw_models
 from lepton_codesign.codesign import pipeline
 from lepton_codesign.codesign.pipeline import codesign
 from lepton_codesign.codesign.trials import compression_from_dict

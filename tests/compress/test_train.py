@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-import hw_models as hw
+from lepton_codesign import hw_models as hw
 from lepton_codesign.compress import (
     CompressionPolicy,
     HardwareCost,

@@ -9,10 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from lepton_codesign.search.hardware import asic_objective, asic_space
 
-import hw_models as hw
-import search
-from search.hardware import asic_objective, asic_space
+from lepton_codesign import hw_models as hw
+from lepton_codesign import search
 
 
 @pytest.fixture(scope="module")
@@ -91,5 +91,6 @@ def test_strategies_run_on_an_asic_problem(small):
 def test_public_api_and_no_flax():
     for name in search.__all__:
         assert hasattr(search, name), name
-    code = "import sys, search; assert 'flax' not in sys.modules, 'search imported flax'"
+    code = ("import sys; from lepton_codesign import search, hw_models; "
+            "assert 'flax' not in sys.modules, 'search imported flax'")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -13,9 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from lepton_codesign.search import checkpoint as ckpt
 
-import search
-from search import checkpoint as ckpt
+from lepton_codesign import search
 
 ZDT1 = search.problems.zdt1(n_var=8)
 FIELDS = ("unit", "objectives", "violation", "feasible", "front_mask", "generation",
@@ -46,7 +46,8 @@ class Counting:
 
 
 WORKER = textwrap.dedent("""
-    import sys, time, jax, search
+    import sys, time, jax
+    from lepton_codesign import search
     p = search.problems.zdt1(n_var=8)
     def slow(designs):
         time.sleep(0.15)
