@@ -55,9 +55,9 @@ sys.path[:] = [p for p in sys.path
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from lepton_codesign.search.space import Choice, Integer, Real, stack_designs  # noqa: E402
 
 from lepton_codesign import search  # noqa: E402
+from lepton_codesign.search.space import Choice, Integer, Real, stack_designs  # noqa: E402
 
 POP = 100
 

@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import jax.numpy as jnp
+
 from lepton_codesign.hw_models import _smooth, dollars
 from lepton_codesign.hw_models import constants as C
 from lepton_codesign.hw_models.asic_spec import (

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 
 import jax
+
 from lepton_codesign.hw_models import constants as C
 from lepton_codesign.hw_models.specio import Rule, describe_spec, register_spec_kind
 from lepton_codesign.hw_models.specio import categorical_code as _code

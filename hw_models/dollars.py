@@ -21,6 +21,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+
 from lepton_codesign.hw_models import constants as C
 
 SECONDS_PER_YEAR = 365.25 * 24 * 3600.0

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+
 from lepton_codesign.hw_models import _smooth
 from lepton_codesign.hw_models.compression import CHANNEL, NM, UNSTRUCTURED, Compression
 from lepton_codesign.hw_models.workload import Workload

@@ -39,6 +39,7 @@ Example:
 from __future__ import annotations
 
 import jax.numpy as jnp
+
 from lepton_codesign.hw_models import _smooth, dollars
 from lepton_codesign.hw_models.compression import CHANNEL, NM, Compression
 from lepton_codesign.hw_models.costs import Costs, total

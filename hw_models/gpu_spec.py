@@ -21,6 +21,7 @@ import dataclasses
 
 import jax
 import numpy as np
+
 from lepton_codesign.hw_models.specio import Rule, code_name, describe_spec, register_spec_kind
 
 # dtype codes, in the order a bit-width is promoted: the first supported dtype at least

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+
 from lepton_codesign.hw_models import _smooth
 
 OS_CODE, WS_CODE, IS_CODE = 0, 1, 2

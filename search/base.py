@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+
 from lepton_codesign.search.space import Space
 
 Designs = dict[str, jax.Array]

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
+
 from lepton_codesign.hw_models import AsicSpec, Compression, Workload, evaluate
 from lepton_codesign.hw_models.asic_spec import DATAFLOWS, SPARSITY_SUPPORT
 from lepton_codesign.search.space import Choice, Integer, Real, Space

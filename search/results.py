@@ -24,6 +24,7 @@ from typing import Any
 
 import jax
 import numpy as np
+
 from lepton_codesign.search import pareto
 from lepton_codesign.search.space import Space
 

@@ -35,13 +35,14 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm.auto import tqdm
+
 from lepton_codesign.search import checkpoint as ckpt
 from lepton_codesign.search import pareto
 from lepton_codesign.search.base import Objective, Problem, Strategy, sanitize
 from lepton_codesign.search.results import SearchResult
 from lepton_codesign.search.space import Space
 from lepton_codesign.search.strategies.nsga2 import nsga2  # noqa: F401  (doctest name)
-from tqdm.auto import tqdm
 
 logger = logging.getLogger(__name__)
 

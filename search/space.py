@@ -35,6 +35,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from lepton_codesign.search.params import Choice, Integer, Param, Real
 
 _KINDS = {"real": Real, "integer": Integer, "choice": Choice}

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from lepton_codesign.hw_models.asic_spec import DATAFLOWS, SPARSITY_SUPPORT
 
 from lepton_codesign import hw_models as hw
+from lepton_codesign.hw_models.asic_spec import DATAFLOWS, SPARSITY_SUPPORT
 
 NUM_LAYERS = 5  # the conftest ``mixed_workload``
 REL = 1e-5  # float32 slack for "never more" comparisons

@@ -19,10 +19,10 @@ import math
 
 import numpy as np
 import pytest
-from lepton_codesign.hw_models import dollars
-from lepton_codesign.hw_models.systolic import gemm_compute_cycles
 
 from lepton_codesign import hw_models as hw
+from lepton_codesign.hw_models import dollars
+from lepton_codesign.hw_models.systolic import gemm_compute_cycles
 
 BASE = hw.AsicSpec(
     pe_rows=8.0, pe_cols=8.0, dataflow="ws", freq_hz=1e9,

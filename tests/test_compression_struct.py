@@ -6,9 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from lepton_codesign.hw_models.compression import CHANNEL, NM, UNSTRUCTURED
 
 from lepton_codesign import hw_models as hw
+from lepton_codesign.hw_models.compression import CHANNEL, NM, UNSTRUCTURED
 
 
 def test_dense_default_is_8_bit_and_dense():

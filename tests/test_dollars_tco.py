@@ -14,9 +14,9 @@ import json
 import jax
 import numpy as np
 import pytest
-from lepton_codesign.hw_models import dollars
 
 from lepton_codesign import hw_models as hw
+from lepton_codesign.hw_models import dollars
 
 EVAL = jax.jit(hw.evaluate, static_argnames=("smooth",))
 PRESETS = ["gemmini-like", "kv260", "zcu104", "l4", "h100-sxm"]

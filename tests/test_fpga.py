@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
+from lepton_codesign import hw_models as hw
 from lepton_codesign.hw_models import dollars
 from lepton_codesign.hw_models.fpga_resources import lane_costs
 from lepton_codesign.hw_models.fpga_spec import ARCHITECTURES, FpgaSpec, resource_name
-
-from lepton_codesign import hw_models as hw
 
 EVAL = jax.jit(hw.evaluate, static_argnames=("smooth",))
 REL = 1e-5

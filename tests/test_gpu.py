@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from lepton_codesign.hw_models import dollars
-from lepton_codesign.hw_models.gpu_spec import GpuSpec, dtype_name, resource_name
 
 from lepton_codesign import hw_models as hw
+from lepton_codesign.hw_models import dollars
+from lepton_codesign.hw_models.gpu_spec import GpuSpec, dtype_name, resource_name
 
 EVAL = jax.jit(hw.evaluate, static_argnames=("smooth",))
 GPUS = ["a100-sxm", "h100-sxm", "h200", "l4", "t4"]

@@ -10,9 +10,9 @@ import textwrap
 
 import numpy as np
 import pytest
-from lepton_codesign.hw_models.specio import spec_from_dict
 
 from lepton_codesign import hw_models as hw
+from lepton_codesign.hw_models.specio import spec_from_dict
 
 GOOD_YAML = """\
 version: 1

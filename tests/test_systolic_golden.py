@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from lepton_codesign.hw_models.systolic import demand_lines, folds, gemm_compute_cycles, spatial_map
 
 from lepton_codesign import hw_models as hw
+from lepton_codesign.hw_models.systolic import demand_lines, folds, gemm_compute_cycles, spatial_map
 
 GOLDEN = json.loads((Path(__file__).parent / "data" / "scalesim_golden.json").read_text())
 DF_CODE = {"os": 0, "ws": 1, "is": 2}

@@ -14,10 +14,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from lepton_codesign.hw_models import _smooth
-from lepton_codesign.hw_models.asic_spec import DATAFLOWS, SPARSITY_SUPPORT
 
 from lepton_codesign import hw_models as hw
+from lepton_codesign.hw_models import _smooth
+from lepton_codesign.hw_models.asic_spec import DATAFLOWS, SPARSITY_SUPPORT
 
 ASIC_PRESETS = ("tpuv1-like", "eyeriss-like", "gemmini-like", "nvdla-like")
 CONTINUOUS = ("freq_hz", "pe_rows", "pe_cols", "ifmap_sram_bytes", "filter_sram_bytes",

@@ -26,9 +26,8 @@ import statistics
 import sys
 from pathlib import Path
 
-from lepton_codesign.hw_models.fpga_spec import FpgaSpec
-
 from lepton_codesign import hw_models as hw
+from lepton_codesign.hw_models.fpga_spec import FpgaSpec
 
 HERE = Path(__file__).resolve().parent
 

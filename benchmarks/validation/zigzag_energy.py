@@ -205,9 +205,8 @@ def derive_spec(hw: dict, spatial: dict):
     """
     import math
 
-    from lepton_codesign.hw_models import constants as C
-
     from lepton_codesign import hw_models as hwm
+    from lepton_codesign.hw_models import constants as C
 
     sizes = dict(zip(hw["dimensions"], hw["sizes"], strict=True))
     unrolled = {dim: d for d, (dim, _) in spatial.items()}

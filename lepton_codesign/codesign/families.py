@@ -20,9 +20,9 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from lepton_codesign.hw_models.compression import Compression
 
 from lepton_codesign import hw_models, search
+from lepton_codesign.hw_models.compression import Compression
 
 
 def objective_vector(values: dict, names: Sequence[str]) -> list[float]:

@@ -34,13 +34,13 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-from lepton_codesign.search.report import knee_index, write_report
 
 from lepton_codesign import hw_models, search
 from lepton_codesign.codesign import families as fam
 from lepton_codesign.codesign.config import OBJECTIVES, default_config, validate_config
 from lepton_codesign.codesign.executor import make_executor
 from lepton_codesign.codesign.trials import compression_from_dict, run_trial
+from lepton_codesign.search.report import knee_index, write_report
 from lepton_codesign.tables import layer_rows
 
 log = logging.getLogger(__name__)

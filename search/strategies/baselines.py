@@ -24,8 +24,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from lepton_codesign.search.base import Problem, Strategy
 from scipy.stats import qmc
+
+from lepton_codesign.search.base import Problem, Strategy
 
 
 class RandomState(NamedTuple):

@@ -43,6 +43,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+
 from lepton_codesign.search.base import Problem, Strategy, sanitize
 from lepton_codesign.search.space import Choice
 from lepton_codesign.search.strategies import operators as ops

@@ -34,6 +34,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from lepton_codesign.search import pareto
 from lepton_codesign.search.base import Problem, Strategy
 from lepton_codesign.search.space import Choice, Space

@@ -9,10 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from lepton_codesign.search.hardware import asic_objective, asic_space
 
 from lepton_codesign import hw_models as hw
 from lepton_codesign import search
+from lepton_codesign.search.hardware import asic_objective, asic_space
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from lepton_codesign.search import pareto
 
 N = 48  # one set size, so that each jitted function compiles once per k

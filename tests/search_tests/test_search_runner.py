@@ -13,9 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from lepton_codesign.search import checkpoint as ckpt
 
 from lepton_codesign import search
+from lepton_codesign.search import checkpoint as ckpt
 
 ZDT1 = search.problems.zdt1(n_var=8)
 FIELDS = ("unit", "objectives", "violation", "feasible", "front_mask", "generation",

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from lepton_codesign.search.space import stack_designs
 
 from lepton_codesign import search
+from lepton_codesign.search.space import stack_designs
 
 SPACE = search.Space({
     "rows": search.Integer(4, 256, log=True),

@@ -6,9 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from lepton_codesign.search.base import Problem
 
 from lepton_codesign import search
+from lepton_codesign.search.base import Problem
 
 ZDT1 = search.problems.zdt1(n_var=8)
 BUDGET = 640
