@@ -7,9 +7,11 @@
   violation, two feasible ones by Pareto domination.
 * ``crowding_distance``: NSGA-II crowding distance within each front (Deb et al. 2002),
   boundary points get ``inf``.
-* ``hypervolume``: exact for 2 and 3 objectives (sweep / slicing, O(n log n) and
-  O(n^2)), a Monte-Carlo estimate beyond (needs ``key``). Points that do not
-  strictly dominate ``ref`` contribute nothing, as in moocore and pymoo.
+* ``hypervolume``: exact in any number of objectives. 2 and 3 objectives run in JAX
+  (sweep / slicing, O(n log n) and O(n^2)); 4 or more call moocore's exact algorithm
+  on the host through ``jax.pure_callback`` (López-Ibáñez, moocore, "hv" = Fonseca et
+  al. 2006 dimension sweep / HV4D+), so it works under ``jit`` and ``vmap`` too. Points
+  that do not strictly dominate ``ref`` contribute nothing, as in moocore and pymoo.
 
 Example:
     >>> import jax.numpy as jnp
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 
@@ -142,34 +145,38 @@ def _hv3d(points, ref):
     return jnp.sum(area * depth)
 
 
-def _hv_mc(points, ref, key, num_samples):
-    lower = jnp.min(points, axis=0)
-    box = jnp.prod(ref - lower)
-    chunk = 4096
-    n_chunks = max(1, -(-num_samples // chunk))
+def _hv_host(points: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Exact hypervolume on the host (moocore, float64), for any number of objectives."""
+    import moocore  # a core dependency; imported here so that ``import pareto`` stays light
 
-    def count(k):
-        s = jax.random.uniform(k, (chunk, points.shape[1]), minval=lower, maxval=ref)
-        hit = jnp.any(jnp.all(points[None, :, :] <= s[:, None, :], axis=-1), axis=1)
-        return jnp.sum(hit)
+    p, r = np.asarray(points, np.float64), np.asarray(ref, np.float64)
+    p = p[np.all(p < r, axis=1)]
+    hv = moocore.hypervolume(p, ref=r) if len(p) else 0.0
+    return np.asarray(hv, np.asarray(points).dtype)
 
-    hits = jnp.sum(jax.lax.map(count, jax.random.split(key, n_chunks)))
-    return box * hits / (n_chunks * chunk)
+
+def _hv_exact_callback(points, ref):
+    out = jax.ShapeDtypeStruct((), points.dtype)
+    return jax.pure_callback(_hv_host, out, points, ref, vmap_method="sequential")
 
 
 def hypervolume(points: ArrayLike, ref: ArrayLike, *, mask: ArrayLike | None = None,
-                key: jax.Array | None = None, num_samples: int = 1 << 17) -> jax.Array:
-    """Hypervolume dominated by ``points`` and bounded by ``ref`` (minimisation).
+                key: jax.Array | None = None, num_samples: int | None = None) -> jax.Array:
+    """Exact hypervolume dominated by ``points`` and bounded by ``ref`` (minimisation).
+
+    Jittable for any ``k``: ``k <= 3`` is pure JAX, ``k >= 4`` a host callback to moocore
+    (not differentiable; nothing in the package differentiates the hypervolume).
 
     Args:
         points: ``(n, k)`` objectives; dominated points are allowed (they add nothing).
+            Non-finite rows and rows that do not strictly dominate ``ref`` are ignored.
         ref: ``(k,)`` reference point.
         mask: optional ``(n,)`` bool; only True rows count (static shapes under ``jit``).
-        key: PRNG key, required for ``k > 3`` (Monte-Carlo estimate).
-        num_samples: Monte-Carlo samples for ``k > 3`` (rounded up to 4096s).
+        key: unused; accepted so that callers of the former Monte-Carlo path keep working.
+        num_samples: unused, as ``key``.
 
     Returns:
-        A scalar; exact for ``k <= 3``.
+        A scalar of the points' float dtype (at least float32); 0 for an empty front.
 
     Example:
         >>> float(hypervolume(jnp.array([[1.0, 1.0, 1.0]]), jnp.array([2.0, 3.0, 4.0])))
@@ -190,7 +197,5 @@ def hypervolume(points: ArrayLike, ref: ArrayLike, *, mask: ArrayLike | None = N
         return _hv2d(p, ref)
     if k == 3:
         return _hv3d(p, ref)
-    if key is None:
-        raise ValueError(f"hypervolume with {k} > 3 objectives is a Monte-Carlo estimate: "
-                         "pass key=jax.random.key(...)")
-    return _hv_mc(p, ref, key, num_samples)
+    del key, num_samples  # the result is exact; see Args
+    return _hv_exact_callback(p, ref)

@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lepton_codesign.search import pareto
 
@@ -115,16 +117,90 @@ def test_hypervolume_matches_pymoo_3d():
     np.testing.assert_allclose(float(HV(p, ref)), expected, rtol=1e-5)
 
 
-def test_hypervolume_monte_carlo_4d_close_to_moocore():
+def _grid_hv(p: np.ndarray, ref: int) -> int:
+    """Brute force for integer points: count the unit cells some point weakly dominates."""
+    k = p.shape[1]
+    p = p[np.all(p < ref, axis=1)]
+    cells = np.stack(np.meshgrid(*[np.arange(ref)] * k, indexing="ij"), -1).reshape(-1, k)
+    if not len(p):
+        return 0
+    return int(np.any(np.all(p[None] <= cells[:, None], -1), 1).sum())
+
+
+def _inclusion_exclusion_hv(p: np.ndarray, ref: np.ndarray) -> float:
+    """Brute force: sum over point subsets of (-1)^(|S|+1) * volume of their join's box."""
+    p = p[np.all(p < ref, axis=1)].astype(np.float64)
+    total = 0.0
+    for mask in range(1, 1 << len(p)):
+        idx = [i for i in range(len(p)) if mask >> i & 1]
+        total += (-1) ** (len(idx) + 1) * np.prod(ref - p[idx].max(0))
+    return total
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 5, 6])
+def test_hypervolume_exact_against_brute_force(k):
+    rng = np.random.default_rng(k)
+    ref_int = 5 if k <= 5 else 4  # grid of ref**k cells
+    for _ in range(4):
+        p = rng.integers(0, ref_int + 1, size=(12, k)).astype(np.float32)  # some on/over ref
+        ref = np.full(k, ref_int, np.float32)
+        assert float(HV(p, ref)) == _grid_hv(p, ref_int)
+        q = rng.random((9, k)).astype(np.float32) * 1.2
+        ref = np.linspace(1.0, 1.1, k).astype(np.float32)
+        np.testing.assert_allclose(float(HV(q, ref)), _inclusion_exclusion_hv(q, ref),
+                                   rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("k", [4, 6])
+def test_hypervolume_exact_high_dim_under_jit_vmap_and_mask(k):
     moocore = pytest.importorskip("moocore")
-    rng = np.random.default_rng(4)
-    p = rng.random((30, 4)).astype(np.float32)
-    ref = np.ones(4, np.float32)
+    p = np.random.default_rng(4).random((30, k)).astype(np.float32)
+    ref = np.ones(k, np.float32)
     expected = moocore.hypervolume(p.astype(np.float64), ref=ref.astype(np.float64))
-    est = float(pareto.hypervolume(p, ref, key=jax.random.key(0), num_samples=1 << 16))
-    assert abs(est - expected) < 0.02 * expected + 1e-3
-    with pytest.raises(ValueError, match="key"):
-        pareto.hypervolume(p, ref)
+    np.testing.assert_allclose(float(HV(p, ref)), expected, rtol=1e-6)
+    # the runner's former Monte-Carlo arguments are accepted and do not change the value
+    kw = {"key": jax.random.key(0), "num_samples": 8}
+    assert float(pareto.hypervolume(p, ref, **kw)) == float(HV(p, ref))
+    mask = np.arange(30) < 10
+    sub = moocore.hypervolume(p[:10].astype(np.float64), ref=ref.astype(np.float64))
+    np.testing.assert_allclose(float(HV(p, ref, mask=mask)), sub, rtol=1e-6)
+    batched = jax.jit(jax.vmap(lambda q: pareto.hypervolume(q, ref)))(np.stack([p, p / 2]))
+    np.testing.assert_allclose(np.asarray(batched)[0], expected, rtol=1e-6)
+    assert float(HV(np.zeros((0, k), np.float32), ref)) == 0.0
+    assert float(HV(p + 1.0, ref)) == 0.0  # all outside the reference box
+
+
+_GROW = 24
+
+
+@settings(max_examples=25, deadline=None)
+@given(k=st.integers(2, 6), data=st.data())
+def test_hypervolume_is_monotone_for_a_growing_archive(k, data):
+    """Small integer points: every volume is exact in float32, so no tolerance is needed."""
+    pts = np.array(data.draw(st.lists(st.lists(st.integers(0, 6), min_size=k, max_size=k),
+                                      min_size=_GROW, max_size=_GROW)), np.float32)
+    ref = np.full(k, 6.0, np.float32)  # coordinates equal to 6 lie on the box: ignored
+    hv = [float(HV(pts, ref, mask=np.arange(_GROW) < n)) for n in range(_GROW + 1)]
+    assert hv[0] == 0.0
+    assert all(b >= a for a, b in zip(hv, hv[1:], strict=False)), hv
+    if k <= 4:
+        assert hv[-1] == _grid_hv(pts, 6)
+
+
+def test_runner_hypervolume_history_is_exact_and_monotone_with_four_objectives():
+    moocore = pytest.importorskip("moocore")
+    from lepton_codesign import search
+    from lepton_codesign.search import problems
+
+    p = problems.dtlz2(n_obj=4, n_var=6)
+    r = search.run(search.random_search(32), p.objective, p.space, key=jax.random.key(0),
+                   budget=160, ref_point=p.ref_point, progress=False)
+    hv = np.asarray(r.hv_history, np.float64)
+    assert np.all(np.diff(hv) >= 0), hv
+    assert len(hv) == 5 and hv[-1] > 0
+    front = np.asarray(r.objectives, np.float64)[r.front_mask]
+    expected = moocore.hypervolume(front, ref=np.asarray(r.ref_point, np.float64))
+    np.testing.assert_allclose(hv[-1], expected, rtol=1e-5)
 
 
 def test_hypervolume_mask_and_edge_cases():
