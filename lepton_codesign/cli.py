@@ -21,24 +21,40 @@ import argparse
 import json
 import sys
 
-from lepton_codesign import hw_models
-from lepton_codesign.tables import FORMATS, format_rows, layer_rows, total_row
+from lepton_codesign import __version__
+
+# JAX and flax load inside the commands that need them, so that ``--help``,
+# ``--version``, ``presets`` and ``models`` answer in well under a second.
+FORMATS = ("table", "json", "csv")
+
+
+def _batch(text: str) -> int:
+    """argparse type of ``--batch``: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; allowed: an integer >= 1")
+    return value
 
 
 def _evaluate(args) -> int:
+    from lepton_codesign import hw_models
     from lepton_codesign.extract import extract_workload
     from lepton_codesign.models import build_model
+    from lepton_codesign.tables import format_rows, layer_rows, total_row, with_total_row
 
     spec = hw_models.resolve_spec(args.spec)
     model, x = build_model(args.model, batch=args.batch)
-    workload = extract_workload(model, x)
+    workload = extract_workload(model, x, batch=args.batch)
     costs = hw_models.evaluate(workload, spec)
     layers, totals = layer_rows(workload, costs), total_row(workload, costs)
     totals = {"spec": spec.name, "model": args.model, "batch": args.batch, **totals}
     if args.format == "json":
         print(json.dumps({"totals": totals, "layers": layers}, indent=2))
     elif args.format == "csv":
-        print(format_rows(layers, "csv"), end="")
+        print(format_rows(with_total_row(layers, totals), "csv"), end="")
     else:
         print(f"{args.model} on {spec.name} (batch {args.batch})\n")
         print(format_rows(layers, "table"))
@@ -50,13 +66,14 @@ def _evaluate(args) -> int:
 
 
 def _compare(args) -> int:
+    from lepton_codesign import hw_models
     from lepton_codesign.compare import compare, format_table, plot_compare
     from lepton_codesign.extract import extract_workload
     from lepton_codesign.models import build_model
 
     specs = [hw_models.resolve_spec(s) for s in args.spec]
     model, x = build_model(args.model, batch=args.batch)
-    rows = compare(extract_workload(model, x), specs)
+    rows = compare(extract_workload(model, x, batch=args.batch), specs)
     print(format_table(rows, args.format))
     if args.plot:
         plot_compare(rows, args.plot)
@@ -93,14 +110,24 @@ def _show_config(_args) -> int:
 
 
 def _presets(_args) -> int:
-    print("\n".join(hw_models.preset_names()))
+    from lepton_codesign.catalog import preset_catalog
+
+    rows = preset_catalog()
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        kind = f"{r['kind']} ({r['design']})" if r["design"] else r["kind"]
+        print(f"{r['name']:<{width}}  {kind:<15}  {r['source']}")
     return 0
 
 
 def _models(_args) -> int:
-    from lepton_codesign.models import model_names
+    from lepton_codesign.catalog import BUILTIN_MODELS
 
-    print("\n".join(model_names()))
+    width = max(map(len, BUILTIN_MODELS))
+    for name, about in BUILTIN_MODELS.items():
+        print(f"{name:<{width}}  {about}")
+    print("\nor package.module:function, a factory returning (nnx.Module, example_input); "
+          "naming one imports and runs that code")
     return 0
 
 
@@ -108,18 +135,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lepton-codesign",
         description="Hardware/model co-design: evaluate, compare, search, report.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("evaluate", help="cost of a model on one accelerator spec")
     ev.add_argument("--spec", required=True, help="preset name or .yaml/.toml spec file")
     ev.add_argument("--model", required=True, help="built-in model name or module:factory")
-    ev.add_argument("--batch", type=int, default=1)
+    ev.add_argument("--batch", type=_batch, default=1,
+                    help="inference batch the costs are for (default 1)")
     ev.add_argument("--format", choices=FORMATS, default="table")
     ev.set_defaults(func=_evaluate)
     cp = sub.add_parser("compare", help="one model on several specs, side by side")
     cp.add_argument("--model", required=True, help="built-in model name or module:factory")
     cp.add_argument("--spec", required=True, action="append",
                     help="preset name or spec file (repeat)")
-    cp.add_argument("--batch", type=int, default=1)
+    cp.add_argument("--batch", type=_batch, default=1,
+                    help="inference batch the costs are for (default 1)")
     cp.add_argument("--format", choices=FORMATS, default="table")
     cp.add_argument("--plot", help="write a bar chart PNG here")
     cp.set_defaults(func=_compare)
@@ -144,8 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (hw_models.SpecError, ValueError, FileNotFoundError) as err:
+    except ValueError as err:  # SpecError, ConfigError and every input check
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # unreadable / missing / directory-instead-of-file paths
+        where = f" {err.filename!r}" if getattr(err, "filename", None) else ""
+        print(f"error:{where} {err.strerror or err}", file=sys.stderr)
         return 2
 
 

@@ -201,7 +201,7 @@ def extract_workload(model_or_fn: Any, *example_inputs: Any, batch: int | None =
             function whose parameters are passed inside container arguments.
         *example_inputs: example arguments (arrays or ``jax.ShapeDtypeStruct``).
         batch: batch size for per-inference numbers; default: leading dim of the
-            first bare-array input (1 if none).
+            first array among the example inputs (1 if none).
 
     Returns:
         The workload, one layer per GEMM / convolution in execution order.
@@ -240,8 +240,9 @@ def extract_workload(model_or_fn: Any, *example_inputs: Any, batch: int | None =
         if seen[base] > 1:
             layer["name"] = f"{base}#{seen[base]}"
     if batch is None:
-        bare = [a for a in example_inputs if hasattr(a, "shape") and len(a.shape) > 0]
-        batch = int(bare[0].shape[0]) if bare else 1
+        inputs = [a for i, a in enumerate(args) if i not in param_args]
+        leaves = [a for a in jax.tree.leaves(inputs) if hasattr(a, "shape") and len(a.shape) > 0]
+        batch = int(leaves[0].shape[0]) if leaves else 1
     return hw_models.make_workload(tracer.layers, batch=batch)
 
 

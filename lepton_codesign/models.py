@@ -11,11 +11,13 @@ Example:
 
 from __future__ import annotations
 
-import importlib
+import difflib
 from collections.abc import Callable
 
 import jax.numpy as jnp
 from flax import nnx
+
+from lepton_codesign.factories import call_factory
 
 
 class MLP(nnx.Module):
@@ -185,9 +187,12 @@ def build_model(name: str, batch: int = 1, seed: int = 0, features: int | None =
     """Build a built-in model or a user factory and its example input.
 
     Args:
-        name: a built-in name (``model_names()``) or ``"package.module:factory"``;
-            a factory returns a module or ``(module, example_input)``.
-        batch: leading dimension of the example input.
+        name: a built-in name (``model_names()``) or ``"package.module:function"``, a
+            factory returning ``(module, example_input)``; it receives ``batch``,
+            ``seed`` and ``features`` if it takes them, otherwise its example input is
+            re-batched and checked (``lepton_codesign.factories``). Naming a factory
+            imports and runs that code.
+        batch: leading dimension of the example input: the batch the costs are for.
         seed: parameter initialisation seed.
         features: input width of the vector models (``mlp``, ``cnn1d``), e.g. 64 for
             the digits data set; ignored by the image / token models.
@@ -196,22 +201,20 @@ def build_model(name: str, batch: int = 1, seed: int = 0, features: int | None =
         ``(model, example_input)``.
 
     Raises:
-        ValueError: unknown name or a factory that cannot be imported.
+        ValueError: unknown name, a factory that cannot be imported, or a batch that
+            cannot be honoured.
     """
-    rngs = nnx.Rngs(seed)
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise ValueError(f"batch: {batch!r} is not allowed; allowed: an integer >= 1")
     if name in _BUILTINS:
+        rngs = nnx.Rngs(seed)
         ctor, shape = _BUILTINS[name]
         if features is not None and name in ("mlp", "cnn1d"):
             return ctor(rngs, features), jnp.zeros((batch, features), jnp.float32)
         return ctor(rngs), jnp.zeros((batch, *shape), jnp.float32)
     if ":" not in name:
-        raise ValueError(f"unknown model {name!r}; allowed: {model_names()} or module:factory")
-    mod_name, fn_name = name.split(":", 1)
-    try:
-        factory = getattr(importlib.import_module(mod_name), fn_name)
-    except (ImportError, AttributeError) as err:
-        raise ValueError(f"cannot load model factory {name!r}: {err}") from err
-    out = factory()
-    if isinstance(out, tuple):
-        return out
-    raise ValueError(f"factory {name!r} must return (module, example_input)")
+        close = difflib.get_close_matches(name, model_names(), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown model {name!r}{hint}; allowed: {model_names()} or "
+                         "package.module:function")
+    return call_factory(name, batch, seed=seed, features=features)

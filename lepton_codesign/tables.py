@@ -65,6 +65,31 @@ def layer_rows(workload: Workload, costs: Costs) -> list[dict]:
     return rows
 
 
+def with_total_row(layers: list[dict], totals: dict) -> list[dict]:
+    """Layer rows plus a final ``layer = "total"`` row, for one CSV table.
+
+    Per-layer columns of the total row hold the totals (``latency_s`` is the total
+    latency, ``energy_j`` the total energy, ``macs`` the sum); columns that only exist
+    for the whole design (``cost_usd``, ``feasible``, ...) are appended and left empty on
+    the layer rows.
+
+    Example:
+        >>> rows = with_total_row([{"layer": "fc", "latency_s": 1.0}],
+        ...                       {"total_latency_s": 1.0, "cost_usd": 5.0})
+        >>> rows[-1]["layer"], rows[-1]["latency_s"], rows[0]["cost_usd"]
+        ('total', 1.0, '')
+    """
+    renamed = {"total_latency_s": "latency_s", "total_energy_j": "energy_j"}
+    total = {"layer": "total"}
+    for key, value in totals.items():
+        total[renamed.get(key, key)] = value
+    keys = list(layers[0]) if layers else ["layer"]
+    keys += [k for k in total if k not in keys]
+    rows = [{k: r.get(k, "") for k in keys} for r in layers]
+    rows.append({k: total.get(k, "") for k in keys})
+    return rows
+
+
 def total_row(workload: Workload, costs: Costs) -> dict:
     """Totals of one evaluation as a flat dict."""
     out = {"layers": workload.num_layers, "macs": int(np.asarray(workload.total_macs))}
