@@ -1,181 +1,136 @@
 """Co-design run configuration: TOML in, validated plain dicts out.
 
-The schema below is the whole contract: unknown sections or keys, wrong types and
-out-of-range values raise ``ConfigError`` naming the file, the key and what is allowed,
-before anything runs. Missing keys take the defaults shown in ``DEFAULTS``.
+The pydantic models below are the whole contract, one per section, all strict:
+unknown sections or keys, wrong types (no ``true`` for a number, no ``"3"`` for 3),
+NaN / inf and out-of-range values (list elements included) raise one ``ConfigError``
+that lists every problem as ``<file>:<line>: key <key>: <problem>; allowed: <what>``,
+before anything runs. Everything that could otherwise fail after training is checked
+here: the model name, device and seed entries (each loaded and checked for its kind,
+see ``devices.py``), bit-widths the quantiser supports, N:M pairs, search ranges and
+objective / family lists. Missing keys take the defaults of the models.
+
+**Security note.** ``[model] name = "package.module:factory"`` imports that module and
+calls the factory when the run starts, i.e. it runs user code with your privileges:
+only use configs you trust. Validation only locates the module
+(``importlib.util.find_spec``, which imports its parent packages, not the module).
 
 Example:
     >>> cfg = default_config()
-    >>> cfg["model"]["name"]
-    'mlp'
+    >>> cfg["model"]["name"], cfg["asic"]["pe_rows"]
+    ('mlp', [2, 64])
 """
 
 from __future__ import annotations
 
-import copy
 import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-FAMILIES = ("asic", "fpga", "gpu")
-OBJECTIVES = {
-    "error": "test error (1 - accuracy)",
-    "latency_s": "latency per batch [s]",
-    "energy_j": "energy per batch [J]",
-    "usd_per_1m_inferences": "$ per 1M inferences",
-    "cost_usd": "hardware unit cost [$]",
-    "area_mm2": "die area [mm$^2$]",
-}
-STRUCTURES = ("unstructured", "nm", "channel")
+from pydantic import ValidationError
+
+from lepton_codesign.codesign.config_errors import find_line, format_errors
+from lepton_codesign.codesign.config_schema import (
+    FAMILIES,
+    OBJECTIVES,
+    STRUCTURES,
+    Config,
+)
+
+__all__ = ["FAMILIES", "OBJECTIVES", "STRUCTURES", "ConfigError", "default_config",
+           "default_config_text", "load_config", "validate_config"]
 
 
 class ConfigError(ValueError):
     """A co-design config is malformed; the message names file, key and what is allowed."""
 
 
-# Each leaf: (type, default, check) where check(value) -> error text or None.
-def _range(lo=None, hi=None, lo_open=False):
-    def check(v):
-        if lo is not None and (v < lo or (lo_open and v == lo)):
-            return f"must be {'>' if lo_open else '>='} {lo}"
-        if hi is not None and v > hi:
-            return f"must be <= {hi}"
-        return None
-    return check
+def _cross_checks(ctx: dict, cfg: dict) -> list[tuple[tuple, str]]:
+    """``(loc, message)`` problems that involve several sections."""
+    out = []
+    families = cfg["hardware"]["families"]
+    for family in ("fpga", "gpu"):
+        if family in families and not cfg[family]["devices"]:
+            out.append(((family, "devices"), f"key {family}.devices: empty while {family!r} "
+                        f"is in hardware.families; allowed: at least one {family} preset "
+                        "or spec file, or drop the family from hardware.families"))
+    seen: dict[str, str] = {}
+    for section, key in (("fpga", "devices"), ("gpu", "devices"), ("asic", "seeds")):
+        for i, entry in enumerate(cfg[section][key]):
+            label = ctx["labels"].get(entry, entry)
+            where = f"{section}.{key}[{i}]"
+            if label in seen:
+                out.append(((section, key, i), f"key {where}: {entry!r} has the name "
+                            f"{label!r}, already used by {seen[label]}; allowed: entries with "
+                            "distinct names (set `name` in the spec file)"))
+            else:
+                seen[label] = where
+    return out
 
 
-def _choices(options):
-    def check(v):
-        vals = v if isinstance(v, list) else [v]
-        bad = [x for x in vals if x not in options]
-        return f"must be one of {list(options)}" if bad else None
-    return check
+def validate_config(raw: dict, where: str = "<config>", *, text: str | None = None,
+                    base_dir: str | Path | None = None) -> dict:
+    """Fill defaults and check every key of a parsed config.
 
+    Args:
+        raw: the parsed TOML (or an equivalent dict, e.g. a validated config).
+        where: what to call the source in messages (the file path).
+        text: the TOML text, to give line numbers in messages.
+        base_dir: directory that relative spec file paths are resolved against
+            (default: the working directory).
 
-def _pair(lo=None):
-    def check(v):
-        if len(v) != 2 or v[0] > v[1]:
-            return "must be [low, high] with low <= high"
-        if lo is not None and v[0] < lo:
-            return f"values must be >= {lo}"
-        return None
-    return check
+    Returns:
+        Plain dict ``{section: {key: value}}`` plus ``"points"`` (a list of dicts);
+        spec file entries are made absolute.
 
-
-_POINT = {
-    "name": (str, None, None),
-    "sparsity": (float, 0.0, _range(0.0, 0.999)),
-    "structure": (str, "unstructured", _choices(STRUCTURES)),
-    "nm": (list, [2, 4], _pair(1)),
-    "weight_bits": (int, 8, _range(1, 32)),
-    "act_bits": (int, 8, _range(1, 32)),
-    "learn_bits": (bool, False, None),
-    "distill": (bool, False, None),
-    "reference": (bool, False, None),
-}
-
-SCHEMA: dict[str, dict[str, tuple]] = {
-    "run": {"name": (str, "codesign", None), "seed": (int, 0, _range(0))},
-    "data": {"dataset": (str, "mnist1d", _choices(("mnist1d", "digits"))),
-             "max_train": (int, 4000, _range(10)), "max_test": (int, 1000, _range(10))},
-    "model": {"name": (str, "mlp", None), "batch": (int, 1, _range(1))},
-    "train": {"epochs": (int, 30, _range(1)), "batch_size": (int, 128, _range(1)),
-              "learning_rate": (float, 3e-3, _range(0.0, lo_open=True))},
-    "hardware": {"families": (list, ["asic", "fpga", "gpu"], _choices(FAMILIES))},
-    "asic": {"pop_size": (int, 48, _range(4)), "generations": (int, 12, _range(1)),
-             "pe_rows": (list, [4, 128], _pair(1)), "pe_cols": (list, [4, 128], _pair(1)),
-             "sram_kib": (list, [8, 4096], _pair(1)), "freq_hz": (list, [2e8, 1.5e9], _pair(1)),
-             "dram_gbps": (list, [4.0, 64.0], _pair(0.1)),
-             "node_nm": (list, [7, 16, 28], None),
-             "dataflows": (list, ["os", "ws", "is"], _choices(("os", "ws", "is"))),
-             "sparsity_support": (list, ["none", "zero-gating", "skipping", "nm"],
-                                  _choices(("none", "zero-gating", "skipping", "nm"))),
-             "precision_scalable": (list, [0, 1], _choices((0, 1)))},
-    "fpga": {"devices": (list, ["kv260", "zcu104", "alveo-u250"], None)},
-    "gpu": {"devices": (list, ["t4", "l4", "h100-sxm"], None)},
-    "objectives": {"names": (list, ["error", "latency_s", "energy_j", "usd_per_1m_inferences"],
-                             _choices(tuple(OBJECTIVES)))},
-    "constraints": {"min_accuracy": (float, 0.0, _range(0.0, 1.0)),
-                    "max_latency_s": (float, 1e9, _range(0.0, lo_open=True)),
-                    "max_area_mm2": (float, 1e9, _range(0.0, lo_open=True))},
-}
-
-DEFAULT_POINTS = [
-    {"name": "dense-fp32", "sparsity": 0.0, "weight_bits": 32, "act_bits": 32,
-     "reference": True},
-    {"name": "dense-int8", "sparsity": 0.0, "weight_bits": 8, "act_bits": 8},
-    {"name": "s90-int8", "sparsity": 0.9, "weight_bits": 8, "act_bits": 8},
-    {"name": "nm24-int4", "sparsity": 0.5, "structure": "nm", "nm": [2, 4],
-     "weight_bits": 4, "act_bits": 8},
-]
-
-
-def _coerce(where: str, key: str, value: Any, typ: type, check) -> Any:
-    if typ is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-        raise ConfigError(f"{where}: key {key!r}: expected {typ.__name__}, "
-                          f"got {type(value).__name__} {value!r}")
-    if check is not None and (msg := check(value)) is not None:
-        raise ConfigError(f"{where}: key {key!r}: {value!r} {msg}")
-    return value
-
-
-def validate_config(raw: dict, where: str = "<config>") -> dict:
-    """Fill defaults and check every key of a parsed config (see ``SCHEMA``)."""
+    Raises:
+        ConfigError: listing every problem, one per line.
+    """
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: top level must be a table")
-    unknown = set(raw) - set(SCHEMA) - {"points"}
-    if unknown:
-        raise ConfigError(f"{where}: unknown section(s) {sorted(unknown)}; allowed: "
-                          f"{sorted(SCHEMA) + ['points']}")
-    cfg: dict = {}
-    for section, fields in SCHEMA.items():
-        given = raw.get(section, {})
-        if not isinstance(given, dict):
-            raise ConfigError(f"{where}: [{section}] must be a table")
-        extra = set(given) - set(fields)
-        if extra:
-            raise ConfigError(f"{where}: key {section}.{sorted(extra)[0]!r}: unknown; allowed: "
-                              f"{sorted(fields)}")
-        cfg[section] = {k: _coerce(where, f"{section}.{k}", given[k], t, c) if k in given
-                        else copy.deepcopy(d) for k, (t, d, c) in fields.items()}
-    points = raw.get("points", DEFAULT_POINTS)
-    if not isinstance(points, list) or not points:
-        raise ConfigError(f"{where}: key 'points': must be a non-empty array of tables")
-    cfg["points"] = []
-    for i, p in enumerate(points):
-        if not isinstance(p, dict):
-            raise ConfigError(f"{where}: points[{i}] must be a table")
-        extra = set(p) - set(_POINT)
-        if extra:
-            raise ConfigError(f"{where}: key points[{i}].{sorted(extra)[0]!r}: unknown; "
-                              f"allowed: {sorted(_POINT)}")
-        pt = {k: _coerce(where, f"points[{i}].{k}", p[k], t, c) if k in p else copy.deepcopy(d)
-              for k, (t, d, c) in _POINT.items()}
-        pt["name"] = pt["name"] or f"point{i}"
-        if pt["structure"] == "nm" and pt["nm"][0] > pt["nm"][1]:
-            raise ConfigError(f"{where}: key points[{i}].nm: N > M")
-        cfg["points"].append(pt)
-    names = [p["name"] for p in cfg["points"]]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{where}: key 'points': names must be unique, got {names}")
-    if len(cfg["objectives"]["names"]) < 2:
-        raise ConfigError(f"{where}: key 'objectives.names': need at least 2 objectives")
+        raise ConfigError(f"{where}: top level must be a table, got {type(raw).__name__}")
+    ctx: dict[str, Any] = {"base_dir": base_dir, "labels": {}}
+    try:
+        model = Config.model_validate(raw, context=ctx)
+    except ValidationError as err:
+        raise ConfigError(format_errors(Config, err.errors(), where, text)) from None
+    cfg = model.model_dump()
+    problems = _cross_checks(ctx, cfg)
+    if problems:
+        lines = []
+        for loc, msg in problems:
+            line = find_line(text, loc)
+            lines.append(f"{where}:{line}: {msg}" if line else f"{where}: {msg}")
+        raise ConfigError("\n".join(lines))
     return cfg
 
 
 def load_config(path: str | Path) -> dict:
-    """Read and validate a TOML config file."""
+    """Read and validate a TOML config file (spec paths relative to its directory).
+
+    Raises:
+        ConfigError: the file is missing, a directory, unreadable, not UTF-8, not
+            TOML, or its content is invalid (see ``validate_config``).
+    """
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory; allowed: a TOML config file")
+    if not path.exists():
         raise ConfigError(f"{path}: no such file")
     try:
-        raw = tomllib.loads(path.read_text())
+        data = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read: {err.strerror or err}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {data[err.start]:#04x} at "
+                          f"offset {err.start}); allowed: a UTF-8 encoded TOML file") from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
-    return validate_config(raw, str(path))
+    return validate_config(raw, str(path), text=text, base_dir=path.resolve().parent)
 
 
 def default_config_text() -> str:
@@ -185,4 +140,5 @@ def default_config_text() -> str:
 
 def default_config() -> dict:
     """The embedded quickstart config, validated."""
-    return validate_config(tomllib.loads(default_config_text()), "<embedded quickstart.toml>")
+    text = default_config_text()
+    return validate_config(tomllib.loads(text), "<embedded quickstart.toml>", text=text)

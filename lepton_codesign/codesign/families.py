@@ -2,11 +2,13 @@
 
 * ``asic``: a joint space of ASIC knobs x compression operating point, searched with
   NSGA-II; a whole population is one ``jit(vmap(evaluate))`` call.
-* ``fpga`` / ``gpu``: every (device preset, operating point) pair is evaluated: a
-  handful of discrete choices, enumerated exactly rather than sampled.
+  ``[asic] seeds`` (presets or spec files) are scored exactly as given and, where they
+  fit the search bounds, start in NSGA-II's first population.
+* ``fpga`` / ``gpu``: every (device, operating point) pair is evaluated (devices are
+  presets or spec files): a handful of discrete choices, enumerated exactly.
 
 All numbers are exact (``smooth=False``) and every point records the settings that
-reproduce it (``hardware`` dict + operating-point name).
+reproduce it (``hardware`` dict + operating-point name; ``hardware_label`` names it).
 
 Example:
     >>> objective_vector({"error": 0.1, "latency_s": 2.0}, ["error", "latency_s"])
@@ -22,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from lepton_codesign import hw_models, search
+from lepton_codesign.codesign.devices import hardware_label as hardware_label  # re-export
+from lepton_codesign.codesign.devices import hardware_record
 from lepton_codesign.hw_models.compression import Compression
 
 
@@ -130,19 +134,81 @@ def describe_asic(cfg, design: dict) -> dict:
             "precision_scalable": int(design["precision_scalable"])}
 
 
-def enumerate_presets(cfg, family: str, workload, comps: Sequence[Compression],
-                      accuracy: Sequence[float], point_names: Sequence[str]) -> list[dict]:
-    """Evaluate every (preset, operating point) pair of an FPGA or GPU family."""
+def _score_spec(cfg, family: str, hardware: dict, spec, workload, comps, accuracy,
+                point_names) -> list[dict]:
     names = cfg["objectives"]["names"]
     out = []
-    for dev in cfg[family]["devices"]:
-        spec = hw_models.preset(dev)
-        for comp, acc, pname in zip(comps, accuracy, point_names, strict=False):
-            costs = hw_models.evaluate(workload, spec, comp)
-            m = _metrics(costs, acc)
-            viol = np.asarray(_violation(cfg, jnp.float32(acc), costs))
-            out.append({"family": family, "hardware": {"preset": dev}, "point": pname,
-                        "objectives": objective_vector(m, names),
-                        "violation": float(np.maximum(viol, 0).sum()),
-                        "feasible": bool(np.asarray(costs.feasible))})
+    for comp, acc, pname in zip(comps, accuracy, point_names, strict=True):
+        costs = hw_models.evaluate(workload, spec, comp)
+        m = _metrics(costs, acc)
+        viol = np.asarray(_violation(cfg, jnp.float32(acc), costs))
+        out.append({"family": family, "hardware": dict(hardware), "point": pname,
+                    "objectives": objective_vector(m, names),
+                    "violation": float(np.maximum(viol, 0).sum()),
+                    "feasible": bool(np.asarray(costs.feasible))})
     return out
+
+
+def enumerate_presets(cfg, family: str, workload, comps: Sequence[Compression],
+                      accuracy: Sequence[float], point_names: Sequence[str]) -> list[dict]:
+    """Evaluate every (device, operating point) pair of an FPGA or GPU family.
+
+    Devices are preset names or spec files (``cfg[family]["devices"]``, resolved by
+    ``validate_config``); each point records its source (``devices.hardware_record``).
+    """
+    out = []
+    for dev in cfg[family]["devices"]:
+        spec = hw_models.resolve_spec(dev)
+        out += _score_spec(cfg, family, hardware_record(dev, spec), spec, workload, comps,
+                           accuracy, point_names)
+    return out
+
+
+def evaluate_seeds(cfg, workload, comps: Sequence[Compression], accuracy: Sequence[float],
+                   point_names: Sequence[str]) -> list[dict]:
+    """Every ``[asic] seeds`` design at every operating point, exactly as specified.
+
+    The seed's own spec is evaluated (all its fields, inside the search bounds or not);
+    points have family ``asic`` and ``hardware = {**hardware_record, "seed": True}``.
+    """
+    out = []
+    for seed in cfg["asic"]["seeds"]:
+        spec = hw_models.resolve_spec(seed)
+        out += _score_spec(cfg, "asic", {**hardware_record(seed, spec), "seed": True}, spec,
+                           workload, comps, accuracy, point_names)
+    return out
+
+
+def seed_design(spec: hw_models.AsicSpec) -> dict:
+    """The search knobs of an ASIC spec (labels for categoricals; one-row arrays).
+
+    The design space has one ``sram_kib`` for all three buffers: a seed maps to their
+    mean (same total on-chip SRAM). Fields that are not knobs (``pe_bits``, costs, ...)
+    keep the defaults in the search, so only ``evaluate_seeds`` scores the seed exactly.
+    """
+    d = spec.describe()
+    sram = (d["ifmap_sram_bytes"] + d["filter_sram_bytes"] + d["ofmap_sram_bytes"]) / 3
+    return {"pe_rows": [d["pe_rows"]], "pe_cols": [d["pe_cols"]], "sram_kib": [sram / 1024],
+            "freq_hz": [d["freq_hz"]], "dram_gbps": [d["dram_bandwidth_bytes_per_s"] / 1e9],
+            "node_nm": [d["node_nm"]], "dataflow": [d["dataflow"]],
+            "sparsity_support": [d["sparsity_support"]],
+            "precision_scalable": [int(d["precision_scalable"])]}
+
+
+def seed_cube(cfg, space: search.Space, point_names: Sequence[str]) -> np.ndarray | None:
+    """Cube points of the seeds that lie inside the search space, one per operating point.
+
+    For ``search.nsga2(initial=...)``; at most ``pop_size`` rows (seeds in config order,
+    then operating points); ``None`` if no seed fits the bounds and option lists.
+    """
+    rows = []
+    for seed in cfg["asic"]["seeds"]:
+        design = seed_design(hw_models.resolve_spec(seed))
+        for name in point_names:
+            try:
+                decoded = space.validate({**design, "point": [name]})
+            except (KeyError, ValueError):  # outside the ranges: scored by evaluate_seeds only
+                break
+            rows.append(np.asarray(space.encode(decoded))[0])
+    rows = rows[: cfg["asic"]["pop_size"]]
+    return np.stack(rows).astype(np.float32) if rows else None

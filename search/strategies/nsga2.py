@@ -91,7 +91,7 @@ def _mate(key, space: Space, pop_u, rank, crowd, cfg):
 
 def nsga2(pop_size: int = 100, *, eta_c: float = 15.0, eta_m: float = 20.0,
           crossover_prob: float = 0.9, mutation_prob: float | None = None,
-          dedup_rounds: int = 3) -> Strategy:
+          dedup_rounds: int = 3, initial=None) -> Strategy:
     """NSGA-II with ``pop_size`` parents and ``pop_size`` offspring per generation.
 
     Args:
@@ -101,6 +101,10 @@ def nsga2(pop_size: int = 100, *, eta_c: float = 15.0, eta_m: float = 20.0,
         crossover_prob: probability a parent pair is recombined.
         mutation_prob: per-coordinate mutation probability; default ``1 / dim``.
         dedup_rounds: re-mutation rounds for offspring that duplicate known designs.
+        initial: optional ``(m, dim)`` cube points (``space.encode`` of known designs,
+            ``m <= pop_size``) that replace the first ``m`` random designs of the first
+            batch, e.g. published designs to start from. They are snapped to the grid
+            and recorded in ``config`` (so a checkpoint of another seeding is refused).
 
     Returns:
         A ``Strategy``.
@@ -110,9 +114,18 @@ def nsga2(pop_size: int = 100, *, eta_c: float = 15.0, eta_m: float = 20.0,
     cfg = {"pop_size": pop_size, "eta_c": eta_c, "eta_m": eta_m,
            "crossover_prob": crossover_prob, "mutation_prob": mutation_prob,
            "dedup_rounds": dedup_rounds}
+    seeds = _check_initial(initial, pop_size)
+    public = cfg if seeds is None else {**cfg, "initial": seeds.tolist()}
 
     def init(key, problem: Problem) -> NSGA2State:
-        return _init(problem.space, pop_size, key)
+        state = _init(problem.space, pop_size, key)
+        if seeds is None:
+            return state
+        if seeds.shape[1] != problem.space.dim:
+            raise ValueError(f"nsga2 initial: expected points of dimension "
+                             f"{problem.space.dim}, got {seeds.shape[1]}")
+        first = problem.space.snap(jnp.asarray(seeds))
+        return state._replace(offspring=state.offspring.at[: len(seeds)].set(first))
 
     def ask(state: NSGA2State, problem: Problem):
         return state.offspring, state
@@ -125,7 +138,19 @@ def nsga2(pop_size: int = 100, *, eta_c: float = 15.0, eta_m: float = 20.0,
         return _tell(problem.space, tuple(sorted(cfg.items())), state, jnp.asarray(u),
                      objectives, jnp.asarray(violation, jnp.float32))
 
-    return Strategy("nsga2", init, ask, tell, cfg)
+    return Strategy("nsga2", init, ask, tell, public)
+
+
+def _check_initial(initial, pop_size: int) -> np.ndarray | None:
+    if initial is None:
+        return None
+    u = np.asarray(initial, np.float32)
+    if u.ndim != 2 or not 1 <= len(u) <= pop_size:
+        raise ValueError(f"nsga2 initial: expected an (m, dim) array with 1 <= m <= "
+                         f"pop_size={pop_size}, got shape {u.shape}")
+    if not np.all(np.isfinite(u)) or np.any((u < 0) | (u > 1)):
+        raise ValueError("nsga2 initial: cube points must be finite and in [0, 1]")
+    return u
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
