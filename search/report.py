@@ -10,7 +10,12 @@ caller of ``write_results``) with this schema::
      "hv_history": {"<family>": [[evaluations, hypervolume], ...]},
      "chosen": [{"id", "why", "layers": [{"layer", "latency_s", "energy_j", "bound"}]}]}
 
-``write_report(run_dir)`` renders everything headless (matplotlib Agg).
+(``trials`` may add each operating point's per-layer compression; see ``report_html``.)
+``search.report_io.load_results`` validates it first. ``write_report(run_dir)`` renders
+PNGs with matplotlib's object-oriented API on an Agg canvas (no pyplot, so a notebook's
+backend is left alone), ``front.csv``, ``report.md`` and the interactive, self-contained
+``report.html`` (``search.report_html``). Every file name derived from the data is
+sanitised (``report_io.safe_filename``), so nothing is written outside ``run_dir``.
 
 Example:
     >>> write_report("reports/quickstart")  # doctest: +SKIP
@@ -23,11 +28,12 @@ import itertools
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from lepton_codesign.search import report_format as fmt
+from lepton_codesign.search.report_io import inside, load_results, unique_labels
 
 _FAMILY_COLORS = {"asic": "tab:blue", "fpga": "tab:orange", "gpu": "tab:green"}
 
@@ -50,6 +56,11 @@ def knee_index(objs: np.ndarray, front: np.ndarray) -> int:
     return int(idx[np.argmin(np.linalg.norm(z, axis=1))])
 
 
+def _tex_safe(text: str) -> str:
+    """Data-derived text: escape ``$`` so that matplotlib never parses it as mathtext."""
+    return str(text).replace("$", r"\$")
+
+
 def _use_log(values: np.ndarray) -> bool:
     v = values[np.isfinite(values)]
     return bool(v.size and np.all(v > 0) and v.max() / v.min() > 100)
@@ -66,31 +77,31 @@ def _scatter(ax, res: dict, i: int, j: int, annotate: bool = True) -> None:
         sel = (fam == f) & feas & ~front
         if sel.any():
             ax.scatter(objs[sel, i], objs[sel, j], s=12, alpha=0.35, color=color,
-                       linewidths=0, label=f"{f} (dominated)")
+                       linewidths=0, label=_tex_safe(f"{f} (dominated)"))
         sel = (fam == f) & front
         if sel.any():
             ax.scatter(objs[sel, i], objs[sel, j], s=34, color=color, edgecolors="black",
-                       linewidths=0.6, label=f"{f} (front)", zorder=3)
+                       linewidths=0.6, label=_tex_safe(f"{f} (front)"), zorder=3)
     infeas = ~feas
     if infeas.any():
         ax.scatter(objs[infeas, i], objs[infeas, j], s=10, marker="x", color="tab:red",
                    alpha=0.4, label="infeasible")
     ref = np.array([bool(p.get("reference")) for p in pts])
     if ref.any():
+        which = sorted({p.get("point", p["label"]) for p in pts if p.get("reference")})
         ax.scatter(objs[ref, i], objs[ref, j], s=110, marker="*", facecolors="none",
                    edgecolors="black", linewidths=1.0, zorder=4,
-                   label="reference (" + ", ".join(sorted({p.get("point", p["label"]) for p in pts
-                                                           if p.get("reference")})) + ")")
+                   label=_tex_safe(f"reference ({', '.join(which)})"))
     for c in res.get("chosen", [])[:1]:
         k = next(n for n, p in enumerate(pts) if p["id"] == c["id"])
         ax.scatter(objs[k, i], objs[k, j], s=160, facecolors="none", edgecolors="tab:red",
                    linewidths=1.5, zorder=5, label="chosen (knee)")
         if not annotate:
             continue
-        ax.annotate(f"chosen: {pts[k]['label']}", (objs[k, i], objs[k, j]),
+        ax.annotate(_tex_safe(f"chosen: {pts[k]['label']}"), (objs[k, i], objs[k, j]),
                     xytext=(12, 12), textcoords="offset points", fontsize=8,
                     arrowprops={"arrowstyle": "->", "lw": 0.8})
-    labels = [o["label"] for o in res["objectives"]]
+    labels = [_tex_safe(o["label"]) for o in res["objectives"]]
     ax.set_xlabel(labels[i])
     ax.set_ylabel(labels[j])
     if _use_log(objs[feas, i]):
@@ -100,10 +111,22 @@ def _scatter(ax, res: dict, i: int, j: int, annotate: bool = True) -> None:
     ax.grid(True, which="both", alpha=0.3)
 
 
+def _figure(**kw) -> Figure:
+    """A figure on its own Agg canvas: no pyplot state, no global backend switch."""
+    fig = Figure(**kw)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def _pairs_plot(res: dict, path: Path) -> None:
     k = len(res["objectives"])
-    fig, axes = plt.subplots(k - 1, k - 1, figsize=(3.6 * (k - 1), 3.2 * (k - 1)),
-                             squeeze=False)
+    fig = _figure(figsize=(3.6 * (k - 1), 3.2 * (k - 1)))
+    axes = fig.subplots(k - 1, k - 1, squeeze=False)
     for r in range(k - 1):
         for c in range(k - 1):
             ax = axes[r, c]
@@ -113,27 +136,24 @@ def _pairs_plot(res: dict, path: Path) -> None:
             _scatter(ax, res, c, r + 1, annotate=False)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper right", fontsize=9)
-    fig.suptitle(f"{res['run'].get('name', 'run')}: all objective pairs")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    fig.suptitle(_tex_safe(f"{res['run'].get('name', 'run')}: all objective pairs"))
+    _save(fig, path)
 
 
 def _hv_plot(res: dict, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = _figure(figsize=(6, 4))
+    ax = fig.subplots()
     for fam, hist in res.get("hv_history", {}).items():
         if hist:
             h = np.array(hist, float)
             ax.plot(h[:, 0], h[:, 1], marker="o", ms=3,
-                    color=_FAMILY_COLORS.get(fam, "tab:gray"), label=fam)
+                    color=_FAMILY_COLORS.get(fam, "tab:gray"), label=_tex_safe(fam))
     ax.set_xlabel("evaluations")
     ax.set_ylabel("hypervolume / final hypervolume")
     ax.set_title("Hypervolume vs evaluations")
     ax.grid(True, alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _layers_plot(chosen: dict, label: str, path: Path) -> None:
@@ -141,7 +161,8 @@ def _layers_plot(chosen: dict, label: str, path: Path) -> None:
     names = [lay["layer"] for lay in layers]
     y = np.arange(len(names))
     mem = np.array([lay["bound"] == "memory" for lay in layers])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 0.35 * len(names) + 1.8), sharey=True)
+    fig = _figure(figsize=(11, 0.35 * len(names) + 1.8))
+    axes = fig.subplots(1, 2, sharey=True)
     lat = np.array([lay["latency_s"] for lay in layers], float)
     for sel, color, what in ((~mem, "tab:blue", "compute-bound"),
                              (mem, "tab:red", "memory-bound")):
@@ -162,32 +183,36 @@ def _layers_plot(chosen: dict, label: str, path: Path) -> None:
     axes[1].set_xlabel("energy [J]")
     for ax in axes:
         ax.grid(True, axis="x", alpha=0.3)
-    axes[0].set_yticks(y, names, fontsize=8)
+    axes[0].set_yticks(y, [_tex_safe(n) for n in names], fontsize=8)
     axes[0].invert_yaxis()
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"Per-layer breakdown: {label}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    fig.suptitle(_tex_safe(f"Per-layer breakdown: {label}"))
+    _save(fig, path)
 
 
 def _front_rows(res: dict) -> list[dict]:
     names = [o["name"] for o in res["objectives"]]
+    labels = unique_labels(res["points"])
     rows = []
     for p in res["points"]:
         if not p["on_front"] and not p.get("reference"):
             continue
-        row = {"id": p["id"], "family": p["family"], "label": p["label"],
+        row = {"id": p["id"], "family": p["family"], "label": labels[p["id"]],
                "on_front": p["on_front"], "reference": bool(p.get("reference"))}
         row.update(dict(zip(names, p["objectives"], strict=False)))
         row.update({f"hw.{k}": v for k, v in p.get("hardware", {}).items()})
         row.update({f"comp.{k}": v for k, v in p.get("compression", {}).items()})
         rows.append(row)
-    rows.sort(key=lambda r: (not r["on_front"], r[names[0]]))
+    rows.sort(key=lambda r: (not r["on_front"], _sort_key(r[names[0]])))
     return rows
 
 
+def _sort_key(v) -> float:
+    return float("inf") if v is None else float(v)
+
+
 def write_front_csv(res: dict, path: Path) -> None:
+    """The front (and reference designs) as CSV: raw numbers, one column per setting."""
     rows = _front_rows(res)
     keys = sorted({k for r in rows for k in r}, key=lambda k: (k.count("."), k))
     with open(path, "w", newline="") as fh:
@@ -196,28 +221,39 @@ def write_front_csv(res: dict, path: Path) -> None:
         writer.writerows(rows)
 
 
+def _md(text) -> str:
+    """Markdown text from data: no pipes, backticks, line breaks or raw HTML."""
+    return (str(text).replace("|", "/").replace("`", "'").replace("\n", " ")
+            .replace("<", "&lt;").replace(">", "&gt;"))
+
+
 def _markdown(res: dict, pngs: list[str]) -> str:
     run = res["run"]
     names = [o["name"] for o in res["objectives"]]
     rows = _front_rows(res)
     n_pts = len(res["points"])
     fams = sorted({p["family"] for p in res["points"]})
-    lines = [f"# Co-design report: {run.get('name', 'run')}", "",
-             f"- command: `{run.get('command', '')}`",
-             f"- seed: {run.get('seed')}",
-             f"- wall time: {run.get('wall_time_s', float('nan')):.1f} s",
-             f"- evaluated designs: {n_pts} across {', '.join(fams)}; "
+    wall = run.get("wall_time_s")
+    lines = [f"# Co-design report: {_md(run.get('name', 'run'))}", "",
+             f"- command: `{_md(run.get('command', ''))}`",
+             f"- seed: {_md(run.get('seed'))}",
+             f"- wall time: {fmt.si(wall, 's') if isinstance(wall, int | float) else 'n/a'}",
+             f"- evaluated designs: {n_pts} across {', '.join(map(_md, fams))}; "
              f"on the front: {sum(p['on_front'] for p in res['points'])}",
-             f"- versions: {json.dumps(run.get('versions', {}))}", "",
+             f"- versions: {_md(json.dumps(run.get('versions', {})))}",
+             "- interactive report (sortable front, linked plots, per-design details): "
+             "[report.html](report.html)", "",
              "## Pareto front", "",
              "| family | design | " + " | ".join(names) + " |",
              "|---|---|" + "---|" * len(names)]
+    chosen = {c["id"] for c in res.get("chosen", [])[:1]}
     for r in rows:
         tag = " (reference, dominated)" if r["reference"] and not r["on_front"] else ""
-        vals = " | ".join(f"{r[n]:.4g}" for n in names)
-        lines.append(f"| {r['family']} | {r['label']}{tag} | {vals} |")
+        tag += " **(chosen)**" if r["id"] in chosen else ""
+        vals = " | ".join(fmt.objective(n, r[n]) for n in names)
+        lines.append(f"| {_md(r['family'])} | {_md(r['label'])}{tag} | {vals} |")
     for c in res.get("chosen", []):
-        lines += ["", f"Chosen design `{c['id']}`: {c.get('why', '')}."]
+        lines += ["", f"Chosen design `{_md(c['id'])}`: {_md(c.get('why', ''))}."]
     lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in pngs]
     lines += ["", "## Settings", "", "```json", json.dumps(run.get("settings", {}), indent=2),
               "```", ""]
@@ -225,27 +261,32 @@ def _markdown(res: dict, pngs: list[str]) -> str:
 
 
 def write_report(run_dir: str | Path) -> list[Path]:
-    """Render plots, ``front.csv`` and ``report.md`` from ``run_dir/results.json``.
+    """Render plots, ``front.csv``, ``report.md`` and ``report.html`` from ``results.json``.
+
+    Args:
+        run_dir: a run directory holding ``results.json`` (validated first).
 
     Returns:
-        The files written.
+        The files written, all inside ``run_dir``.
+
+    Raises:
+        FileNotFoundError: no ``results.json``.
+        search.report_io.ResultsError: ``results.json`` is malformed (names file and key).
     """
+    from lepton_codesign.search.report_html import write_html  # bokeh: only when reporting
+
     run_dir = Path(run_dir)
-    res_path = run_dir / "results.json"
-    if not res_path.is_file():
-        raise FileNotFoundError(f"{res_path}: no results.json in the run directory")
-    res = json.loads(res_path.read_text())
-    written, pngs = [], []
+    res = load_results(run_dir)
+    pngs = []
     names = [o["name"] for o in res["objectives"]]
     for i, j in itertools.combinations(range(len(names)), 2):
-        fig, ax = plt.subplots(figsize=(6.4, 4.8))
+        fig = _figure(figsize=(6.4, 4.8))
+        ax = fig.subplots()
         _scatter(ax, res, i, j)
         ax.legend(fontsize=8, loc="best")
-        ax.set_title(f"{names[j]} vs {names[i]}")
-        fig.tight_layout()
-        p = run_dir / f"pareto_{names[i]}__{names[j]}.png"
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
+        ax.set_title(_tex_safe(f"{names[j]} vs {names[i]}"))
+        p = inside(run_dir, f"pareto_{names[i]}__{names[j]}", ".png")
+        _save(fig, p)
         pngs.append(p.name)
     if len(names) > 2:
         _pairs_plot(res, run_dir / "pairs.png")
@@ -253,13 +294,14 @@ def write_report(run_dir: str | Path) -> list[Path]:
     if res.get("hv_history"):
         _hv_plot(res, run_dir / "hypervolume.png")
         pngs.append("hypervolume.png")
-    labels = {p["id"]: p["label"] for p in res["points"]}
+    labels = unique_labels(res["points"])
     for c in res.get("chosen", []):
         if c.get("layers"):
-            p = run_dir / f"layers_{c['id']}.png"
-            _layers_plot(c, labels.get(c["id"], c["id"]), p)
+            p = inside(run_dir, f"layers_{c['id']}", ".png")
+            _layers_plot(c, labels[c["id"]], p)
             pngs.append(p.name)
     write_front_csv(res, run_dir / "front.csv")
     (run_dir / "report.md").write_text(_markdown(res, pngs))
-    written = [run_dir / p for p in pngs] + [run_dir / "front.csv", run_dir / "report.md"]
-    return written
+    write_html(res, run_dir / "report.html")
+    return [run_dir / p for p in pngs] + [run_dir / n for n in ("front.csv", "report.md",
+                                                                "report.html")]
