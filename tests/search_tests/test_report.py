@@ -139,3 +139,12 @@ def test_html_table_marks_the_chosen_design_and_labels_are_unique():
     j = [o["name"] for o in res["objectives"]].index("latency_s")
     assert data[f"txt{j}"][0] == "2.00 us"
     assert json.dumps(data)  # plain, serialisable columns
+
+
+def test_cli_report_names_the_bad_key_and_exits_2(tmp_path, capsys):
+    from lepton_codesign.cli import main
+
+    run = rs.write(tmp_path, _break(rs.results(), "nan objective"))
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "results.json" in err and "points[1].objectives[2]" in err
