@@ -25,7 +25,7 @@ if not (CHROMIUM and DRIVER):
                     "PATH (apt-get install chromium chromium-driver)", pytrace=False)
     pytest.skip("chromium / chromedriver not installed", allow_module_level=True)
 
-webdriver = pytest.importorskip("selenium.webdriver")
+from selenium import webdriver  # noqa: E402  (a test dependency)
 from selenium.webdriver.common.actions.action_builder import ActionBuilder  # noqa: E402
 
 # Text of every element, descending into Bokeh's shadow roots.
