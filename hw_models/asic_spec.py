@@ -18,8 +18,9 @@ import dataclasses
 import jax
 
 from lepton_codesign.hw_models import constants as C
-from lepton_codesign.hw_models.specio import Rule, describe_spec, register_spec_kind
-from lepton_codesign.hw_models.specio import categorical_code as _code
+from lepton_codesign.hw_models.schema import Rule, check_fields, spec_pytree
+from lepton_codesign.hw_models.schema import categorical_code as _code
+from lepton_codesign.hw_models.specio import describe_spec, register_spec_kind
 
 DATAFLOWS = ("os", "ws", "is")
 SPARSITY_SUPPORT = ("none", "zero-gating", "skipping", "nm")
@@ -27,7 +28,7 @@ OS, WS, IS = 0, 1, 2
 SP_NONE, SP_GATING, SP_SKIPPING, SP_NM = 0, 1, 2, 3
 
 
-@jax.tree_util.register_dataclass
+@spec_pytree
 @dataclasses.dataclass(frozen=True)
 class AsicSpec:
     """A systolic / spatial PE-array accelerator.
@@ -83,12 +84,14 @@ class AsicSpec:
     name: str = dataclasses.field(default="asic", metadata={"static": True})
 
     def __post_init__(self):
-        object.__setattr__(self, "dataflow", _code(self.dataflow, DATAFLOWS, "dataflow"))
+        object.__setattr__(self, "dataflow", _code(self.dataflow, DATAFLOWS, "AsicSpec.dataflow"))
         object.__setattr__(
             self,
             "sparsity_support",
-            _code(self.sparsity_support, SPARSITY_SUPPORT, "sparsity_support"),
+            _code(self.sparsity_support, SPARSITY_SUPPORT, "AsicSpec.sparsity_support"),
         )
+        # The file schema, on concrete values (tracers skipped; every batch element).
+        check_fields(self, _RULES, optional=("wafer_price_usd", "nre_usd"))
 
     @property
     def num_pes(self):

@@ -26,22 +26,44 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lepton_codesign.hw_models.schema import (
+    Rule,
+    SpecError,
+    check_fields,
+    closest,
+    is_abstract,
+    spec_pytree,
+)
+
 UNSTRUCTURED, NM, CHANNEL = 0, 1, 2
 STRUCTURES = {"unstructured": UNSTRUCTURED, "nm": NM, "n:m": NM, "channel": CHANNEL}
+# Widest operand the cost models know: 32 = an unquantised float32 tensor (GPU fp32/tf32
+# peaks, ``lepton_codesign.compress``'s FLOAT_BITS).
+MAX_BITS = 32.0
+_BITS = Rule(min=1.0, max=MAX_BITS, exclusive=False)
+_DENSITY = Rule(min=0.0, max=1.0)
+RULES = {
+    "weight_density": _DENSITY, "act_density": _DENSITY,
+    "structure": Rule("choice", choices=("unstructured", "nm", "channel")),
+    "nm_m": Rule("int", min=1.0, exclusive=False),
+    "weight_bits": _BITS, "act_bits": _BITS,
+}
 
 
-@jax.tree_util.register_dataclass
+@spec_pytree
 @dataclasses.dataclass(frozen=True)
 class Compression:
-    """Per-layer compression (arrays of shape ``(num_layers,)``).
+    """Per-layer compression (arrays of shape ``(num_layers,)``, or ``(batch, num_layers)``).
+
+    Concrete values are checked at construction against ``RULES`` (tracers are not).
 
     Attributes:
         weight_density: fraction of non-zero weights, in (0, 1].
         act_density: fraction of non-zero input activations, in (0, 1].
         structure: sparsity structure code (``UNSTRUCTURED``, ``NM``, ``CHANNEL``).
         nm_m: group size M of N:M sparsity (ignored for other structures).
-        weight_bits: weight bit-width (may be fractional when soft / learned).
-        act_bits: activation bit-width.
+        weight_bits: weight bit-width in [1, 32] (may be fractional when soft / learned).
+        act_bits: activation bit-width in [1, 32].
     """
 
     weight_density: jax.Array
@@ -55,17 +77,19 @@ class Compression:
     def num_layers(self) -> int:
         return int(np.shape(self.weight_density)[-1])
 
+    def __post_init__(self):
+        self.validate()
+
     def validate(self) -> Compression:
-        """Raise ``ValueError`` on out-of-range values; a no-op under tracing."""
-        if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(self)):
-            return self
-        wd, ad = np.asarray(self.weight_density), np.asarray(self.act_density)
-        if np.any((wd <= 0) | (wd > 1)) or np.any((ad <= 0) | (ad > 1)):
-            raise ValueError("densities must be in (0, 1]")
-        if np.any(np.asarray(self.weight_bits) < 1) or np.any(np.asarray(self.act_bits) < 1):
-            raise ValueError("bit-widths must be >= 1")
-        if not np.all(np.isin(np.asarray(self.structure), [UNSTRUCTURED, NM, CHANNEL])):
-            raise ValueError("structure codes must be 0 (unstructured), 1 (N:M), 2 (channel)")
+        """Raise ``SpecError`` (a ``ValueError``) on out-of-range, non-finite or
+        mis-shaped concrete values; tracers are skipped."""
+        check_fields(self, RULES)
+        sizes = {f: np.shape(getattr(self, f))[-1:] for f in RULES
+                 if not is_abstract(getattr(self, f))}
+        if len(set(sizes.values())) > 1:
+            raise SpecError(f"Compression: per-layer fields have different lengths "
+                            f"{ {f: s[0] if s else None for f, s in sizes.items()} }; allowed: "
+                            "one entry per layer in every field (shape (..., num_layers))")
         return self
 
 
@@ -93,7 +117,8 @@ def make_compression(
     def code(s):
         if isinstance(s, str):
             if s.lower() not in STRUCTURES:
-                raise ValueError(f"structure {s!r} not in {sorted(STRUCTURES)}")
+                raise SpecError(f"Compression.structure: {s!r} is not allowed"
+                                f"{closest(s, STRUCTURES)}; allowed: one of {sorted(STRUCTURES)}")
             return STRUCTURES[s.lower()]
         return int(s)
 

@@ -23,12 +23,13 @@ import jax
 import jax.numpy as jnp
 
 from lepton_codesign.hw_models import constants as C
+from lepton_codesign.hw_models.schema import Rule, check_fields, spec_pytree
 
 SECONDS_PER_YEAR = 365.25 * 24 * 3600.0
 J_PER_KWH = 3.6e6
 
 
-@jax.tree_util.register_dataclass
+@spec_pytree
 @dataclasses.dataclass(frozen=True)
 class Deployment:
     """How the hardware is used, for the total-cost-of-ownership convention.
@@ -44,6 +45,16 @@ class Deployment:
     lifetime_years: jax.Array | float = 3.0
     utilization: jax.Array | float = 0.5
     electricity_usd_per_kwh: jax.Array | float = 0.10
+
+    def __post_init__(self):
+        check_fields(self, DEPLOYMENT_RULES)  # concrete values; tracers skipped
+
+
+DEPLOYMENT_RULES = {
+    "lifetime_years": Rule(),  # > 0
+    "utilization": Rule(min=0.0, max=1.0),  # (0, 1]
+    "electricity_usd_per_kwh": Rule(exclusive=False),  # >= 0
+}
 
 
 def dies_per_wafer(area_mm2, wafer_diameter_mm: float = C.WAFER_DIAMETER_MM):

@@ -1,7 +1,7 @@
 """``evaluate``: one entry point for every hardware family.
 
 Example:
-    >>> import hw_models as hw
+    >>> from lepton_codesign import hw_models as hw
     >>> wl = hw.gemm_workload([(1, 40, 256), (1, 256, 10)])
     >>> costs = hw.evaluate(wl, hw.preset("gemmini-like"))
     >>> costs.latency_s.shape
@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import jax
+
 from lepton_codesign.hw_models.asic import evaluate_asic
 from lepton_codesign.hw_models.asic_spec import AsicSpec
 from lepton_codesign.hw_models.compression import Compression, dense_compression
-from lepton_codesign.hw_models.costs import Costs
+from lepton_codesign.hw_models.costs import Costs, guard
 from lepton_codesign.hw_models.dollars import Deployment
 from lepton_codesign.hw_models.workload import Workload
 
@@ -41,7 +43,13 @@ def evaluate(workload: Workload, spec, compression: Compression | None = None, *
         deployment: lifetime / utilisation / electricity price for TCO numbers.
 
     Returns:
-        ``Costs`` with per-layer arrays and totals.
+        ``Costs`` with per-layer arrays and totals, all finite and non-negative; a
+        design that cannot run, or whose costs overflow, has ``feasible`` False and
+        ``extras["infeasible_reason"]`` (``costs.reason_name``) says why.
+
+    Raises:
+        TypeError: ``spec`` is not a registered spec type.
+        ValueError: ``compression`` has a different number of layers.
     """
     fn = _EVALUATORS.get(type(spec))
     if fn is None:
@@ -52,4 +60,6 @@ def evaluate(workload: Workload, spec, compression: Compression | None = None, *
     if compression.num_layers != workload.num_layers:
         raise ValueError(f"compression has {compression.num_layers} layers, "
                          f"workload has {workload.num_layers}")
-    return fn(workload, spec, compression, deployment or Deployment(), smooth=smooth)
+    costs = fn(workload, spec, compression, deployment or Deployment(), smooth=smooth)
+    traced = isinstance(costs.total_latency_s, jax.core.Tracer)
+    return guard(costs, layers=not traced)  # per-layer cleaning only eagerly (speed)

@@ -24,8 +24,9 @@ import dataclasses
 import jax
 
 from lepton_codesign.hw_models import constants as C
-from lepton_codesign.hw_models.specio import Rule, code_name, describe_spec, register_spec_kind
-from lepton_codesign.hw_models.specio import categorical_code as _code
+from lepton_codesign.hw_models.schema import Rule, check_fields, code_name, spec_pytree
+from lepton_codesign.hw_models.schema import categorical_code as _code
+from lepton_codesign.hw_models.specio import describe_spec, register_spec_kind
 
 ARCHITECTURES = ("dataflow", "overlay")
 DATAFLOW, OVERLAY = 0, 1
@@ -48,7 +49,7 @@ def resource_name(code) -> str:
     return code_name(code, RESOURCES, "resource")
 
 
-@jax.tree_util.register_dataclass
+@spec_pytree
 @dataclasses.dataclass(frozen=True)
 class FpgaSpec:
     """An FPGA device/board and the style of accelerator built on it.
@@ -120,7 +121,8 @@ class FpgaSpec:
 
     def __post_init__(self):
         object.__setattr__(self, "architecture",
-                           _code(self.architecture, ARCHITECTURES, "architecture"))
+                           _code(self.architecture, ARCHITECTURES, "FpgaSpec.architecture"))
+        check_fields(self, _RULES, optional=("ff",))  # the file schema, concrete values
         if self.ff is None:
             object.__setattr__(self, "ff", 2.0 * self.lut)
 

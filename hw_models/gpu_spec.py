@@ -22,7 +22,16 @@ import dataclasses
 import jax
 import numpy as np
 
-from lepton_codesign.hw_models.specio import Rule, code_name, describe_spec, register_spec_kind
+from lepton_codesign.hw_models.schema import (
+    Rule,
+    SpecError,
+    categorical_code,
+    check_fields,
+    code_name,
+    is_abstract,
+    spec_pytree,
+)
+from lepton_codesign.hw_models.specio import describe_spec, register_spec_kind
 
 # dtype codes, in the order a bit-width is promoted: the first supported dtype at least
 # as wide as the operands is used. Storage widths in bits.
@@ -30,6 +39,9 @@ DTYPES = ("int4", "int8", "fp8", "bf16", "tf32", "fp32")
 DTYPE_BITS = (4.0, 8.0, 8.0, 16.0, 32.0, 32.0)
 PRICING = ("own", "rent")
 OWN, RENT = 0, 1
+# Default idle power as a fraction of TDP [A]: the shipped presets' idle/TDP ratios span
+# 10-22% (A100 50/400, H100 70/700, L4 16/72, T4 10/70 W; presets/*.yaml).
+IDLE_FRACTION_OF_TDP = 0.15
 # Infeasibility codes in ``Costs.extras["infeasible_resource"]``.
 RESOURCES = ("none", "memory")
 
@@ -49,7 +61,7 @@ def resource_name(code) -> str:
     return code_name(code, RESOURCES, "resource")
 
 
-@jax.tree_util.register_dataclass
+@spec_pytree
 @dataclasses.dataclass(frozen=True)
 class GpuSpec:
     """A GPU for the analytic kernel model in ``hw_models.gpu``.
@@ -66,8 +78,9 @@ class GpuSpec:
         clock_hz: boost clock, for the cycle counts in ``Costs``.
         tdp_w, idle_w: board power at full load and at idle.
             Defaults of ``mem_capacity_bytes``, ``num_sms``, ``clock_hz``, ``tdp_w`` are
-            A100-like placeholders [A] (80 GB, 108 SMs, 1.41 GHz, 400 W); ``idle_w``
-            defaults to 15% of that TDP [A]. Presets carry datasheet values.
+            A100-like placeholders [A] (80 GB, 108 SMs, 1.41 GHz, 400 W). ``idle_w``
+            ``None`` (the default) means ``IDLE_FRACTION_OF_TDP`` (15%) of ``tdp_w``
+            [A]. Presets carry datasheet values.
         kernel_launch_s: fixed cost per kernel. Default 3 us [A] (CUDA launch latency is
             2-5 us; pre-compiled launches measured at 2.2 us, meta-pytorch/tritonbench
             PR #1002 [S]).
@@ -102,7 +115,7 @@ class GpuSpec:
     num_sms: jax.Array | float = 108.0
     clock_hz: jax.Array | float = 1.41e9
     tdp_w: jax.Array | float = 400.0
-    idle_w: jax.Array | float = 60.0
+    idle_w: jax.Array | float | None = None
     kernel_launch_s: jax.Array | float = 3e-6
     dispatch_overhead_s: jax.Array | float = 20e-6
     compute_efficiency: jax.Array | float = 0.75
@@ -116,16 +129,21 @@ class GpuSpec:
     name: str = dataclasses.field(default="gpu", metadata={"static": True})
 
     def __post_init__(self):
-        if isinstance(self.pricing, str):
-            key = self.pricing.lower()
-            if key not in PRICING:
-                raise ValueError(f"pricing: {self.pricing!r} is not one of {list(PRICING)}")
-            object.__setattr__(self, "pricing", np.int32(PRICING.index(key)))
-        try:  # cross-field check on concrete values; skipped under tracing/unflattening
-            if np.any(np.asarray(self.idle_w) > np.asarray(self.tdp_w)):
-                raise ValueError(f"idle_w ({self.idle_w}) must not exceed tdp_w ({self.tdp_w})")
-        except (TypeError, jax.errors.TracerArrayConversionError):
-            pass
+        object.__setattr__(self, "pricing",
+                           categorical_code(self.pricing, PRICING, "GpuSpec.pricing"))
+        check_fields(self, _RULES, optional=("idle_w",))  # the file schema, concrete values
+        if self.idle_w is None:
+            object.__setattr__(self, "idle_w", IDLE_FRACTION_OF_TDP * self.tdp_w)
+        elif not (is_abstract(self.idle_w) or is_abstract(self.tdp_w)):
+            idle, tdp = np.asarray(self.idle_w), np.asarray(self.tdp_w)
+            over = np.broadcast_to(idle > tdp, np.broadcast_shapes(idle.shape, tdp.shape))
+            if np.any(over):
+                i = tuple(np.argwhere(over)[0])
+                raise SpecError(
+                    f"GpuSpec.idle_w: {np.broadcast_to(idle, over.shape)[i].item()!r} is not "
+                    f"allowed with tdp_w {np.broadcast_to(tdp, over.shape)[i].item()!r}; "
+                    "allowed: a number >= 0 and <= tdp_w (leave idle_w out for "
+                    f"{IDLE_FRACTION_OF_TDP:g} x tdp_w)")
 
     def replace(self, **changes) -> GpuSpec:
         """A copy with some fields changed (``pricing`` accepts its names)."""

@@ -25,43 +25,22 @@ from typing import Any
 import numpy as np
 import yaml
 
+from lepton_codesign.hw_models.schema import (
+    Rule,
+    SpecError,
+    categorical_code,
+    closest,
+    code_name,
+    short,
+)
+from lepton_codesign.hw_models.yaml_safe import MAX_SPEC_BYTES, load_yaml
+
 SPEC_VERSION = 1
 
-
-class SpecError(ValueError):
-    """A hardware spec is malformed; the message names file, key and what is allowed."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Rule:
-    """Validation rule of one spec field.
-
-    Attributes:
-        type: ``"float" | "int" | "bool" | "choice" | "str"``.
-        min: smallest allowed value (inclusive unless ``exclusive``).
-        max: largest allowed value (inclusive).
-        exclusive: whether ``min`` itself is excluded (e.g. sizes must be > 0).
-        choices: allowed names for ``choice`` fields.
-    """
-
-    type: str = "float"
-    min: float | None = 0.0
-    max: float | None = None
-    exclusive: bool = True
-    choices: tuple[str, ...] = ()
-
-    def allowed(self) -> str:
-        if self.type == "choice":
-            return f"one of {list(self.choices)}"
-        if self.type == "bool":
-            return "true or false"
-        if self.type == "str":
-            return "a string"
-        lo = "" if self.min is None else f"{'>' if self.exclusive else '>='} {self.min:g}"
-        hi = "" if self.max is None else f"<= {self.max:g}"
-        kind = "an integer" if self.type == "int" else "a number"
-        bounds = " and ".join(filter(None, [lo, hi]))
-        return f"{kind} {bounds}" if bounds else kind  # e.g. "an integer > 0"
+__all__ = [  # Rule, SpecError and the code helpers live in ``schema``; re-exported here
+    "Rule", "SpecError", "categorical_code", "code_name", "describe_spec", "load_spec",
+    "preset", "preset_names", "register_spec_kind", "resolve_spec", "spec_from_dict",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,27 +51,6 @@ class SpecKind:
 
 
 _KINDS: dict[str, SpecKind] = {}
-
-
-def categorical_code(value, names: tuple[str, ...], field: str):
-    """Integer code of a categorical spec field given by name; codes pass through.
-
-    Tracers and arrays (batched specs, pytree rebuilding) are returned unchanged.
-    """
-    if isinstance(value, str):
-        key = value.lower()
-        if key not in names:
-            raise ValueError(f"{field}: {value!r} is not one of {list(names)}")
-        return np.int32(names.index(key))
-    return value
-
-
-def code_name(code, names: tuple[str, ...], what: str) -> str:
-    """Name of an integer code (the inverse of ``categorical_code``), checked."""
-    code = int(np.asarray(code))
-    if not 0 <= code < len(names):
-        raise ValueError(f"unknown {what} code {code}; allowed 0..{len(names) - 1}")
-    return names[code]
 
 
 def describe_spec(spec, categorical: dict[str, tuple[str, ...]]) -> dict:
@@ -115,43 +73,6 @@ def register_spec_kind(kind: str, cls: type, rules: dict[str, Rule],
     _KINDS[kind] = SpecKind(cls, rules, required)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe YAML loader that rejects duplicate mapping keys."""
-
-
-def _construct_mapping(loader, node, deep=False):
-    seen = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if not isinstance(key, str | int | float | bool | None):  # e.g. a list key
-            raise SpecError(f"key {key!r}: not a plain key (line "
-                            f"{key_node.start_mark.line + 1}); allowed: a field name")
-        if key in seen:
-            raise SpecError(f"key {key!r}: duplicate (line {key_node.start_mark.line + 1}); "
-                            "allowed: each key at most once")
-        seen.add(key)
-    return yaml.SafeLoader.construct_mapping(loader, node, deep)
-
-
-# YAML 1.1 (PyYAML) reads "1e9" or "200.0e6" as strings; accept YAML 1.2 floats.
-_UniqueKeyLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)$"),
-    list("-+0123456789"),
-)
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                                 _construct_mapping)
-
-
-def _load_yaml(text: str) -> Any:
-    """Parse YAML with the safe, duplicate-rejecting loader (no Python object tags)."""
-    loader = _UniqueKeyLoader(text)
-    try:
-        return loader.get_single_data()
-    finally:
-        loader.dispose()
-
-
 def _toml_key_hint(text: str, err: Exception) -> str:
     """Name the key on the line a TOML error points at (tomllib does not, e.g. for
     duplicate keys: "Cannot overwrite a value (at line 4, column 12)")."""
@@ -166,106 +87,156 @@ def _toml_key_hint(text: str, err: Exception) -> str:
     return f"; key {key.group(1)!r}; allowed: {allowed}"
 
 
+def _toml_key_lines(text: str) -> dict[str, int]:
+    """1-based line of each ``key = value`` line of a TOML file (first occurrence)."""
+    lines: dict[str, int] = {}
+    for i, line in enumerate(text.splitlines(), 1):
+        m = re.match(r"\s*([A-Za-z0-9_\-]+)\s*=", line)
+        if m:
+            lines.setdefault(m.group(1), i)
+    return lines
+
+
 def _check_value(where: str, key: str, value: Any, rule: Rule) -> Any:
     def fail(why: str):
-        raise SpecError(f"{where}: key {key!r}: {why}; allowed: {rule.allowed()}")
+        hint = closest(value, rule.choices) if rule.type == "choice" else ""
+        raise SpecError(f"{where}: key {key!r}: {why}{hint}; allowed: {rule.allowed()}")
 
     if rule.type == "choice":
         if not isinstance(value, str) or value.lower() not in rule.choices:
-            fail(f"got {value!r}")
+            fail(f"got {short(value)}")
         return value.lower()
     if rule.type == "str":
         if not isinstance(value, str):
-            fail(f"got {type(value).__name__} {value!r}")
+            fail(f"got {type(value).__name__} {short(value)}")
         return value
     if rule.type == "bool":
         if not isinstance(value, bool):
-            fail(f"got {type(value).__name__} {value!r}")
+            fail(f"got {type(value).__name__} {short(value)}")
         return float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        fail(f"got {type(value).__name__} {value!r}")
+        fail(f"got {type(value).__name__} {short(value)}")
     if rule.type == "int" and (isinstance(value, float) and not value.is_integer()):
         fail(f"got non-integer {value!r}")
-    if not math.isfinite(value):
-        fail(f"got {value!r}")
-    if rule.min is not None and (value < rule.min or (rule.exclusive and value == rule.min)):
-        fail(f"got {value!r}")
-    if rule.max is not None and value > rule.max:
+    if not math.isfinite(value) or rule.bad(np.float64(value)):
         fail(f"got {value!r}")
     return float(value)
 
 
-def spec_from_dict(data: Any, where: str = "<dict>"):
+def spec_from_dict(data: Any, where: str = "<dict>", key_lines: dict | None = None):
     """Validate a parsed spec mapping and build the spec object.
 
     Args:
         data: the parsed file (must be a mapping).
         where: what to call the source in error messages (usually the file path).
+        key_lines: 1-based line of each key, for messages (optional).
 
     Raises:
-        SpecError: on any problem, naming ``where``, the key and what is allowed.
+        SpecError: on any problem, naming ``where``, the key (and its line where known)
+            and what is allowed.
+
+    Example:
+        >>> spec_from_dict({"version": 1, "kind": "asic", "pe_rows": 8, "pe_cols": 8,
+        ...                 "dataflow": "os", "freq_hz": 1e9}).describe()["dataflow"]
+        'os'
     """
     if not isinstance(data, dict):
         raise SpecError(f"{where}: top level must be a mapping of keys to values")
+    lines = key_lines or {}
+
+    def at(key) -> str:
+        return f"{where}:{lines[key]}" if key in lines else where
+
     data = dict(data)
     if "version" not in data:
         raise SpecError(f"{where}: key 'version': missing; allowed: {SPEC_VERSION}")
     version = data.pop("version")
     # bool is an int subclass: ``version: true`` must not pass for ``version: 1``.
     if isinstance(version, bool) or version != SPEC_VERSION:
-        raise SpecError(f"{where}: key 'version': got {version!r}; allowed: {SPEC_VERSION}")
+        raise SpecError(f"{at('version')}: key 'version': got {short(version)}; "
+                        f"allowed: {SPEC_VERSION}")
     kind = data.pop("kind", None)
     if kind not in _KINDS:
-        raise SpecError(f"{where}: key 'kind': got {kind!r}; allowed: one of {sorted(_KINDS)}")
+        raise SpecError(f"{at('kind')}: key 'kind': got {short(kind)}{closest(kind, _KINDS)}; "
+                        f"allowed: one of {sorted(_KINDS)}")
     sk = _KINDS[kind]
     name = data.pop("name", Path(where).stem)
     if not isinstance(name, str):
-        raise SpecError(f"{where}: key 'name': got {type(name).__name__} {name!r}; "
+        raise SpecError(f"{at('name')}: key 'name': got {type(name).__name__} {short(name)}; "
                         "allowed: a string")
+    known = sorted(sk.rules) + ["kind", "name", "version"]
     for key in data:
         if key not in sk.rules:
-            raise SpecError(f"{where}: key {key!r}: unknown for kind {kind!r}; allowed keys: "
-                            f"{sorted(sk.rules) + ['kind', 'name', 'version']}")
+            raise SpecError(f"{at(key)}: key {short(key)}: unknown for kind {kind!r}"
+                            f"{closest(key, known)}; allowed keys: {known}")
     for key in sk.required:
         if key not in data:
             raise SpecError(f"{where}: key {key!r}: missing (required for kind {kind!r}); "
                             f"allowed: {sk.rules[key].allowed()}")
-    values = {k: _check_value(where, k, v, sk.rules[k]) for k, v in data.items()}
+    values = {k: _check_value(at(k), k, v, sk.rules[k]) for k, v in data.items()}
     try:
         return sk.cls(**values, name=name)
     except (TypeError, ValueError) as err:  # cross-field checks inside the class
         raise SpecError(f"{where}: {err}") from err
 
 
+def _read_text(path: Path) -> str:
+    """The file's text, with OS-level faults as ``SpecError`` naming the file."""
+    if path.is_dir():
+        raise SpecError(f"{path}: is a directory; allowed: a spec file (.yaml, .yml, .toml)")
+    if not path.exists():
+        raise SpecError(f"{path}: no such file")
+    try:
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise SpecError(f"{path}: {size} bytes; allowed: a spec file of at most "
+                            f"{MAX_SPEC_BYTES} bytes")
+        raw = path.read_bytes()
+    except PermissionError:
+        raise SpecError(f"{path}: cannot be read (permission denied); allowed: a "
+                        "readable file") from None
+    except OSError as err:
+        raise SpecError(f"{path}: cannot be read ({err.strerror or err}); allowed: a "
+                        "readable regular file") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise SpecError(f"{path}:{line}: byte 0x{raw[err.start]:02x} at offset {err.start} "
+                        "is not UTF-8; allowed: UTF-8 text") from None
+
+
 def load_spec(path: str | Path):
     """Load a ``.yaml`` / ``.yml`` / ``.toml`` spec file.
 
     Raises:
-        SpecError: malformed file or invalid content (message names file and key).
+        SpecError: unreadable or malformed file or invalid content (the message names
+            the file, the key and its line where known).
 
     Example:
         >>> load_spec("my_accel.yaml")  # doctest: +SKIP
     """
     path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"{path}: no such file")
-    text = path.read_text()
+    suffix = path.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".toml") and not path.is_dir():
+        if not path.exists():
+            raise SpecError(f"{path}: no such file")
+        raise SpecError(f"{path}: unknown extension; allowed: .yaml, .yml, .toml")
+    text = _read_text(path)
     try:
-        if path.suffix.lower() == ".toml":
-            data = tomllib.loads(text)
-        elif path.suffix.lower() in (".yaml", ".yml"):
-            data = _load_yaml(text)
+        if suffix == ".toml":
+            data, lines = tomllib.loads(text), _toml_key_lines(text)
         else:
-            raise SpecError(f"{path}: unknown extension; allowed: .yaml, .yml, .toml")
+            data, lines = load_yaml(text)
     except SpecError as err:
-        if str(err).startswith(str(path)):
-            raise
         raise SpecError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
         raise SpecError(f"{path}: not valid YAML: {err}") from None
     except tomllib.TOMLDecodeError as err:
         raise SpecError(f"{path}: not valid TOML: {err}{_toml_key_hint(text, err)}") from None
-    return spec_from_dict(data, str(path))
+    except RecursionError:
+        raise SpecError(f"{path}: nested too deeply; allowed: a flat mapping") from None
+    return spec_from_dict(data, str(path), lines)
 
 
 def preset_names() -> list[str]:
@@ -275,18 +246,34 @@ def preset_names() -> list[str]:
 
 
 def preset(name: str):
-    """A shipped spec by name (see ``preset_names()``)."""
+    """A shipped spec by name (see ``preset_names()``).
+
+    Example:
+        >>> int(preset("gemmini-like").pe_cols)
+        16
+    """
+    names = preset_names()
+    if not isinstance(name, str) or name not in names:
+        hint = closest(name, names)[2:]  # same wording as codesign.devices
+        hint = f" ({hint})" if hint else ""
+        raise SpecError(f"unknown preset {short(name)}{hint}; allowed: {names}")
     path = resources.files("lepton_codesign.hw_models") / "presets" / f"{name}.yaml"
-    if not path.is_file():
-        raise SpecError(f"unknown preset {name!r}; allowed: {preset_names()}")
     with resources.as_file(path) as p:
         return load_spec(p)
 
 
 def resolve_spec(name_or_path: str):
-    """A preset name or a spec file path (the CLI's ``--spec``)."""
-    if Path(name_or_path).suffix.lower() in (".yaml", ".yml", ".toml"):
-        return load_spec(name_or_path)
+    """A preset name or a spec file path (the CLI's ``--spec``).
+
+    A name with a spec suffix is a file; a preset's name is that preset; anything else
+    that exists on disk or contains a path separator is read as a file (so a directory
+    gets "is a directory", not "unknown preset"); the rest is an unknown preset.
+    """
+    p = Path(name_or_path)
+    if p.suffix.lower() in (".yaml", ".yml", ".toml"):
+        return load_spec(p)
+    if name_or_path in preset_names():
+        return preset(name_or_path)
+    if p.exists() or any(sep in str(name_or_path) for sep in ("/", "\\")):
+        return load_spec(p)
     return preset(name_or_path)
-
-

@@ -41,13 +41,13 @@ def test_structure_names_and_codes(name, code):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"weight_density": 0.0}, "densities"),
-        ({"weight_density": 1.5}, "densities"),
-        ({"act_density": -0.1}, "densities"),
-        ({"weight_bits": 0.5}, "bit-widths"),
-        ({"act_bits": 0}, "bit-widths"),
+        ({"weight_density": 0.0}, r"Compression\.weight_density: 0\.0 .*> 0 and <= 1"),
+        ({"weight_density": 1.5}, r"Compression\.weight_density: 1\.5 .*> 0 and <= 1"),
+        ({"act_density": -0.1}, r"Compression\.act_density: .*> 0 and <= 1"),
+        ({"weight_bits": 0.5}, r"Compression\.weight_bits: 0\.5 .*>= 1 and <= 32"),
+        ({"act_bits": 0}, r"Compression\.act_bits: 0\.0 .*>= 1 and <= 32"),
         ({"structure": "blocky"}, "structure"),
-        ({"structure": 7}, "structure codes"),
+        ({"structure": 7}, r"Compression\.structure: 7 .*codes 0\.\.2"),
     ],
 )
 def test_make_compression_rejects_out_of_range(kwargs, match):

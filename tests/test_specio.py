@@ -191,3 +191,117 @@ def test_loaded_spec_evaluates():
     spec = hw.preset("gemmini-like")
     costs = hw.evaluate(hw.gemm_workload([(32, 32, 32)]), spec)
     assert np.isfinite(float(costs.total_latency_s)) and float(costs.total_latency_s) > 0
+
+
+# --- did you mean / line numbers ----------------------------------------------------
+
+
+def test_unknown_key_suggests_the_close_one_with_its_line(tmp_path):
+    path = _write(tmp_path, GOOD_YAML + "pe_colz: 8\n")
+    with pytest.raises(hw.SpecError) as err:
+        hw.load_spec(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}:11: key 'pe_colz': unknown")
+    assert "did you mean 'pe_cols'?" in msg and "allowed keys" in msg
+
+
+def test_bad_value_names_its_line_in_yaml_and_toml(tmp_path):
+    with pytest.raises(hw.SpecError, match=r"accel\.yaml:5: key 'dataflow': got 'wss'; "
+                                           r"did you mean 'ws'\?; allowed: one of"):
+        hw.load_spec(_write(tmp_path, GOOD_YAML.replace("dataflow: os", "dataflow: wss")))
+    with pytest.raises(hw.SpecError, match=r"accel\.toml:3: key 'pe_rows': got -4"):
+        hw.load_spec(_write(tmp_path, GOOD_TOML.replace("pe_rows = 16", "pe_rows = -4"), ".toml"))
+
+
+def test_unknown_kind_and_preset_suggest():
+    with pytest.raises(hw.SpecError, match="got 'asci'; did you mean 'asic'"):
+        spec_from_dict({"version": 1, "kind": "asci"})
+    with pytest.raises(hw.SpecError, match="unknown preset 'gemini-like' \\(did you mean "
+                                           "'gemmini-like'\\?\\); allowed: \\["):
+        hw.preset("gemini-like")
+    with pytest.raises(hw.SpecError, match="unknown preset 'zzzz'; allowed: \\["):
+        hw.resolve_spec("zzzz")
+
+
+# --- OS-level faults ----------------------------------------------------------------
+
+
+def test_directory_given_as_spec(tmp_path):
+    d = tmp_path / "specs.yaml"
+    d.mkdir()
+    for arg in (d, str(tmp_path)):
+        with pytest.raises(hw.SpecError, match="is a directory; allowed: a spec file"):
+            hw.resolve_spec(str(arg)) if isinstance(arg, str) else hw.load_spec(arg)
+
+
+def test_non_utf8_file_names_line_and_byte(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(GOOD_YAML.encode() + b"name: caf\xe9\n")
+    with pytest.raises(hw.SpecError, match=r"bad\.yaml:11: byte 0xe9 at offset \d+ is not "
+                                           "UTF-8; allowed: UTF-8 text"):
+        hw.load_spec(path)
+
+
+def test_unreadable_file_is_a_spec_error(tmp_path, monkeypatch):
+    path = _write(tmp_path, GOOD_YAML)
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(type(path), "read_bytes", denied)
+    with pytest.raises(hw.SpecError, match=r"accel\.yaml: cannot be read \(permission denied\)"):
+        hw.load_spec(path)
+
+
+def test_oversized_file_is_refused(tmp_path):
+    path = _write(tmp_path, GOOD_YAML + "#" * (1 << 20) + "\n")
+    with pytest.raises(hw.SpecError, match="bytes; allowed: a spec file of at most 1048576"):
+        hw.load_spec(path)
+
+
+# --- YAML merge keys and alias bombs ------------------------------------------------
+
+
+def test_yaml_merge_keys_are_accepted_and_own_keys_win(tmp_path):
+    text = ("defaults: &base\n  pe_rows: 16\n  pe_cols: 8\n  freq_hz: 1e9\n"
+            "version: 1\nkind: asic\ndataflow: ws\n<<: *base\npe_cols: 32\n")
+    # 'defaults' itself is not a field: refused by name (merge parsing worked).
+    with pytest.raises(hw.SpecError, match="key 'defaults': unknown"):
+        hw.load_spec(_write(tmp_path, text))
+    spec = hw.load_spec(_write(tmp_path, "version: 1\nkind: asic\ndataflow: ws\n"
+                                         "<<: {pe_rows: 16, pe_cols: 8, freq_hz: 1e9}\n"
+                                         "pe_cols: 32\n"))
+    assert (float(spec.pe_rows), float(spec.pe_cols), float(spec.freq_hz)) == (16, 32, 1e9)
+
+
+def test_yaml_duplicate_own_keys_still_refused_with_merge(tmp_path):
+    text = "version: 1\nkind: asic\n<<: {pe_rows: 4}\npe_cols: 8\npe_cols: 9\n"
+    with pytest.raises(hw.SpecError, match=r"key 'pe_cols': duplicate \(line 5\)"):
+        hw.load_spec(_write(tmp_path, text))
+
+
+def test_alias_bomb_is_refused_quickly(tmp_path):
+    import time
+
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, 10):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]")
+    path = _write(tmp_path, "version: 1\nkind: asic\n" + "\n".join(lines) + "\n")
+    assert path.stat().st_size < 1000
+    t0 = time.perf_counter()
+    with pytest.raises(hw.SpecError, match="expands to more than 10000 values through "
+                                           "aliases"):
+        hw.load_spec(path)
+    assert time.perf_counter() - t0 < 2.0
+
+
+def test_recursive_alias_is_refused(tmp_path):
+    with pytest.raises(hw.SpecError, match="recursive alias"):
+        hw.load_spec(_write(tmp_path, "version: 1\nkind: asic\nx: &x [1, *x]\n"))
+
+
+def test_error_messages_truncate_huge_values(tmp_path):
+    big = "[" + ", ".join(["1"] * 5000) + "]"
+    with pytest.raises(hw.SpecError) as err:
+        hw.load_spec(_write(tmp_path, _with(GOOD_YAML, "freq_hz", big)))
+    assert len(str(err.value)) < 400 and "freq_hz" in str(err.value)

@@ -33,6 +33,12 @@ from flax import nnx
 from lepton_codesign import hw_models
 from lepton_codesign.compress import masks as M
 from lepton_codesign.compress import quant as Q
+from lepton_codesign.compress.export_check import (
+    EXPORT_FORMAT,
+    FLOAT_BITS,
+    ExportError,
+    check_export,
+)
 from lepton_codesign.compress.layers import (
     CompressedConv,
     CompressedLinear,
@@ -44,9 +50,6 @@ from lepton_codesign.compress.layers import (
 )
 from lepton_codesign.compress.scores import hard_masks
 from lepton_codesign.hw_models.compression import STRUCTURES
-
-FLOAT_BITS = 32  # bits of an unquantised float32 tensor
-EXPORT_FORMAT = "lepton-compressed-v1"
 
 
 def _layer_entry(layer, soft: bool, float_bits: float, mask=None) -> tuple:
@@ -271,9 +274,12 @@ def import_compressed(model: nnx.Module, exported: dict) -> nnx.Module:
 
     ``model`` has the same architecture as the exported one, dense or compressed;
     plain Linear / Conv layers named in the export are wrapped first.
+
+    Raises:
+        ExportError: a malformed export (``export_check``); ValueError: an export that
+            does not match the model's layers.
     """
-    if exported.get("format") != EXPORT_FORMAT:
-        raise ValueError(f"not a {EXPORT_FORMAT} export: format={exported.get('format')!r}")
+    check_export(exported)
     out = nnx.clone(model)
     from lepton_codesign.compress.policy import _set_child
 
@@ -373,11 +379,41 @@ def save_exported(path, exported: dict) -> None:
 
 
 def load_exported(path) -> dict:
-    """Read an export written by ``save_exported``."""
-    with np.load(path, allow_pickle=False) as data:
-        meta = json.loads(bytes(data["__meta__"]).decode())
-        layers = {}
-        for name, m in meta["layers"].items():
-            layers[name] = {k: data[v["array"]] if isinstance(v, dict) and "array" in v else v
-                            for k, v in m.items()}
-    return {"format": meta["format"], "layers": layers}
+    """Read an export written by ``save_exported``, checked by ``export_check``.
+
+    Raises:
+        ExportError: unreadable file, not an export, or malformed content (naming the
+            file, layer and key).
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "__meta__" not in data.files:
+                raise ExportError(f"{path}: no '__meta__' entry; allowed: a file written by "
+                                  "save_exported")
+            meta = json.loads(bytes(data["__meta__"]).decode())
+            if not isinstance(meta, dict) or not isinstance(meta.get("layers"), dict):
+                raise ExportError(f"{path}: '__meta__' is not an export's metadata; "
+                                  "allowed: a file written by save_exported")
+            layers = {}
+            for name, m in meta["layers"].items():
+                if not isinstance(m, dict):
+                    raise ExportError(f"{path}: layer {name!r}: not a mapping; allowed: a "
+                                      "file written by save_exported")
+                layers[name] = {k: _stored(data, path, name, k, v) for k, v in m.items()}
+    except ExportError:
+        raise
+    except (OSError, ValueError, EOFError) as err:  # missing, directory, not a zip, bad JSON
+        raise ExportError(f"{path}: cannot be read as an export ({type(err).__name__}: "
+                          f"{err}); allowed: a .npz file written by save_exported") from None
+    return check_export({"format": meta.get("format"), "layers": layers}, str(path))
+
+
+def _stored(data, path, name: str, key: str, value):
+    """An entry's value: an array reference resolved in the ``.npz``, else as stored."""
+    if not (isinstance(value, dict) and "array" in value):
+        return value
+    ref = value["array"]
+    if not isinstance(ref, str) or ref not in data.files or ref == "__meta__":
+        raise ExportError(f"{path}: layer {name!r}: key {key!r}: array {ref!r} is missing; "
+                          "allowed: a file written by save_exported")
+    return data[ref]
