@@ -14,7 +14,7 @@ Example:
     >>> Rule("int", 0).allowed()
     'an integer > 0'
     >>> closest("gemini-like", ["gemmini-like", "t4"])
-    "; did you mean 'gemmini-like'?"
+    " (did you mean 'gemmini-like'?)"
 """
 
 from __future__ import annotations
@@ -93,11 +93,11 @@ def short(value, limit: int = 60) -> str:
 
 
 def closest(word, options) -> str:
-    """``"; did you mean 'x'?"`` for the option closest to ``word``, or ``""``."""
+    """``" (did you mean 'x'?)"`` for the option closest to ``word``, or ``""``."""
     if not isinstance(word, str):
         return ""
     hits = difflib.get_close_matches(word.lower(), [str(o) for o in options], n=1, cutoff=0.6)
-    return f"; did you mean {hits[0]!r}?" if hits else ""
+    return f" (did you mean {hits[0]!r}?)" if hits else ""
 
 
 def is_abstract(value) -> bool:

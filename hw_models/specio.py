@@ -254,9 +254,8 @@ def preset(name: str):
     """
     names = preset_names()
     if not isinstance(name, str) or name not in names:
-        hint = closest(name, names)[2:]  # same wording as codesign.devices
-        hint = f" ({hint})" if hint else ""
-        raise SpecError(f"unknown preset {short(name)}{hint}; allowed: {names}")
+        raise SpecError(f"unknown preset {short(name)}{closest(name, names)}; "
+                        f"allowed: {names}")
     path = resources.files("lepton_codesign.hw_models") / "presets" / f"{name}.yaml"
     with resources.as_file(path) as p:
         return load_spec(p)

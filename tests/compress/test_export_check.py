@@ -50,11 +50,11 @@ CORRUPT = {
     "codes float": ("codes", lambda e: e["codes"].astype(np.float32),
                     r"key 'codes': got dtype float32"),
     "bias shape": ("bias", lambda e: np.zeros(99, np.float32), r"key 'bias': got shape \(99,\)"),
-    "structure": ("structure", "chanel", r"key 'structure': got 'chanel'; did you mean "
+    "structure": ("structure", "chanel", r"key 'structure': got 'chanel' \(did you mean "
                                          "'channel'"),
     "kernel shape": ("kernel_shape", [8, -6], r"key 'kernel_shape': got \[8, -6\]"),
     "act range": ("act_range", float("inf"), r"key 'act_range': got inf"),
-    "unknown key": ("codez", 1, r"key 'codez': unknown; did you mean 'codes'"),
+    "unknown key": ("codez", 1, r"key 'codez': unknown \(did you mean 'codes'"),
     "missing key": ("n", None, r"key 'n': missing"),
 }
 
