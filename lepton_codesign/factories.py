@@ -55,23 +55,26 @@ def _accepted(factory: Callable) -> set[str]:
 
 
 def _leading_dims(tree: Any) -> list[int | None]:
-    return [int(x.shape[0]) if getattr(x, "ndim", 0) > 0 else None
+    return [int(x.shape[0]) if len(getattr(x, "shape", ())) > 0 else None
             for x in jax.tree.leaves(tree)]
 
 
-def rebatch(example: Any, batch: int) -> Any:
+def rebatch(example: Any, batch: int, abstract: bool = False) -> Any:
     """Give every array leaf of ``example`` a leading dimension of ``batch``.
 
     Rows are repeated cyclically (or the first ``batch`` kept); values do not matter for
-    costing, only shapes.
+    costing, only shapes. With ``abstract=True`` the leaves become
+    ``jax.ShapeDtypeStruct`` (nothing is allocated, so any batch is cheap).
     """
     def one(x):
-        if getattr(x, "ndim", 0) == 0:
+        if len(getattr(x, "shape", ())) == 0:
             raise ValueError("an example input has a scalar leaf: no batch axis to resize")
-        if x.shape[0] == batch:
-            return x
         if x.shape[0] == 0:
             raise ValueError("an example input has an empty leading axis")
+        if abstract:
+            return jax.ShapeDtypeStruct((batch, *x.shape[1:]), x.dtype)
+        if x.shape[0] == batch:
+            return x
         return jnp.asarray(x)[jnp.arange(batch) % x.shape[0]]
     return jax.tree.map(one, example)
 
@@ -95,7 +98,8 @@ def _check_batch_axis(name: str, model: nnx.Module, example: Any, batch: int) ->
             "the factory a `batch` keyword argument")
 
 
-def call_factory(name: str, batch: int, seed: int = 0, features: int | None = None):
+def call_factory(name: str, batch: int, seed: int = 0, features: int | None = None,
+                 abstract: bool = False):
     """Call a user factory and return ``(module, example_input)`` at ``batch``.
 
     Args:
@@ -103,6 +107,8 @@ def call_factory(name: str, batch: int, seed: int = 0, features: int | None = No
         batch: the batch the costs are for (leading dimension of the example input).
         seed: passed as ``seed=`` if the factory takes it.
         features: passed as ``features=`` if the factory takes it (e.g. 64 for digits).
+        abstract: return the example input as ``jax.ShapeDtypeStruct`` leaves (for
+            workload extraction: no memory for the batch is allocated).
 
     Raises:
         ValueError: bad name, import failure, wrong return value, or a batch that
@@ -111,7 +117,12 @@ def call_factory(name: str, batch: int, seed: int = 0, features: int | None = No
     factory = load_factory(name)
     accepted = _accepted(factory)
     kwargs = {"batch": batch, "seed": seed, "features": features}
-    out = factory(**{k: v for k, v in kwargs.items() if k in accepted and v is not None})
+    try:
+        out = factory(**{k: v for k, v in kwargs.items() if k in accepted and v is not None})
+    except Exception as err:  # noqa: BLE001 - user code: report it, naming the factory
+        first = (str(err).splitlines() or [""])[0][:200]
+        raise ValueError(f"model {name!r}: calling the factory raised {type(err).__name__}: "
+                         f"{first}") from err
     if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], nnx.Module)):
         raise ValueError(f"model {name!r}: the factory must return (nnx.Module, example_input), "
                          f"got {type(out).__name__}")
@@ -124,9 +135,7 @@ def call_factory(name: str, batch: int, seed: int = 0, features: int | None = No
         if any(d != batch for d in dims):
             raise ValueError(f"model {name!r}: the factory was given batch={batch} but returned "
                              f"an example input with leading dimensions {dims}")
-        return model, example
-    if all(d == batch for d in dims):
-        return model, example
-    example = rebatch(example, batch)
-    _check_batch_axis(name, model, example, batch)
-    return model, example
+    elif any(d != batch for d in dims):
+        example = rebatch(example, batch, abstract=True)
+        _check_batch_axis(name, model, example, batch)
+    return model, rebatch(example, batch, abstract=abstract)

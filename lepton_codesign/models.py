@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 
+import jax
 import jax.numpy as jnp
 from flax import nnx
 
@@ -183,7 +184,8 @@ def model_names() -> list[str]:
     return sorted(_BUILTINS)
 
 
-def build_model(name: str, batch: int = 1, seed: int = 0, features: int | None = None):
+def build_model(name: str, batch: int = 1, seed: int = 0, features: int | None = None,
+                abstract: bool = False):
     """Build a built-in model or a user factory and its example input.
 
     Args:
@@ -196,6 +198,8 @@ def build_model(name: str, batch: int = 1, seed: int = 0, features: int | None =
         seed: parameter initialisation seed.
         features: input width of the vector models (``mlp``, ``cnn1d``), e.g. 64 for
             the digits data set; ignored by the image / token models.
+        abstract: return the example input as a ``jax.ShapeDtypeStruct`` (shape and
+            dtype only): enough for ``extract_workload`` at any batch, no memory used.
 
     Returns:
         ``(model, example_input)``.
@@ -209,12 +213,13 @@ def build_model(name: str, batch: int = 1, seed: int = 0, features: int | None =
     if name in _BUILTINS:
         rngs = nnx.Rngs(seed)
         ctor, shape = _BUILTINS[name]
+        make = jax.ShapeDtypeStruct if abstract else jnp.zeros
         if features is not None and name in ("mlp", "cnn1d"):
-            return ctor(rngs, features), jnp.zeros((batch, features), jnp.float32)
-        return ctor(rngs), jnp.zeros((batch, *shape), jnp.float32)
+            return ctor(rngs, features), make((batch, features), jnp.float32)
+        return ctor(rngs), make((batch, *shape), jnp.float32)
     if ":" not in name:
         close = difflib.get_close_matches(name, model_names(), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValueError(f"unknown model {name!r}{hint}; allowed: {model_names()} or "
                          "package.module:function")
-    return call_factory(name, batch, seed=seed, features=features)
+    return call_factory(name, batch, seed=seed, features=features, abstract=abstract)

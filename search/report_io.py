@@ -123,6 +123,8 @@ def _check_points(c: _Checker, res: dict, k: int) -> None:
                 objs[j] = None
             elif isinstance(v, bool) or not isinstance(v, int | float):
                 c.fail(key, f"expected a number, got {json.dumps(v)[:60]}")
+            elif v < 0:  # every objective is an error rate, a time, an energy or a price
+                c.fail(key, f"{v!r} is negative; allowed: a number >= 0")
         if p["on_front"] and not feasible:
             c.fail(f"{where}.on_front", "an infeasible point cannot be on the front")
 

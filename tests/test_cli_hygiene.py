@@ -85,3 +85,12 @@ def test_unreadable_paths_give_a_clear_error(tmp_path, capsys):
     assert main(["evaluate", "--spec", str(tmp_path), "--model", "mlp"]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path) in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name, message", [("x.txt", "unknown image format"),
+                                           ("no_such_dir/x.png", "does not exist")])
+def test_compare_plot_path_is_checked_first(tmp_path, monkeypatch, capsys, name, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", "--model", "mlp", "--spec", "t4", "--plot", name]) == 2
+    err = capsys.readouterr().err
+    assert "--plot" in err and message in err

@@ -103,3 +103,19 @@ def test_bad_batch_on_the_command_line(batch, capsys):
 def test_bad_batch_in_python():
     with pytest.raises(ValueError, match="batch"):
         build_model("mlp", batch=0)
+
+
+def test_factory_that_raises_is_reported_with_its_name(capsys):
+    assert main(["evaluate", "--spec", "t4", "--model", "json:dumps"]) == 2
+    err = capsys.readouterr().err
+    assert "json:dumps" in err and "TypeError" in err and "Traceback" not in err
+
+
+def test_huge_batch_allocates_nothing(capsys):
+    """The CLI traces shapes only: a batch of 1e9 costs no memory and is priced."""
+    assert main(["evaluate", "--spec", "gemmini-like", "--model", "mymodels_t:tinynet",
+                 "--batch", "1000000000", "--format", "json"]) == 0
+    totals = json.loads(capsys.readouterr().out)["totals"]
+    assert totals["macs"] == pytest.approx(10**9 * MACS_PER_SAMPLE, rel=1e-6)  # float32 counts
+    model, x = build_model("mlp", batch=10**9, abstract=True)
+    assert x.shape == (10**9, 40) and not hasattr(x, "addressable_data")

@@ -111,7 +111,12 @@ _BITS = f"an integer {MIN_BITS}..{MAX_BITS} (quantised) or {FLOAT_BITS} (float)"
 
 
 class Run(_Strict):
-    name: str = Field("codesign", min_length=1, description="a non-empty string")
+    # The run name becomes a folder name (the default run directory): no separators,
+    # no "..", nothing a shell or a file system treats specially.
+    name: str = Field("codesign", min_length=1, max_length=64,
+                      pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
+                      description="1-64 letters, digits, '_', '-' or '.', not starting "
+                                  "with '.' or '-'")
     seed: int = Field(0, ge=0, le=MAX_SEED, description=f"an integer 0..{MAX_SEED}")
 
 
