@@ -146,7 +146,12 @@ class GpuSpec:
                     f"{IDLE_FRACTION_OF_TDP:g} x tdp_w)")
 
     def replace(self, **changes) -> GpuSpec:
-        """A copy with some fields changed (``pricing`` accepts its names)."""
+        """A copy with some fields changed (``pricing`` accepts its names). A derived
+        ``idle_w`` (15% of ``tdp_w``) follows a new ``tdp_w`` unless ``idle_w`` is given."""
+        if ("tdp_w" in changes and "idle_w" not in changes
+                and not (is_abstract(self.idle_w) or is_abstract(self.tdp_w))
+                and np.allclose(self.idle_w, IDLE_FRACTION_OF_TDP * np.asarray(self.tdp_w))):
+            changes["idle_w"] = None
         return dataclasses.replace(self, **changes)
 
     def describe(self) -> dict:

@@ -118,6 +118,8 @@ def test_small_gpu_loads_with_derived_idle_power(tmp_path):
     """idle_w is 15% of tdp_w unless set, so a 40 W GPU no longer trips a 60 W default."""
     assert float(hw.GpuSpec(1e12, 1e11, tdp_w=40.0).idle_w) == pytest.approx(6.0)
     assert float(hw.GpuSpec(1e12, 1e11).idle_w) == pytest.approx(60.0)  # old default kept
+    assert float(hw.GpuSpec(1e12, 1e11).replace(tdp_w=40.0).idle_w) == pytest.approx(6.0)
+    assert float(hw.GpuSpec(1e12, 1e11, idle_w=30.0).replace(tdp_w=300.0).idle_w) == 30.0
     path = tmp_path / "tiny.yaml"
     path.write_text("version: 1\nkind: gpu\npeak_fp32_flops: 1e12\npeak_bf16_flops: 4e12\n"
                     "peak_int8_ops: 8e12\nmem_bandwidth_bytes_per_s: 1e11\n"
