@@ -59,7 +59,7 @@ SPARSITY_AREA_OVERHEAD = (0.0, 0.02, 0.15, 0.05)  # none, zero-gating, skipping,
 def _pe_pack(spec: AsicSpec, w_bits, a_bits, smooth: bool):
     """Cycles per MAC on one PE: passes for wide operands / packing of narrow ones."""
     pb = spec.pe_bits
-    passes = _smooth.ceil(w_bits / pb, smooth) * _smooth.ceil(a_bits / pb, smooth)
+    passes = _smooth.ceil_div(w_bits, pb, smooth) * _smooth.ceil_div(a_bits, pb, smooth)
     pack = jnp.maximum(_smooth.floor(pb / w_bits, smooth), 1.0) * jnp.maximum(
         _smooth.floor(pb / a_bits, smooth), 1.0
     )

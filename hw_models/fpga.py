@@ -140,10 +140,10 @@ def _dataflow_placed(wl, spec, cp, sh, smooth, budgets, on_chip) -> dict:
     p = jnp.minimum(p, sh["lanes"])
     unrolled = sh["has_w"] & (p >= W * (1 - 1e-6)) & on_chip
     s_act = jnp.where(unrolled, sh["unstructured_density"], 1.0)
-    c = _smooth.ceil(macs_inf / p, smooth)
+    c = _smooth.ceil_div(macs_inf, p, smooth)
     # resources actually used (BRAM: capacity and port width, FINN bram_estimation)
-    bram_cap = _smooth.ceil(W * wb / BRAM18_BITS, smooth)
-    bram_w = _smooth.ceil(p * wb / BRAM18_PORT_BITS, smooth)
+    bram_cap = _smooth.ceil_div(W * wb, BRAM18_BITS, smooth)
+    bram_w = _smooth.ceil_div(p * wb, BRAM18_PORT_BITS, smooth)
     bram_need = jnp.where(on_chip & sh["has_w"] & ~unrolled, jnp.maximum(bram_cap, bram_w), 0.0)
     bram_total = jnp.sum(bram_need, -1)
     bram_used = jnp.minimum(bram_total, budgets["bram"])
@@ -196,19 +196,19 @@ def _overlay(wl: Workload, spec: FpgaSpec, cp: Compression, sh: dict, smooth: bo
     tn = jnp.asarray(spec.overlay_tile_n)[..., None]
     pp = jnp.maximum(_smooth.floor(P[..., None] / (tk * tn), smooth), 1.0)
     wb, ab = cp.weight_bits, cp.act_bits
-    passes = _smooth.ceil(wb / nb, smooth) * _smooth.ceil(ab / nb, smooth)
+    passes = _smooth.ceil_div(wb, nb, smooth) * _smooth.ceil_div(ab, nb, smooth)
     is_conv = jnp.asarray([kd == "conv" for kd in wl.kinds]) & (wl.kh > 0)
     cin_g = jnp.where(is_conv, wl.in_ch / wl.groups, wl.k)
-    k_t = jnp.where(is_conv, _smooth.ceil(cin_g / tk, smooth) * wl.kh * wl.kw,
-                    _smooth.ceil(wl.k / tk, smooth))
-    n_t = _smooth.ceil(sh["n_eff"] / tn, smooth)
-    m_t = _smooth.ceil(wl.m / pp, smooth)
+    k_t = jnp.where(is_conv, _smooth.ceil_div(cin_g, tk, smooth) * wl.kh * wl.kw,
+                    _smooth.ceil_div(wl.k, tk, smooth))
+    n_t = _smooth.ceil_div(sh["n_eff"], tn, smooth)
+    m_t = _smooth.ceil_div(wl.m, pp, smooth)
     fill = tk + tn  # pipeline depth of the array [A]
     # grouped/depthwise layers: groups whose inputs and outputs fit one tile side by side
     # share a pass (block-diagonal use of the array, as a DPU runs depthwise convs)
     gp = jnp.clip(jnp.minimum(jnp.floor(tk / cin_g), jnp.floor(tn / sh["n_eff"])),
                   1.0, wl.groups)
-    compute = _smooth.ceil(wl.groups / gp, smooth) * m_t * k_t * n_t * passes + fill
+    compute = _smooth.ceil_div(wl.groups, gp, smooth) * m_t * k_t * n_t * passes + fill
     buf_bytes = jnp.asarray((budgets["bram"] * BRAM18_BITS + budgets["uram"] * URAM_BITS) / 8.0)
     act = (wl.input_elems + wl.output_elems) * ab / 8.0
     spill = act > buf_bytes[..., None] / 2.0

@@ -59,7 +59,7 @@ def st_scale(exact: jax.Array, driver: jax.Array, smooth: bool) -> jax.Array:
 def lane_costs(spec, w_bits, a_bits, smooth: bool) -> dict:
     """LUT / FF / DSP per MAC lane and whether the lane uses a DSP (see module doc)."""
     s = w_bits + a_bits
-    lut_mul = FINN_LUT_C1 * (2.0 * _smooth.ceil(s / 6.0, smooth) - 1.0) * s
+    lut_mul = FINN_LUT_C1 * (2.0 * _smooth.ceil_div(s, 6.0, smooth) - 1.0) * s
     lut_add = FINN_LUT_C1 * 2.0 * s
     wmax = jnp.maximum(w_bits, a_bits)
     # LUT multipliers cost ~ w x a, so the choice is made on the product [A]; a device
@@ -67,8 +67,8 @@ def lane_costs(spec, w_bits, a_bits, smooth: bool) -> dict:
     use_dsp = (w_bits * a_bits > spec.lut_mac_max_bits ** 2) & (spec.dsp > 0)
     pack = jnp.where(wmax <= 4.0, spec.dsp_macs_4bit,
                      jnp.where(wmax <= 8.0, spec.dsp_macs_8bit, 1.0))
-    units = (_smooth.ceil(w_bits / DSP_A_BITS, smooth)
-             * _smooth.ceil(a_bits / DSP_B_BITS, smooth))
+    units = (_smooth.ceil_div(w_bits, DSP_A_BITS, smooth)
+             * _smooth.ceil_div(a_bits, DSP_B_BITS, smooth))
     dsp_lane = st_scale(units / (pack * spec.dsp_clock_ratio), w_bits * a_bits, smooth)
     lut = jnp.where(use_dsp, lut_add, lut_mul + lut_add)
     return {

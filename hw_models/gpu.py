@@ -94,11 +94,11 @@ def evaluate_gpu(workload: Workload, spec: GpuSpec, compression: Compression,
     # 1-3. dtype, tiles, waves, compute time
     code, peak = select_dtype(spec, jnp.maximum(wb, ab))
     peak = st_scale(peak, 1.0 / jnp.maximum(wb, ab), smooth) * speed
-    r16 = lambda x: MIN_TILE * _smooth.ceil(x / MIN_TILE, smooth)  # noqa: E731
+    r16 = lambda x: MIN_TILE * _smooth.ceil_div(x, MIN_TILE, smooth)  # noqa: E731
     tm = jnp.minimum(spec.tile_m, r16(wl.m))
     tn = jnp.minimum(spec.tile_n, r16(n_eff))
-    tiles = _smooth.ceil(wl.m / tm, smooth) * _smooth.ceil(n_eff / tn, smooth) * wl.groups
-    waves = _smooth.ceil(tiles / spec.num_sms, smooth)
+    tiles = _smooth.ceil_div(wl.m, tm, smooth) * _smooth.ceil_div(n_eff, tn, smooth) * wl.groups
+    waves = _smooth.ceil_div(tiles, spec.num_sms, smooth)
     sm_rate = peak * spec.compute_efficiency / spec.num_sms
     t_compute = waves * 2.0 * tm * tn * wl.k / sm_rate
     flops = 2.0 * wl.m * wl.k * n_eff * wl.groups

@@ -86,7 +86,7 @@ def folds(m, k, n, rows, cols, dataflow, smooth: bool = False):
         [2, 3]
     """
     sr, sc, _ = spatial_map(m, k, n, dataflow)
-    return _smooth.ceil(sr / rows, smooth), _smooth.ceil(sc / cols, smooth)
+    return _smooth.ceil_div(sr, rows, smooth), _smooth.ceil_div(sc, cols, smooth)
 
 
 def demand_lines(m, k, n, rows, cols, dataflow, smooth: bool = False) -> jax.Array:

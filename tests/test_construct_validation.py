@@ -161,9 +161,8 @@ def test_jit_and_vmap_evaluate_equal_eager():
             assert bool(got.feasible) == bool(eager.feasible)
 
 
-@pytest.mark.xfail(strict=True, reason="pre-existing: systolic.folds uses ceil(a / b) and "
-                   "XLA:CPU's vectorised f32 division gives 196/14 = 14.000001 eagerly")
 def test_fold_count_is_exact_eagerly():
+    """196 / 14 is 14.000001 in XLA:CPU's vectorised f32 division; folds use ceil_div."""
     wl = hw.gemm_workload([(64, 64, 64), (1, 256, 10), (196, 288, 64)])
     spec = hw.AsicSpec(34, 14, dataflow="is")
     eager = np.asarray(hw.evaluate(wl, spec).compute_cycles)
