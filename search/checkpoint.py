@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,13 +57,31 @@ def save(path: str | os.PathLike, arrays: Mapping[str, Any], meta: Mapping[str, 
         raise
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file cannot be read; the message names the file and what to do."""
+
+
 def load(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """``(arrays, meta)`` from a file written by ``save``."""
-    with np.load(os.fspath(path), allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files if k != _HEADER}
-        if _HEADER not in data.files:
-            raise ValueError(f"{path}: not a search checkpoint (no header)")
-        meta = json.loads(str(data[_HEADER]))
+    """``(arrays, meta)`` from a file written by ``save``.
+
+    Raises:
+        CheckpointError: the file is damaged (truncated, not an NPZ, bad header) or is
+            not a search checkpoint; deleting it restarts that search from scratch.
+    """
+    fix = "delete it to restart this search from scratch"
+    try:
+        with np.load(os.fspath(path), allow_pickle=False) as data:
+            if _HEADER not in data.files:
+                raise CheckpointError(f"{path}: not a search checkpoint (no header); {fix}")
+            arrays = {k: data[k] for k in data.files if k != _HEADER}
+            meta = json.loads(str(data[_HEADER]))
+    except CheckpointError:
+        raise
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        raise CheckpointError(f"{path}: damaged checkpoint ({type(err).__name__}: {err}); "
+                              f"{fix}") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: damaged checkpoint (header is not an object); {fix}")
     return arrays, meta
 
 

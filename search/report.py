@@ -240,6 +240,7 @@ def _markdown(res: dict, pngs: list[str]) -> str:
              f"- wall time: {fmt.si(wall, 's') if isinstance(wall, int | float) else 'n/a'}",
              f"- evaluated designs: {n_pts} across {', '.join(map(_md, fams))}; "
              f"on the front: {sum(p['on_front'] for p in res['points'])}",
+             f"- data: {_md(run.get('data', 'n/a'))}",
              f"- versions: {_md(json.dumps(run.get('versions', {})))}",
              "- interactive report (sortable front, linked plots, per-design details): "
              "[report.html](report.html)", "",

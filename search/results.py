@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import zipfile
 from typing import Any
 
 import jax
@@ -139,10 +140,18 @@ class SearchResult:
     def load(cls, path: str | os.PathLike) -> SearchResult:
         """Read a result written by ``save``."""
         stem = _stem(path)
-        with open(stem + ".json") as fh:
-            doc = json.load(fh)
-        with np.load(stem + ".npz", allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        try:
+            with open(stem + ".json") as fh:
+                doc = json.load(fh)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{stem}.json: damaged result file ({err}); it cannot be read "
+                             "back, rerun the search that wrote it") from None
+        try:
+            with np.load(stem + ".npz", allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (ValueError, EOFError, zipfile.BadZipFile) as err:
+            raise ValueError(f"{stem}.npz: damaged result file ({type(err).__name__}: {err}); "
+                             "it cannot be read back, rerun the search that wrote it") from None
         designs = {k[len("design/"):]: v for k, v in arrays.items() if k.startswith("design/")}
         return cls(space=Space.from_dict(doc["space"]), designs=designs,
                    objective_names=tuple(doc["objective_names"]), meta=doc["meta"],

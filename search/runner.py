@@ -160,6 +160,7 @@ def run(strategy: Strategy, objective: Objective, space: Space, *, key, budget: 
     last_state, truncated = state, False
     if checkpoint is not None and os.path.exists(checkpoint):
         arrays, meta = ckpt.load(checkpoint)
+        _check_complete(checkpoint, arrays, meta)
         if meta.get("fingerprint") != fingerprint:
             raise ValueError(f"{checkpoint}: checkpoint belongs to a different run "
                              "(strategy, settings, space or key differ); delete it or "
@@ -231,6 +232,22 @@ def _check_k(k: int, archive: _Archive, ref, names) -> None:
         raise ValueError(f"ref_point has {ref.size} entries, the objective returns {k}")
     if names is not None and len(names) != k:
         raise ValueError(f"{len(names)} objective_names for {k} objectives")
+
+
+_CKPT_ARRAYS = ("unit", "objectives", "violation", "generation", "hv", "evals", "times")
+_CKPT_META = ("generation", "elapsed_s", "ref_point", "objective_names", "truncated")
+
+
+def _check_complete(path, arrays: dict, meta: dict) -> None:
+    """A readable checkpoint that misses entries is damaged: say so, and what to do."""
+    missing = [k for k in _CKPT_ARRAYS if k not in arrays] + [
+        f"meta.{k}" for k in _CKPT_META if k not in meta]
+    n = len(arrays.get("unit", ()))
+    if not missing and any(len(arrays[k]) != n for k in _CKPT_ARRAYS[1:4]):
+        missing = ["equal row counts"]
+    if missing:
+        raise ckpt.CheckpointError(f"{path}: damaged checkpoint (missing {missing}); delete it "
+                                   "to restart this search from scratch")
 
 
 def _front_hv(archive: _Archive, ref, key, generation: int, hv_samples: int) -> float:

@@ -51,3 +51,47 @@ def test_report_on_missing_dir(tmp_path, capsys):
 def test_show_config_is_the_embedded_quickstart(capsys):
     assert main(["show-config"]) == 0
     assert 'name = "quickstart"' in capsys.readouterr().out
+
+
+def test_search_defaults_to_a_new_run_directory(tmp_path, monkeypatch, capsys):
+    import re
+    import signal
+    from types import SimpleNamespace
+
+    from lepton_codesign.codesign import pipeline
+
+    seen = []
+
+    def fake_codesign(**kw):
+        seen.append(kw)
+        return SimpleNamespace(points=[], front=lambda: [])
+
+    monkeypatch.setattr(pipeline, "codesign", fake_codesign)
+    monkeypatch.chdir(tmp_path)
+    term = signal.getsignal(signal.SIGTERM)
+    assert main(["search"]) == 0
+    assert signal.getsignal(signal.SIGTERM) is term  # the handler is restored
+    out = str(seen[0]["out_dir"])
+    assert re.fullmatch(r"lepton-runs/quickstart-\d{8}-\d{6}", out), out
+    assert seen[0]["fresh"] is False
+    cap = capsys.readouterr()
+    assert f"run directory: {out}" in cap.err
+    assert f"lepton-codesign search --out {out}" in cap.out
+
+
+def test_search_refuses_an_incompatible_run_directory(tmp_path, capsys):
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "config.json").write_text('{"run": {}, "points": [], "train": {}}')
+    (run / "trials.jsonl").write_text('{"name": "dense-fp32"}\n')
+    assert main(["search", "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert str(run) in err and "--fresh" in err and "--out" in err
+    assert (run / "trials.jsonl").read_text() == '{"name": "dense-fp32"}\n'
+
+
+def test_search_fresh_refuses_a_foreign_directory(tmp_path, capsys):
+    (tmp_path / "results.json").write_text("{}")
+    assert main(["search", "--out", str(tmp_path), "--fresh"]) == 2
+    assert "nothing was deleted" in capsys.readouterr().err
+    assert (tmp_path / "results.json").read_text() == "{}"

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -62,11 +63,26 @@ class RayExecutor:
         ray = self._ray
         remote = ray.remote(max_retries=self.max_retries, num_cpus=1)(fn)
         pending = {remote.remote(item): i for i, item in enumerate(items)}
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            for ref in done:
-                i = pending.pop(ref)
-                on_result(i, ray.get(ref))
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    i = pending.pop(ref)
+                    on_result(i, ray.get(ref))
+        except KeyboardInterrupt:  # Ctrl-C: stop the trials still running, keep the rest
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise
+
+
+def shutdown() -> None:
+    """Stop a Ray cluster this process started, if any (before a hard exit on Ctrl-C)."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        try:
+            ray.shutdown()
+        except Exception as err:  # noqa: BLE001 - best effort on the way out
+            log.warning("ray.shutdown failed: %s", err)
 
 
 def make_executor(kind: str = "local", address: str | None = None,

@@ -1,11 +1,13 @@
 """``codesign``: compress at several operating points, search hardware, report the front.
 
-Data flow of one run (``out_dir`` makes it resumable):
+Data flow of one run (``out_dir`` makes it resumable: ``rundir.RunDir`` locks the
+directory and resumes only a run of the same config, code and data):
 
 1. **Trials** (one per compression operating point) train the model with that policy
    and return its test accuracy and hard ``hw_models.Compression``. They run on an
    executor (local or Ray); each result is appended to ``trials.jsonl`` the moment
-   it arrives, and a rerun skips the points already there.
+   it arrives, and a rerun skips the points already there. User arrays are checked
+   against the model first (``userdata.check_user_data``).
 2. The **workload** is extracted once from the model (compression does not change
    the layer list, only densities and bits).
 3. **Hardware** per family (``families.py``): NSGA-II over ASIC knobs x operating
@@ -24,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import platform
 import sys
 import time
@@ -39,7 +40,10 @@ from lepton_codesign import hw_models, search
 from lepton_codesign.codesign import families as fam
 from lepton_codesign.codesign.config import OBJECTIVES, default_config, validate_config
 from lepton_codesign.codesign.executor import make_executor
+from lepton_codesign.codesign.rundir import RunDir, RunDirError, code_fingerprint
 from lepton_codesign.codesign.trials import compression_from_dict, run_trial
+from lepton_codesign.codesign.userdata import check_user_data, dataset_provenance
+from lepton_codesign.search.checkpoint import CheckpointError
 from lepton_codesign.search.report import knee_index, write_report
 from lepton_codesign.tables import layer_rows
 
@@ -57,6 +61,7 @@ class CodesignResult:
         trials: per operating point: name, accuracy, compression settings.
         chosen: id of the knee design of the front.
         run_dir: where results and the report were written (or ``None``).
+        data: provenance of the training data (``{"source": ...}``).
     """
 
     points: list[dict]
@@ -64,6 +69,7 @@ class CodesignResult:
     trials: list[dict]
     chosen: str | None
     run_dir: Path | None
+    data: dict | None = None
 
     @property
     def objectives(self) -> np.ndarray:
@@ -77,37 +83,22 @@ class CodesignResult:
         return [p for p in self.points if p["on_front"]]
 
 
-def _append_jsonl(path: Path, record: dict) -> None:
-    with open(path, "a") as fh:
-        fh.write(json.dumps(record) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:  # a torn last line from a crash: drop it
-            break
-    return out
-
-
-def _run_trials(cfg, model, executor, run_dir: Path | None, progress: bool,
-                arrays=None) -> list[dict]:
-    done = {r["name"]: r for r in _read_jsonl(run_dir / "trials.jsonl")} if run_dir else {}
+def _run_trials(cfg, model, executor, rd: RunDir | None, progress: bool,
+                arrays=None, source: str | None = None) -> list[dict]:
+    done = rd.trials() if rd else {}
     todo = [p for p in cfg["points"] if p["name"] not in done]
+    if done:
+        log.info("resuming: %d of %d trials already in %s", len(done), len(cfg["points"]),
+                 rd.path)
     tasks = [{"point": p, "model": model, "data": cfg["data"], "train": cfg["train"],
-              "seed": cfg["run"]["seed"], "progress": progress, "arrays": arrays}
+              "seed": cfg["run"]["seed"], "progress": progress, "arrays": arrays,
+              "source": source}
              for p in todo]
 
     def on_result(i, rec):
         done[rec["name"]] = rec
-        if run_dir:
-            _append_jsonl(run_dir / "trials.jsonl", rec)
+        if rd:
+            rd.append_trial(rec)
         log.info("trial %s: accuracy %.4f", rec["name"], rec["accuracy"])
 
     if tasks:
@@ -153,23 +144,6 @@ def _spec_of(cfg, point: dict):
     return hw_models.preset(point["hardware"]["preset"])
 
 
-# Sections whose change invalidates finished trials / search generations on resume.
-_RESUME_KEYS = ("run", "data", "model", "train", "points", "asic", "objectives", "constraints")
-
-
-def _check_resumable(run_dir: Path, cfg: dict) -> None:
-    """Refuse to resume a run directory that was started with a different config."""
-    old_path = run_dir / "config.json"
-    if not old_path.is_file():
-        return
-    old = json.loads(old_path.read_text())
-    changed = [k for k in _RESUME_KEYS if old.get(k) != json.loads(json.dumps(cfg[k]))]
-    if changed:
-        raise ValueError(f"{run_dir}: this run directory was started with a different config "
-                         f"(sections {changed} differ); resume with the same config or use a "
-                         f"new --out directory")
-
-
 def _versions() -> dict:
     out = {"python": platform.python_version()}
     for pkg in ("lepton-codesign", "jax", "flax", "optax", "numpy"):
@@ -182,43 +156,55 @@ def _versions() -> dict:
 
 def codesign(model_factory: str | None = None, data=None, config: dict | None = None, *,
              out_dir: str | Path | None = None, executor: str = "local",
-             address: str | None = None, progress: bool = True) -> CodesignResult:
+             address: str | None = None, progress: bool = True,
+             fresh: bool = False) -> CodesignResult:
     """Run a co-design search (see the module docstring).
 
     Args:
         model_factory: a built-in model name or ``"module:factory"`` (overrides
             ``config["model"]["name"]``; names travel to Ray workers).
-        data: user arrays ``((x_train, y_train), (x_test, y_test))`` (integer labels,
-            inputs matching the model); ``None`` uses ``config["data"]`` (mnist1d |
-            digits, generated or bundled offline).
+        data: user arrays ``((x_train, y_train), (x_test, y_test))`` (integer labels
+            in the model's classes, inputs matching the model; checked before any
+            training); ``None`` uses ``config["data"]`` (mnist1d | digits, generated
+            or bundled offline).
         config: a validated config (``load_config`` / ``default_config``) or a raw
             dict (validated here); ``None`` = the embedded quickstart.
-        out_dir: run directory for resumable state, results and the report.
+        out_dir: run directory for resumable state, results and the report. An
+            existing one resumes only a run of the same config, code and data
+            (otherwise ``RunDirError`` says what differs); one run at a time.
         executor: ``"local"`` or ``"ray"`` (training trials).
         address: Ray cluster address (``None`` starts a local one).
         progress: show progress bars.
+        fresh: discard the saved state of a previous run in ``out_dir`` (only a run
+            directory lepton-codesign wrote) instead of resuming it.
 
     Returns:
         ``CodesignResult``.
+
+    Raises:
+        ValueError: bad config or data (``ConfigError``), an incompatible or busy run
+            directory, or a damaged one (``RunDirError``), naming the file.
     """
-    if data is not None:
-        try:
-            (xtr, ytr), (xte, yte) = data
-        except (TypeError, ValueError) as err:
-            raise ValueError("data must be ((x_train, y_train), (x_test, y_test))") from err
-        if len(xtr) != len(ytr) or len(xte) != len(yte):
-            raise ValueError("data: x and y must have the same number of rows")
     t0 = time.time()
     cfg = default_config() if config is None else validate_config(config)
     if model_factory is not None:
         cfg["model"]["name"] = model_factory
-    run_dir = Path(out_dir) if out_dir else None
-    if run_dir:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        _check_resumable(run_dir, cfg)
-        (run_dir / "config.json").write_text(json.dumps(cfg, indent=2))
-    trials = _run_trials(cfg, cfg["model"]["name"], make_executor(executor, address), run_dir,
-                         progress, arrays=data)
+    if executor not in ("local", "ray"):
+        raise ValueError(f"executor {executor!r} not in ['local', 'ray']")
+    prov = (dataset_provenance(cfg["data"]) if data is None
+            else check_user_data(data, cfg["model"]["name"], cfg["data"]))
+    log.info("data: %s", prov["source"])
+    if not out_dir:
+        return _codesign(cfg, data, prov, None, executor, address, progress, t0)
+    with RunDir(out_dir, cfg, prov, fresh=fresh) as rd:
+        return _codesign(cfg, data, prov, rd, executor, address, progress, t0)
+
+
+def _codesign(cfg, data, prov, rd: RunDir | None, executor, address, progress,
+              t0: float) -> CodesignResult:
+    run_dir = rd.path if rd else None
+    trials = _run_trials(cfg, cfg["model"]["name"], make_executor(executor, address), rd,
+                         progress, arrays=data, source=prov["source"])
     names = [t["name"] for t in trials]
     acc = np.array([t["accuracy"] for t in trials], np.float32)
     comps = [compression_from_dict(t["compression"]) for t in trials]
@@ -237,8 +223,11 @@ def codesign(model_factory: str | None = None, data=None, config: dict | None = 
     points, hv_history = [], {}
     families = cfg["hardware"]["families"]
     if "asic" in families:
-        asic, hv_history["asic"] = _asic_points(cfg, workload, comps, acc, names, run_dir, key,
-                                                progress)
+        try:
+            asic, hv_history["asic"] = _asic_points(cfg, workload, comps, acc, names, run_dir,
+                                                    key, progress)
+        except CheckpointError as err:
+            raise RunDirError(f"{err}; the finished trials in trials.jsonl are kept") from None
         points += asic
     for family in ("fpga", "gpu"):
         if family in families:
@@ -273,13 +262,14 @@ def codesign(model_factory: str | None = None, data=None, config: dict | None = 
                        "after per-objective normalisation)",
                        "layers": layers})
     result = CodesignResult(points, list(cfg["objectives"]["names"]), trials,
-                            chosen[0]["id"] if chosen else None, run_dir)
+                            chosen[0]["id"] if chosen else None, run_dir, prov)
     if run_dir:
         results = {
             "run": {"name": cfg["run"]["name"], "seed": cfg["run"]["seed"],
                     "command": " ".join(["lepton-codesign"] + sys.argv[1:])
                     if sys.argv and "lepton-codesign" in sys.argv[0] else "python API",
-                    "settings": cfg, "versions": _versions(),
+                    "settings": cfg, "versions": _versions(), "data": prov["source"],
+                    "code": code_fingerprint(),
                     "wall_time_s": time.time() - t0,
                     "workload": {"layers": list(workload.names),
                                  "macs": int(np.asarray(workload.total_macs))}},

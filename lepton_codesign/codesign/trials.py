@@ -5,11 +5,12 @@ shipped to a Ray worker; it returns plain data (JSON-able) too.
 
 Example:
     >>> rec = run_trial({"point": {...}, "model": "mlp", ...})  # doctest: +SKIP
-    >>> rec["accuracy"], rec["compression"]["weight_bits"]
+    >>> rec["accuracy"], rec["compression"]["weight_bits"]  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 
@@ -33,6 +34,52 @@ def compression_from_dict(d: dict) -> hw_models.Compression:
     return hw_models.Compression(**{
         k: jnp.asarray(v, jnp.int32 if k == "structure" else jnp.float32) for k, v in d.items()
     })
+
+
+_COMP_RULES = {  # field -> (low, high) of every per-layer value
+    "weight_density": (0.0, 1.0), "act_density": (0.0, 1.0),
+    "structure": (0, 2), "nm_m": (1, 1 << 16), "weight_bits": (1, 32), "act_bits": (1, 32),
+}
+
+
+def _bad_number(v, lo, hi) -> bool:
+    return (isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
+            or not lo <= v <= hi)
+
+
+def check_record(rec, names) -> str | None:
+    """What is wrong with a saved trial record (``None`` if it is plausible).
+
+    Args:
+        rec: a parsed line of ``trials.jsonl``.
+        names: the operating point names of the run's config.
+
+    Example:
+        >>> check_record({"name": "x", "accuracy": 7.5}, ["x"])
+        'accuracy 7.5 is not a finite number in [0, 1]'
+    """
+    if not isinstance(rec, dict):
+        return "not a JSON object"
+    if rec.get("name") not in names:
+        return f"name {rec.get('name')!r} is not an operating point of this config {list(names)}"
+    if _bad_number(rec.get("accuracy"), 0.0, 1.0):
+        return f"accuracy {rec.get('accuracy')!r} is not a finite number in [0, 1]"
+    layers = rec.get("layers")
+    if not isinstance(layers, list) or not layers or not all(isinstance(x, str) for x in layers):
+        return "layers must be a non-empty list of layer names"
+    feats = rec.get("features")
+    if isinstance(feats, bool) or not isinstance(feats, int) or feats < 1:
+        return f"features {feats!r} must be a positive integer"
+    comp = rec.get("compression")
+    if not isinstance(comp, dict) or set(comp) != set(_COMP_RULES):
+        return f"compression must hold exactly {sorted(_COMP_RULES)}"
+    for field, (lo, hi) in _COMP_RULES.items():
+        vals = comp[field]
+        if not isinstance(vals, list) or len(vals) != len(layers):
+            return f"compression.{field} must list one value per layer ({len(layers)})"
+        if bad := [v for v in vals if _bad_number(v, lo, hi)]:
+            return f"compression.{field} value {bad[0]!r} is outside [{lo}, {hi}]"
+    return None
 
 
 def policy_for(point: dict):
@@ -59,7 +106,8 @@ def run_trial(task: dict) -> dict:
     Args:
         task: ``{"point", "model", "data", "train", "seed", "progress"}`` with the
             sections of a validated config, and optionally ``"arrays"``: user data
-            ``((x_train, y_train), (x_test, y_test))`` that replaces ``data``.
+            ``((x_train, y_train), (x_test, y_test))`` that replaces ``data``, and
+            ``"source"``: how the progress line names the data.
     """
     from lepton_codesign.compress import compress
     from lepton_codesign.data import load_dataset
@@ -69,7 +117,8 @@ def run_trial(task: dict) -> dict:
     t0 = time.time()
     point, seed = task["point"], int(task["seed"])
     if task.get("progress"):
-        print(f"trial {point['name']}: training {task['model']} on {task['data']['dataset']}",
+        source = task.get("source") or task["data"]["dataset"]
+        print(f"trial {point['name']}: training {task['model']} on {source}",
               file=sys.stderr, flush=True)
     if task.get("arrays") is not None:  # user data: ((x_train, y_train), (x_test, y_test))
         (xtr, ytr), (xte, yte) = task["arrays"]

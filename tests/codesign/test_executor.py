@@ -59,3 +59,19 @@ def _points(cfg):
     from lepton_codesign.codesign.config import validate_config
 
     return validate_config(cfg)["points"]
+
+
+def test_interrupt_keeps_the_results_already_returned():
+    from lepton_codesign.codesign.executor import shutdown
+
+    seen = []
+
+    def fn(x):
+        if x == 2:
+            raise KeyboardInterrupt
+        return x
+
+    with pytest.raises(KeyboardInterrupt):
+        LocalExecutor().map(fn, [0, 1, 2, 3], lambda i, r: seen.append(r))
+    assert seen == [0, 1]
+    shutdown()  # no Ray cluster started: a no-op, not an error

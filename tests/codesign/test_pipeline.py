@@ -135,3 +135,91 @@ def test_resume_with_a_different_config_is_refused(tiny_run):
     cfg["train"]["epochs"] = 3
     with pytest.raises(ValueError, match="different config"):
         codesign(config=cfg, out_dir=out, progress=False)
+
+
+def test_damaged_asic_checkpoint_names_the_file_and_keeps_trials(tmp_path, tiny_run):
+    import shutil
+
+    from lepton_codesign.codesign.rundir import RunDirError
+    from tests.codesign.conftest import TINY
+
+    _, out = tiny_run
+    run = tmp_path / "copy"
+    shutil.copytree(out, run)
+    (run / "asic_search.npz").write_bytes(b"PK\x03\x04 torn")
+    with pytest.raises(RunDirError) as err:
+        codesign(config=TINY, out_dir=run, progress=False)
+    msg = str(err.value)
+    assert f"{run / 'asic_search.npz'}: damaged checkpoint" in msg
+    assert "delete it" in msg and "trials.jsonl are kept" in msg
+
+
+def test_rerun_on_a_finished_directory_trains_nothing(tmp_path, tiny_run, monkeypatch):
+    import shutil
+
+    from tests.codesign.conftest import TINY
+
+    _, out = tiny_run
+    run = tmp_path / "copy"
+    shutil.copytree(out, run)
+
+    def no_training(task):
+        raise AssertionError("a finished trial was retrained")
+
+    monkeypatch.setattr(pipeline, "run_trial", no_training)
+    res = codesign(config=TINY, out_dir=run, progress=False)
+    assert len(res.trials) == 2 and res.data["source"].startswith("digits")
+
+
+def _digits(n_train=300, n_test=100):
+    from lepton_codesign.data import load_digits
+
+    (x, y), (xt, yt) = load_digits().train, load_digits().test
+    return x[:n_train], y[:n_train], xt[:n_test], yt[:n_test]
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda x, y: (x, y + 10), r"y_train has labels 10\.\.19 but model 'mlp' has 10 output"),
+    (lambda x, y: (x, y - 1), r"y_train\[\d+\] = -1: class labels must be >= 0"),
+    (lambda x, y: (x, y + 0.5), r"is not an integer class label"),
+    (lambda x, y: (x[:, :, None], y), r"x_train rows have shape \(64, 1\) but x_test rows"),
+    (lambda x, y: (np.where(x > 0, np.nan, x), y), "x_train contains NaN"),
+])
+def test_bad_user_arrays_are_refused_before_training(tmp_path, tiny_config, monkeypatch,
+                                                     change, match):
+    monkeypatch.setattr(pipeline, "run_trial", lambda task: pytest.fail("trained"))
+    x, y, xt, yt = _digits()
+    x2, y2 = change(x, y)
+    with pytest.raises(ValueError, match=match):
+        codesign(config=tiny_config, data=((x2, y2), (xt, yt)), out_dir=tmp_path / "r",
+                 progress=False)
+    assert not (tmp_path / "r").exists()  # refused before the run directory
+
+
+def test_model_input_shape_is_checked(tiny_config, monkeypatch):
+    monkeypatch.setattr(pipeline, "run_trial", lambda task: pytest.fail("trained"))
+    x, y, xt, yt = _digits()
+    img = ((x.reshape(-1, 8, 8, 1), y), (xt.reshape(-1, 8, 8, 1), yt))
+    with pytest.raises(ValueError, match=r"\(8, 8, 1\) but model 'lenet' takes .*\(28, 28, 1\)"):
+        codesign("lenet", data=img, config=tiny_config, progress=False)
+
+
+def test_user_arrays_provenance_is_recorded_and_guards_resume(tmp_path, tiny_config, caplog):
+    import logging
+
+    from lepton_codesign.codesign.rundir import RunDirError
+
+    caplog.set_level(logging.INFO)
+    x, y, xt, yt = _digits()
+    cfg = dict(tiny_config, hardware={"families": ["gpu"]})
+    cfg["points"] = cfg["points"][:1]
+    out = tmp_path / "r"
+    res = codesign(config=cfg, data=((x, y), (xt, yt)), out_dir=out, progress=False)
+    source = "user arrays: 300 train / 100 test, x (64,), 10 classes"
+    assert res.data["source"] == source
+    assert f"data: {source}" in caplog.text and "mnist1d" not in caplog.text
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["run"]["data"] == source
+    assert f"- data: {source}" in (out / "report.md").read_text()
+    with pytest.raises(RunDirError, match="data: user arrays"):  # other arrays: no replay
+        codesign(config=cfg, data=((x[::-1], y[::-1]), (xt, yt)), out_dir=out, progress=False)
