@@ -47,7 +47,7 @@ def _evaluate(args) -> int:
     from lepton_codesign.tables import format_rows, layer_rows, total_row, with_total_row
 
     spec = hw_models.resolve_spec(args.spec)
-    model, x = build_model(args.model, batch=args.batch)
+    model, x = build_model(args.model, batch=args.batch, abstract=True)
     workload = extract_workload(model, x, batch=args.batch)
     costs = hw_models.evaluate(workload, spec)
     layers, totals = layer_rows(workload, costs), total_row(workload, costs)
@@ -66,14 +66,31 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _check_plot_path(path: str) -> None:
+    """``--plot`` must name a file matplotlib can write, in an existing folder."""
+    from pathlib import Path
+
+    allowed = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+    p = Path(path)
+    if p.suffix.lower() not in allowed:
+        raise ValueError(f"--plot {path!r}: unknown image format {p.suffix or '(none)'!r}; "
+                         f"allowed: a file name ending in one of {list(allowed)}")
+    if p.is_dir():
+        raise ValueError(f"--plot {path!r}: is a directory; allowed: a file name")
+    if not p.parent.is_dir():
+        raise ValueError(f"--plot {path!r}: folder {str(p.parent)!r} does not exist")
+
+
 def _compare(args) -> int:
     from lepton_codesign import hw_models
     from lepton_codesign.compare import compare, format_table, plot_compare
     from lepton_codesign.extract import extract_workload
     from lepton_codesign.models import build_model
 
+    if args.plot:
+        _check_plot_path(args.plot)
     specs = [hw_models.resolve_spec(s) for s in args.spec]
-    model, x = build_model(args.model, batch=args.batch)
+    model, x = build_model(args.model, batch=args.batch, abstract=True)
     rows = compare(extract_workload(model, x, batch=args.batch), specs)
     print(format_table(rows, args.format))
     if args.plot:
@@ -89,6 +106,9 @@ def _search(args) -> int:
     from lepton_codesign.codesign.pipeline import codesign
     from lepton_codesign.codesign.rundir import default_run_dir, saved_progress
 
+    if args.out is not None and not args.out.strip():
+        raise ValueError("--out '': allowed: a directory path (leave --out out for a new "
+                         "run directory under lepton-runs/)")
     cfg = load_config(args.config) if args.config else default_config()
     out = args.out or str(default_run_dir(cfg["run"]["name"]))
     again = ["lepton-codesign", "search"] + (["--config", args.config] if args.config else [])
@@ -106,7 +126,7 @@ def _search(args) -> int:
         raise
     front = res.front()
     print(f"\n{len(res.points)} designs evaluated, {len(front)} on the Pareto front")
-    print(f"report: {out}/report.md")
+    print(f"report: {out}/report.md (interactive: {out}/report.html)")
     print(f"run again on the saved work (nothing is recomputed): {again}")
     return 0
 

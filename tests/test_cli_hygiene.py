@@ -94,3 +94,8 @@ def test_compare_plot_path_is_checked_first(tmp_path, monkeypatch, capsys, name,
     assert main(["compare", "--model", "mlp", "--spec", "t4", "--plot", name]) == 2
     err = capsys.readouterr().err
     assert "--plot" in err and message in err
+
+
+def test_search_refuses_an_empty_out(capsys):
+    assert main(["search", "--out", ""]) == 2
+    assert "--out ''" in capsys.readouterr().err

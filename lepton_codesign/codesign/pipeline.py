@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import logging
@@ -39,6 +40,7 @@ import numpy as np
 from lepton_codesign import hw_models, search
 from lepton_codesign.codesign import families as fam
 from lepton_codesign.codesign.config import OBJECTIVES, default_config, validate_config
+from lepton_codesign.codesign.devices import spec_of_record
 from lepton_codesign.codesign.executor import make_executor
 from lepton_codesign.codesign.rundir import RunDir, RunDirError, code_fingerprint
 from lepton_codesign.codesign.trials import compression_from_dict, run_trial
@@ -111,8 +113,9 @@ def _asic_points(cfg, workload, comps, acc, names, run_dir, key, progress) -> tu
     objective = fam.make_asic_objective(cfg, workload, fam.stack_compressions(comps), acc)
     budget = cfg["asic"]["pop_size"] * cfg["asic"]["generations"]
     ckpt = str(run_dir / "asic_search.npz") if run_dir else None
-    res = search.run(search.nsga2(cfg["asic"]["pop_size"]), objective, space, key=key,
-                     budget=budget, checkpoint=ckpt, progress=progress,
+    initial = fam.seed_cube(cfg, space, names)  # [asic] seeds inside the bounds
+    res = search.run(search.nsga2(cfg["asic"]["pop_size"], initial=initial), objective, space,
+                     key=key, budget=budget, checkpoint=ckpt, progress=progress,
                      objective_names=cfg["objectives"]["names"])
     designs = {k: np.asarray(v) for k, v in res.designs.items()}
     viol = np.asarray(res.violation)
@@ -129,10 +132,19 @@ def _asic_points(cfg, workload, comps, acc, names, run_dir, key, progress) -> tu
     final = float(res.hv_history[-1]) if len(res.hv_history) else 0.0
     hv = [[float(e), float(h) / final if final > 0 else 0.0]
           for e, h in zip(res.evals_history, res.hv_history, strict=False)]
+    points += fam.evaluate_seeds(cfg, workload, comps, acc, names)  # exact, any bounds
     return points, hv
 
 
 def _spec_of(cfg, point: dict):
+    """The spec a result point was scored with, rebuilt from its ``hardware`` record.
+
+    Presets and spec files (devices, ASIC seeds) are resolved from the recorded source
+    (``devices.spec_of_record``); searched ASIC designs from their knob values.
+    """
+    spec = spec_of_record(point["hardware"])
+    if spec is not None:
+        return spec
     if point["family"] == "asic":
         h = point["hardware"]
         d = {k: h[k] for k in ("pe_rows", "pe_cols", "freq_hz", "dram_gbps", "node_nm",
@@ -141,7 +153,7 @@ def _spec_of(cfg, point: dict):
         d["dataflow"] = hw_models.asic_spec.DATAFLOWS.index(h["dataflow"])
         d["sparsity_support"] = hw_models.asic_spec.SPARSITY_SUPPORT.index(h["sparsity_support"])
         return fam.asic_spec_from_design(d)
-    return hw_models.preset(point["hardware"]["preset"])
+    raise ValueError(f"point {point.get('id', '?')}: hardware {point['hardware']} names no spec")
 
 
 def _versions() -> dict:
@@ -187,8 +199,9 @@ def codesign(model_factory: str | None = None, data=None, config: dict | None = 
     """
     t0 = time.time()
     cfg = default_config() if config is None else validate_config(config)
-    if model_factory is not None:
+    if model_factory is not None:  # checked like a config value, before anything runs
         cfg["model"]["name"] = model_factory
+        cfg = validate_config(cfg)
     if executor not in ("local", "ray"):
         raise ValueError(f"executor {executor!r} not in ['local', 'ray']")
     prov = (dataset_provenance(cfg["data"]) if data is None
@@ -213,8 +226,8 @@ def _codesign(cfg, data, prov, rd: RunDir | None, executor, address, progress,
     from lepton_codesign.models import build_model
 
     model, x = build_model(cfg["model"]["name"], batch=cfg["model"]["batch"],
-                           features=trials[0]["features"])
-    workload = extract_workload(model, x)
+                           features=trials[0]["features"], abstract=True)
+    workload = extract_workload(model, x, batch=cfg["model"]["batch"])
     for t in trials:
         if tuple(t["layers"]) != workload.names:
             raise RuntimeError(f"trial {t['name']}: layers {t['layers']} do not match the "
@@ -241,13 +254,15 @@ def _codesign(cfg, data, prov, rd: RunDir | None, executor, address, progress,
     for i, p in enumerate(points):
         p["id"] = f"{p['family']}{i}"
         h = p["hardware"]
-        hw_label = h["preset"] if "preset" in h else (
-            f"ASIC {h['pe_rows']}x{h['pe_cols']} {h['dataflow']} {h['node_nm']:g}nm")
-        p["label"] = f"{p['point']} @ {hw_label}"
+        p["label"] = f"{p['point']} @ {fam.hardware_label(h)}"
         p["on_front"] = bool(front[i])
         p["feasible"] = bool(p["feasible"] and viol[i] <= 0)
         p["compression"] = {"point": p["point"]}
         p["reference"] = p["point"] in ref_names and p["family"] != "asic"
+    counts = collections.Counter(p["label"] for p in points)
+    for p in points:  # searched ASIC designs may differ only in SRAM / DRAM / clock
+        if counts[p["label"]] > 1:
+            p["label"] = f"{p['label']} [{p['id']}]"
     chosen = []
     k = knee_index(objs, front)
     if k >= 0:

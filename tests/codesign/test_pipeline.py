@@ -40,6 +40,18 @@ def test_report_files(tiny_run):
     assert len(res.points) == 16 + 2 + 2
 
 
+def test_labels_are_unique(tiny_run):
+    res, out = tiny_run
+    labels = [p["label"] for p in json.loads((out / "results.json").read_text())["points"]]
+    assert len(set(labels)) == len(labels) == len(res.points)
+
+
+def test_model_factory_argument_is_validated_before_training(tmp_path, tiny_config):
+    with pytest.raises(ValueError, match="model.name"):
+        codesign("no_such_model_xyz", config=tiny_config, out_dir=tmp_path, progress=False)
+    assert not (tmp_path / "trials.jsonl").exists()
+
+
 def test_front_is_nondominated_and_feasible(tiny_run):
     res, _ = tiny_run
     objs = res.objectives
