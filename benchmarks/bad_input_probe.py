@@ -144,7 +144,7 @@ def training_guard(enabled: bool):
     if not enabled:
         yield
         return
-    import lepton_codesign.codesign.trials as trials
+    from lepton_codesign.codesign import trials
 
     original = trials.run_trial
 

@@ -124,16 +124,25 @@ def make_compression(
 
     structures = [code(s) for s in structure] if isinstance(structure, list) else code(structure)
 
-    def full(x, dtype=jnp.float32):
-        return jnp.broadcast_to(jnp.asarray(x, dtype), (num_layers,))
+    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+        raise SpecError(f"make_compression: num_layers {num_layers!r} is not allowed; "
+                        "allowed: an integer >= 1")
+
+    def full(field, x, dtype=jnp.float32):
+        arr = jnp.asarray(x, dtype)
+        if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] not in (1, num_layers)):
+            raise SpecError(f"Compression.{field}: {arr.shape[-1] if arr.ndim else 0} values "
+                            f"(shape {tuple(arr.shape)}) for {num_layers} layers; allowed: "
+                            f"a scalar or one value per layer ({num_layers})")
+        return jnp.broadcast_to(arr, (num_layers,))
 
     return Compression(
-        weight_density=full(weight_density),
-        act_density=full(act_density),
-        structure=full(structures, jnp.int32),
-        nm_m=full(nm_m),
-        weight_bits=full(weight_bits),
-        act_bits=full(act_bits),
+        weight_density=full("weight_density", weight_density),
+        act_density=full("act_density", act_density),
+        structure=full("structure", structures, jnp.int32),
+        nm_m=full("nm_m", nm_m),
+        weight_bits=full("weight_bits", weight_bits),
+        act_bits=full("act_bits", act_bits),
     ).validate()
 
 

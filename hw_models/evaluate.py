@@ -19,6 +19,7 @@ from lepton_codesign.hw_models.asic_spec import AsicSpec
 from lepton_codesign.hw_models.compression import Compression, dense_compression
 from lepton_codesign.hw_models.costs import Costs, guard
 from lepton_codesign.hw_models.dollars import Deployment
+from lepton_codesign.hw_models.schema import SpecError
 from lepton_codesign.hw_models.workload import Workload
 
 _EVALUATORS: dict[type, Callable[..., Costs]] = {AsicSpec: evaluate_asic}
@@ -48,13 +49,15 @@ def evaluate(workload: Workload, spec, compression: Compression | None = None, *
         ``extras["infeasible_reason"]`` (``costs.reason_name``) says why.
 
     Raises:
-        TypeError: ``spec`` is not a registered spec type.
+        SpecError: ``spec`` is not a registered spec type (a ``ValueError``).
         ValueError: ``compression`` has a different number of layers.
     """
     fn = _EVALUATORS.get(type(spec))
     if fn is None:
-        raise TypeError(f"no cost model for spec type {type(spec).__name__}; "
-                        f"known: {[c.__name__ for c in _EVALUATORS]}")
+        hint = (f" (a name or file: use resolve_spec({spec!r}) first)"
+                if isinstance(spec, str) else "")
+        raise SpecError(f"evaluate: spec is a {type(spec).__name__}{hint}; allowed: one of "
+                        f"{[c.__name__ for c in _EVALUATORS]}")
     if compression is None:
         compression = dense_compression(workload.num_layers)
     if compression.num_layers != workload.num_layers:

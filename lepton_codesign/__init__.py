@@ -22,6 +22,8 @@ Example:
 """
 
 import importlib
+import sys
+import types
 from importlib import metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +76,18 @@ _LAZY = {
 }
 
 _SUBPACKAGES = ("hw_models", "search", "compress", "codesign")
+# Public functions named like the submodule that defines them: the function is the
+# package attribute (as `from lepton_codesign import compare` promises), even after the
+# import system sets the submodule there (``_Package.__setattr__``). Import the
+# submodules with ``from lepton_codesign.codesign import pipeline``.
+_SHADOWED = ("codesign", "compare", "compress", "train")
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            return  # keep the public function (resolved lazily by __getattr__)
+        super().__setattr__(name, value)
 
 
 def __getattr__(name: str) -> Any:
@@ -81,13 +95,16 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
-    if name in _SUBPACKAGES:
+    if name in _SUBPACKAGES and name not in _SHADOWED:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY) | set(_SUBPACKAGES))
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 if TYPE_CHECKING:  # static analysers see the real imports

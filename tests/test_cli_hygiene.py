@@ -99,3 +99,20 @@ def test_compare_plot_path_is_checked_first(tmp_path, monkeypatch, capsys, name,
 def test_search_refuses_an_empty_out(capsys):
     assert main(["search", "--out", ""]) == 2
     assert "--out ''" in capsys.readouterr().err
+
+
+def test_public_functions_survive_their_submodule_imports():
+    """Public functions named like their submodule stay functions after those imports."""
+    code = ("import pkgutil, lepton_codesign\n"
+            "import lepton_codesign.compare, lepton_codesign.codesign.pipeline\n"
+            "import lepton_codesign.train, lepton_codesign.compress.policy\n"
+            "from lepton_codesign.codesign import pipeline\n"
+            "from lepton_codesign import codesign, compare, compress, train\n"
+            "for f in (codesign, compare, compress, train):\n"
+            "    assert callable(f), f\n"
+            "assert codesign is pipeline.codesign\n"
+            "subs = {m.name for m in pkgutil.iter_modules(lepton_codesign.__path__)}\n"
+            "clash = subs & set(lepton_codesign._LAZY)\n"
+            "assert clash <= set(lepton_codesign._SHADOWED), clash\n")
+    res = _run(code)
+    assert res.returncode == 0, res.stderr
