@@ -62,7 +62,10 @@ def _evaluate(args) -> int:
         print()
         print(format_rows([totals], "table"))
         if not totals["feasible"]:
-            print("\nINFEASIBLE design (see extras for the reason)")
+            from lepton_codesign.hw_models.costs import reason_text
+
+            code = costs.extras.get("infeasible_reason", 1)
+            print(f"\nINFEASIBLE design: {reason_text(code)}")
     return 0
 
 

@@ -14,7 +14,7 @@ import json
 
 import numpy as np
 
-from lepton_codesign.hw_models.costs import Costs
+from lepton_codesign.hw_models.costs import Costs, reason_name
 from lepton_codesign.hw_models.workload import Workload
 
 FORMATS = ("table", "json", "csv")
@@ -94,6 +94,8 @@ def total_row(workload: Workload, costs: Costs) -> dict:
     """Totals of one evaluation as a flat dict."""
     out = {"layers": workload.num_layers, "macs": int(np.asarray(workload.total_macs))}
     out.update(costs.summary())
+    if "infeasible_reason" in costs.extras:  # set by evaluate's guard
+        out["infeasible_reason"] = reason_name(costs.extras["infeasible_reason"])
     return out
 
 

@@ -116,3 +116,14 @@ def test_public_functions_survive_their_submodule_imports():
             "assert clash <= set(lepton_codesign._SHADOWED), clash\n")
     res = _run(code)
     assert res.returncode == 0, res.stderr
+
+
+def test_infeasible_design_states_its_reason(capsys):
+    """A batch too large for a T4's memory is priced, marked infeasible, and says why."""
+    assert main(["evaluate", "--spec", "t4", "--model", "mlp", "--batch", "1000000000",
+                 "--format", "json"]) == 0
+    totals = __import__("json").loads(capsys.readouterr().out)["totals"]
+    assert totals["feasible"] is False and totals["infeasible_reason"] == "does-not-fit"
+    assert main(["evaluate", "--spec", "t4", "--model", "mlp", "--batch", "1000000000"]) == 0
+    assert "INFEASIBLE design: the design cannot hold or run the workload" in (
+        capsys.readouterr().out)
