@@ -219,6 +219,15 @@ class RunDir:
             return {}
         raw = path.read_bytes()
         cut = raw.rfind(b"\n") + 1
+        names = [p["name"] for p in self.cfg["points"]]
+        if cut < len(raw) and _complete_record(raw[cut:], names):
+            # the crash came after the record but before its newline: keep the trial
+            with open(path, "ab") as fh:
+                fh.write(b"\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            raw += b"\n"
+            cut = len(raw)
         if cut < len(raw):  # a crash mid-write left a partial last line: drop it
             log.warning("%s: dropping a torn last line (%d bytes) left by an interrupted run",
                         path, len(raw) - cut)
@@ -226,7 +235,6 @@ class RunDir:
                 fh.truncate(cut)
                 fh.flush()
                 os.fsync(fh.fileno())
-        names = [p["name"] for p in self.cfg["points"]]
         done: dict[str, dict] = {}
         fix = "delete that line (the trial is retrained) or start over with --fresh"
         for no, line in enumerate(raw[:cut].decode("utf-8", "replace").splitlines(), 1):
@@ -257,6 +265,15 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def _complete_record(tail: bytes, names) -> bool:
+    """Whether an unterminated last line is a whole, valid trial record."""
+    try:
+        rec = json.loads(tail)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return check_record(rec, names) is None
 
 
 def _looks_like_config(path: Path) -> bool:

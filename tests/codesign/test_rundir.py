@@ -59,6 +59,18 @@ def test_torn_last_line_is_truncated_before_appending(tmp_path, cfg, caplog):
         assert list(rd.trials()) == ["dense-fp32", "s75-int4"]
 
 
+def test_complete_last_record_without_newline_is_kept(tmp_path, cfg, caplog):
+    """A crash between a record and its newline loses no trial (and nothing is glued)."""
+    good = json.dumps(_record()) + "\n"
+    last = json.dumps(_record("s75-int4"))
+    _with_trials(tmp_path, cfg, [good, last])
+    with RunDir(tmp_path, cfg, DATA) as rd:
+        assert list(rd.trials()) == ["dense-fp32", "s75-int4"]
+        assert "torn last line" not in caplog.text
+        assert (tmp_path / "trials.jsonl").read_text() == good + last + "\n"
+        assert list(rd.trials()) == ["dense-fp32", "s75-int4"]
+
+
 @pytest.mark.parametrize("bad, why", [
     ({"accuracy": 7.5}, "accuracy 7.5"),
     ({"accuracy": math.nan}, "accuracy nan"),
