@@ -101,6 +101,9 @@ def test_live_cases(probe, tmp_path):
     got = {r["name"]: r["outcome"] for r in data["cases"]}
     assert want <= set(got)
     assert got["spec-asic-valid-yaml"] == "ok" and got["config-tiny-valid"] == "ok"
+    assert got["py-asic-valid"] == "ok"
+    refused = want - {"spec-asic-valid-yaml", "config-tiny-valid", "py-asic-valid"}
+    assert {n: got[n] for n in refused} == dict.fromkeys(refused, "clear")
     assert all(v in probe.COLUMNS for v in got.values())
     assert "| **total** |" in out.read_text()
 
