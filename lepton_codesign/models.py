@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 
 import jax
@@ -218,8 +217,9 @@ def build_model(name: str, batch: int = 1, seed: int = 0, features: int | None =
             return ctor(rngs, features), make((batch, features), jnp.float32)
         return ctor(rngs), make((batch, *shape), jnp.float32)
     if ":" not in name:
-        close = difflib.get_close_matches(name, model_names(), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown model {name!r}{hint}; allowed: {model_names()} or "
+        from lepton_codesign.codesign.devices import did_you_mean
+
+        raise ValueError(f"unknown model {name!r}{did_you_mean(name, model_names())}; "
+                         f"allowed: {model_names()} or "
                          "package.module:function")
     return call_factory(name, batch, seed=seed, features=features, abstract=abstract)

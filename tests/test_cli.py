@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from lepton_codesign.cli import main
 
 
@@ -32,6 +34,16 @@ def test_bad_spec_exits_nonzero_with_message(tmp_path, capsys):
 def test_unknown_model(capsys):
     assert main(["evaluate", "--spec", "gemmini-like", "--model", "nope"]) == 2
     assert "unknown model" in capsys.readouterr().err
+
+
+def test_unknown_model_hint_matches_the_config_check(capsys):
+    """The CLI and a search config give the same did-you-mean (one helper)."""
+    from lepton_codesign.codesign.config import ConfigError, validate_config
+
+    assert main(["evaluate", "--spec", "t4", "--model", "res"]) == 2
+    assert "unknown model 'res' (did you mean 'resnet18'?)" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"did you mean 'resnet18'\?"):
+        validate_config({"model": {"name": "res"}})
 
 
 def test_compare_with_plot(tmp_path, capsys):
