@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import json
 import logging
@@ -47,6 +46,7 @@ from lepton_codesign.codesign.trials import compression_from_dict, run_trial
 from lepton_codesign.codesign.userdata import check_user_data, dataset_provenance
 from lepton_codesign.search.checkpoint import CheckpointError
 from lepton_codesign.search.report import knee_index, write_report
+from lepton_codesign.search.report_io import unique_labels
 from lepton_codesign.tables import layer_rows
 
 log = logging.getLogger(__name__)
@@ -259,10 +259,9 @@ def _codesign(cfg, data, prov, rd: RunDir | None, executor, address, progress,
         p["feasible"] = bool(p["feasible"] and viol[i] <= 0)
         p["compression"] = {"point": p["point"]}
         p["reference"] = p["point"] in ref_names and p["family"] != "asic"
-    counts = collections.Counter(p["label"] for p in points)
-    for p in points:  # searched ASIC designs may differ only in SRAM / DRAM / clock
-        if counts[p["label"]] > 1:
-            p["label"] = f"{p['label']} [{p['id']}]"
+    labels = unique_labels(points)  # searched ASIC designs may differ only in SRAM/DRAM/clock
+    for p in points:
+        p["label"] = labels[p["id"]]
     chosen = []
     k = knee_index(objs, front)
     if k >= 0:
