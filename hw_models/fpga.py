@@ -11,8 +11,13 @@ cycle (``max_i m_i``). The reuse factor of a layer is ``weights_i / P_i``; at re
 layer is fully unrolled with constant weights: unstructured zeros then remove their
 multipliers, and the weights need no BRAM. Folded layers read weights from BRAM/URAM
 (``w / 36`` RAMB18 per lane for port width, and capacity); if all weights do not fit on
-chip they are streamed from DRAM every inference. Latency of a batch is the pipeline
-fill ``sum_i c_i`` plus ``(B - 1)`` intervals; throughput is one inference per interval.
+chip they are streamed from DRAM every inference. Each layer also has a pipeline depth
+``d_i`` (multiplier, adder tree from its fan-in per cycle, activation, inter-layer FIFO;
+``fpga_pipeline``) and the first layer waits for its input at ``io_bits_per_cycle``. The
+latency of one inference is the fill ``sum_i (c_i + d_i)`` (``extras["fill_latency_s"]``);
+the interval is ``max_i c_i`` (or the input / DRAM time, if longer;
+``extras["interval_s"]``). ``total_latency_s`` is the batch: fill + ``(B - 1)`` intervals;
+throughput is one inference per interval.
 
 **overlay** (Vitis AI DPU style): one array of ``P`` MAC lanes at ``overlay_bits`` (given,
 or as many as the resources allow), tiled as ``tile_k`` input channels x ``tile_n``
@@ -23,8 +28,13 @@ they do not fit the on-chip buffers). Operands wider than ``overlay_bits`` take 
 passes; the overlay gains nothing from sparsity except narrower (channel-pruned) layers.
 
 Energy = MACs x Horowitz MAC energy at the node x FPGA/ASIC gap (LUT or hard block) +
-on-chip reads x BRAM energy + DRAM bytes x energy/byte + static power x time. Capex is the
-board price; dollars per inference follow ``hw_models.dollars``. A design that does not
+on-chip reads x BRAM energy + DRAM bytes x energy/byte (dynamic, per inference) + static
+power x ``B`` intervals. ``total_energy_j`` is thus throughput-bound (the device streams
+back-to-back inferences, the same time base as throughput and dollars); the latency-bound
+variant (batch-1, device idle but powered between inferences: static power x the whole
+batch latency) is ``extras["energy_latency_bound_j"]``. For an overlay both coincide.
+``power_w`` = ``total_energy_j / (B x interval)``. Capex is the board price; dollars per
+inference follow ``hw_models.dollars``. A design that does not
 fit under the ceilings is infeasible and ``extras["infeasible_resource"]`` names the
 overflowing resource (``fpga_spec.resource_name``).
 
@@ -43,6 +53,7 @@ import jax.numpy as jnp
 
 from lepton_codesign.hw_models import _smooth, dollars
 from lepton_codesign.hw_models import constants as C
+from lepton_codesign.hw_models import fpga_pipeline as fp
 from lepton_codesign.hw_models.compression import Compression
 from lepton_codesign.hw_models.costs import Costs, total
 from lepton_codesign.hw_models.evaluate import register_evaluator
@@ -160,11 +171,16 @@ def _dataflow_placed(wl, spec, cp, sh, smooth, budgets, on_chip) -> dict:
     io = io_bytes(wl, ab) / B
     mem_cyc = (stream + io) / spec.dram_bandwidth_bytes_per_s * spec.freq_hz
     mem_inf = jnp.sum(mem_cyc, -1)
+    # pipeline depth per layer and input streaming (fpga_pipeline)
+    fan = fp.fan_in_per_cycle(wl.k * sh["nm_scale"] * s_act, m_inf, c)
+    depth = fp.layer_depth(fan, spec.adder_levels_per_cycle, lane["use_dsp"], smooth)
+    in_cyc = fp.input_cycles(wl.input_elems[0] / B * ab[..., 0], spec.io_bits_per_cycle, smooth)
+    lat = fp.fill_cycles(c, depth, in_cyc, smooth)
     c_max = jnp.max(c, -1)
-    ival = _smooth.maximum(c_max, mem_inf, smooth)
-    fill = _smooth.maximum(jnp.sum(c, -1), mem_inf, smooth)
+    ival = _smooth.maximum(_smooth.maximum(c_max, in_cyc, smooth), mem_inf, smooth)
+    fill = _smooth.maximum(jnp.sum(lat, -1), mem_inf, smooth)
     total_cyc = fill + (B - 1.0) * ival
-    share = c / jnp.sum(c, -1, keepdims=True)
+    share = lat / jnp.sum(lat, -1, keepdims=True)
     macs_done = sh["macs"] * s_act
     bram_bytes = jnp.where(on_chip & ~unrolled, macs_done * wb / 8.0, 0.0)
     return {
@@ -178,6 +194,7 @@ def _dataflow_placed(wl, spec, cp, sh, smooth, budgets, on_chip) -> dict:
         "fully_unrolled": unrolled.astype(jnp.int32),
         "limiting": jnp.where(reach, R_NONE, limiting),
         "on_chip": jnp.broadcast_to(on_chip, ival.shape),
+        "depth_cycles": depth, "fill_cycles": fill,
     }
 
 
@@ -234,6 +251,7 @@ def _overlay(wl: Workload, spec: FpgaSpec, cp: Compression, sh: dict, smooth: bo
         "fully_unrolled": jnp.zeros(wb.shape, jnp.int32),
         "limiting": jnp.where(spec.overlay_macs > 0, R_NONE, limiting),
         "on_chip": jnp.zeros(jnp.shape(buf_bytes), bool),  # weights re-read every batch
+        "depth_cycles": jnp.broadcast_to(fill, wb.shape), "fill_cycles": jnp.sum(cycles, -1) / B,
     }
 
 
@@ -263,12 +281,17 @@ def evaluate_fpga(workload: Workload, spec: FpgaSpec, compression: Compression,
     e_sram = (r["sram_bytes"] * C.sram_energy_pj_per_byte(BRAM18_BYTES, spec.node_nm)
               * spec.hard_energy_gap * 1e-12)
     e_dram = r["dram_bytes"] * spec.dram_energy_pj_per_byte * 1e-12
-    e_leak = spec.static_power_w * latency_s
+    total_latency_s = total(latency_s)
+    interval_s = r["interval_cycles"] / f
+    # static energy over B intervals (throughput-bound; see module doc), split like latency
+    busy_s = B * interval_s
+    e_leak = spec.static_power_w * busy_s[..., None] * latency_s \
+        / jnp.maximum(total_latency_s, 1e-30)[..., None]
     energy_j = e_mac + e_sram + e_dram + e_leak
-    total_latency_s, total_energy_j = total(latency_s), total(energy_j)
+    total_energy_j = total(energy_j)
+    e_lat = total_energy_j + spec.static_power_w * (total_latency_s - busy_s)
     budgets = _budgets(spec)
     bad = _overflow(used, budgets)
-    interval_s = r["interval_cycles"] / f
     throughput = 1.0 / jnp.maximum(interval_s, 1e-30)
     e_inf = total_energy_j / B
     tco = dollars.usd_per_1m_inferences(spec.board_price_usd, interval_s, e_inf, deployment)
@@ -282,10 +305,13 @@ def evaluate_fpga(workload: Workload, spec: FpgaSpec, compression: Compression,
         total_latency_s=total_latency_s, total_energy_j=total_energy_j,
         area_mm2=jnp.zeros_like(total_latency_s),
         cost_usd=jnp.asarray(spec.board_price_usd, jnp.float32), usd_per_1m_inferences=tco,
-        power_w=total_energy_j / jnp.maximum(total_latency_s, 1e-30),
+        power_w=total_energy_j / jnp.maximum(busy_s, 1e-30),
         feasible=bad == R_NONE,
         extras={**util, "infeasible_resource": bad, "limiting_resource": r["limiting"],
                 "throughput_per_s": throughput, "interval_s": interval_s,
+                "fill_latency_s": r["fill_cycles"] / f,
+                "pipeline_depth_cycles": r["depth_cycles"],
+                "energy_latency_bound_j": e_lat,
                 "parallel_macs": r["parallel_macs"], "reuse_factor": r["reuse_factor"],
                 "mac_utilization": r["mac_utilization"],
                 "fully_unrolled": r["fully_unrolled"],

@@ -87,6 +87,14 @@ class FpgaSpec:
             (Kuon & Rose 2007).
         hard_energy_gap: same for hard DSP/BRAM blocks. Default 7 [A] (Kuon & Rose: the
             gap "becomes smaller" with hard blocks; half of 14 assumed).
+        io_bits_per_cycle: width of the design's input stream (dataflow): the first layer
+            waits ``ceil(input bits / io_bits_per_cycle)`` cycles for its input. Default
+            512 [S] (the widest AXI4 / AXI-Stream data path of a Vitis kernel, AMD UG1393;
+            hls4ml ``io_parallel`` designs take the whole input vector at once: set it to
+            the input width in bits).
+        adder_levels_per_cycle: adder-tree levels per register stage (dataflow pipeline
+            depth, ``fpga_pipeline``). Default 1 [A] (every level registered, a fully
+            pipelined RTL tree; HLS chains several narrow adds per 5 ns cycle).
         name: display name (static).
     """
 
@@ -117,6 +125,8 @@ class FpgaSpec:
     overlay_tile_n: jax.Array | float = 16.0
     lut_energy_gap: jax.Array | float = 14.0
     hard_energy_gap: jax.Array | float = 7.0
+    io_bits_per_cycle: jax.Array | float = 512.0
+    adder_levels_per_cycle: jax.Array | float = 1.0
     name: str = dataclasses.field(default="fpga", metadata={"static": True})
 
     def __post_init__(self):
@@ -156,6 +166,8 @@ _RULES = {
     "overlay_tile_n": Rule("int", min=1.0, exclusive=False),
     "lut_energy_gap": Rule(min=1.0, exclusive=False),
     "hard_energy_gap": Rule(min=1.0, exclusive=False),
+    "io_bits_per_cycle": Rule(min=1.0, exclusive=False),
+    "adder_levels_per_cycle": Rule(min=1.0, max=64.0, exclusive=False),
 }
 register_spec_kind("fpga", FpgaSpec, _RULES,
                    ("lut", "dsp", "bram18", "freq_hz", "dram_bandwidth_bytes_per_s",
