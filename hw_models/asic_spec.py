@@ -109,13 +109,14 @@ class AsicSpec:
 _RULES = {
     # Physical envelopes [A], generous on purpose: they only keep a typo (1e12 PEs,
     # 1e-50 B/s) from producing a design whose costs overflow. The largest monolithic
-    # PE arrays are 256x256 (TPUv1, Jouppi 2017); clocks stay below ~5 GHz; HBM3e stacks
-    # give ~1.2 TB/s each [S] (so 1e14 B/s = 100 TB/s is far above any package).
+    # PE arrays are 256x256 (TPUv1, Jouppi 2017); clocks stay below ~5 GHz (cap 1 THz);
+    # HBM3e stacks give ~1.2 TB/s each [S]; bandwidth 1 kB/s .. 10 PB/s brackets any
+    # memory system (the top is the "infinite bandwidth" that makes a design compute-bound).
     "pe_rows": Rule("int", 0, max=4096), "pe_cols": Rule("int", 0, max=4096),
     "dataflow": Rule("choice", choices=DATAFLOWS),
-    "freq_hz": Rule(max=1e10), "ifmap_sram_bytes": Rule(), "filter_sram_bytes": Rule(),
+    "freq_hz": Rule(max=1e12), "ifmap_sram_bytes": Rule(), "filter_sram_bytes": Rule(),
     "ofmap_sram_bytes": Rule(),
-    "dram_bandwidth_bytes_per_s": Rule(min=1e6, exclusive=False, max=1e14),
+    "dram_bandwidth_bytes_per_s": Rule(min=1e3, exclusive=False, max=1e16),
     "dram_energy_pj_per_byte": Rule(min=0.0, exclusive=False),
     "node_nm": Rule(min=3.0, max=180.0, exclusive=False),
     "pe_bits": Rule("int", min=1, max=32, exclusive=False),

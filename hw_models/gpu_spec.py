@@ -165,8 +165,8 @@ _RULES = {
     "peak_fp32_flops": _PEAK, "peak_tf32_flops": _PEAK, "peak_bf16_flops": Rule(),
     "peak_fp8_flops": _PEAK, "peak_int8_ops": _PEAK, "peak_int4_ops": _PEAK,
     "sparse_speedup": Rule(min=1.0, max=4.0, exclusive=False),
-    # [A] envelope as for AsicSpec.dram_bandwidth_bytes_per_s: 1 MB/s .. 100 TB/s.
-    "mem_bandwidth_bytes_per_s": Rule(min=1e6, exclusive=False, max=1e14),
+    # [A] envelope as for AsicSpec.dram_bandwidth_bytes_per_s: 1 kB/s .. 10 PB/s.
+    "mem_bandwidth_bytes_per_s": Rule(min=1e3, exclusive=False, max=1e16),
     "mem_capacity_bytes": Rule(),
     "num_sms": Rule("int"), "clock_hz": Rule(), "tdp_w": Rule(),
     "idle_w": Rule(exclusive=False), "kernel_launch_s": Rule(exclusive=False),

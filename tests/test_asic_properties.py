@@ -167,7 +167,7 @@ def test_bigger_array_can_be_slower_on_a_layer_it_cannot_fill(jit_evaluate):
 EDGE_SPECS = {
     "tiny array, tiny buffers": hw.AsicSpec(
         1.0, 1.0, "is", freq_hz=1.0, ifmap_sram_bytes=1.0, filter_sram_bytes=1.0,
-        ofmap_sram_bytes=1.0, dram_bandwidth_bytes_per_s=1.0, node_nm=180.0, pe_bits=1.0),
+        ofmap_sram_bytes=1.0, dram_bandwidth_bytes_per_s=1e3, node_nm=180.0, pe_bits=1.0),
     "huge die": hw.AsicSpec(
         4096.0, 4096.0, "ws", ifmap_sram_bytes=2.0**34, node_nm=180.0, pe_bits=32.0,
         precision_scalable=1.0, sparsity_support="skipping", defect_density_per_cm2=5.0),

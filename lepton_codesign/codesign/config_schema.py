@@ -109,9 +109,9 @@ RealPair = Annotated[list[PosReal], Field(min_length=2, max_length=2), _ordered(
 # The AsicSpec envelopes (hw_models/asic_spec.py), so every searched design is a valid spec.
 PePair = Annotated[list[Annotated[int, Field(ge=1, le=4096)]], Field(min_length=2, max_length=2),
                    _ordered(False)]
-FreqPair = Annotated[list[Annotated[float, Field(gt=0, le=1e10)]],
+FreqPair = Annotated[list[Annotated[float, Field(gt=0, le=1e12)]],
                      Field(min_length=2, max_length=2), _ordered(True)]
-DramPair = Annotated[list[Annotated[float, Field(ge=1e-3, le=1e5)]],
+DramPair = Annotated[list[Annotated[float, Field(ge=1e-6, le=1e7)]],
                      Field(min_length=2, max_length=2), _ordered(True)]
 Bits = Annotated[int, AfterValidator(_bits)]
 _BITS = f"an integer {MIN_BITS}..{MAX_BITS} (quantised) or {FLOAT_BITS} (float)"
@@ -206,9 +206,9 @@ class Asic(_Strict):
                                                   "<= 4096")
     sram_kib: RealPair = Field([8, 4096], description="[low, high] numbers, 0 < low < high")
     freq_hz: FreqPair = Field([2e8, 1.5e9], description="[low, high] numbers, "
-                                                        "0 < low < high <= 1e10")
+                                                        "0 < low < high <= 1e12")
     dram_gbps: DramPair = Field([4.0, 64.0], description="[low, high] numbers, "
-                                                         "0.001 <= low < high <= 1e5")
+                                                         "1e-6 <= low < high <= 1e7")
     node_nm: Annotated[list[Annotated[float, Field(ge=NODE_RANGE_NM[0], le=NODE_RANGE_NM[1])]],
                        Field(min_length=1), AfterValidator(_unique)] = Field(
         [7, 16, 28], description=f"a non-empty list of distinct nodes in nm, each in "
