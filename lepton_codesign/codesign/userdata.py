@@ -91,7 +91,8 @@ def check_user_data(data, model_name: str, data_cfg: dict) -> dict:
     if xtr.shape[1:] != xte.shape[1:]:
         raise ValueError(f"data: x_train rows have shape {xtr.shape[1:]} but x_test rows "
                          f"{xte.shape[1:]}")
-    shape, classes = _model_io(model_name, int(xtr.shape[1]) if xtr.ndim == 2 else None)
+    # the same `features` the trials build the model with (trials.run_trial)
+    shape, classes = _model_io(model_name, int(xtr.shape[1]))
     if xtr.shape[1:] != shape:
         raise ValueError(f"data: x rows have shape {xtr.shape[1:]} but model {model_name!r} "
                          f"takes inputs of shape {shape}")
