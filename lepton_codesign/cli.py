@@ -35,8 +35,9 @@ def _batch(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is not allowed; allowed: an integer >= 1")
+    if not 1 <= value <= 2**31 - 1:  # as [model] batch in a search config
+        raise argparse.ArgumentTypeError(f"{value} is not allowed; allowed: an integer "
+                                         f"1..{2**31 - 1}")
     return value
 
 

@@ -92,7 +92,7 @@ def test_batch_that_cannot_be_honoured_is_refused(factory, message, capsys):
     assert message in err and factory.split(":")[0] in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("batch", ["0", "-2", "two", "1.5"])
+@pytest.mark.parametrize("batch", ["0", "-2", "two", "1.5", "2147483648"])
 def test_bad_batch_on_the_command_line(batch, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["evaluate", "--spec", "t4", "--model", "mlp", "--batch", batch])

@@ -44,9 +44,10 @@ MIN_BITS, MAX_BITS, FLOAT_BITS = 2, 16, 32
 NODE_RANGE_NM = (5.0, 65.0)
 # jax.random.key and nnx.Rngs take the seed (and seed + 1) as a machine integer.
 MAX_SEED = 2**32 - 1
-# Largest inference batch the example input is built for: a guard against allocating
-# a huge zeros((batch, ...)) input for workload extraction [A].
-MAX_BATCH = 4096
+# Largest inference batch: the workload is extracted from shapes only (nothing is
+# allocated), so the bound is the largest batch a layer's int32 shape can hold; the same
+# bound applies to the CLI's --batch.
+MAX_BATCH = 2**31 - 1
 
 
 class _Strict(BaseModel):
