@@ -92,7 +92,7 @@ ERROR_CASES = {
     "missing required": (_with(GOOD_YAML, "freq_hz", None), "freq_hz", "a number > 0"),
     "zero size": (_with(GOOD_YAML, "ifmap_sram_bytes", "0"), "ifmap_sram_bytes", "> 0"),
     "negative bandwidth": (_with(GOOD_YAML, "dram_bandwidth_bytes_per_s", "-1e9"),
-                           "dram_bandwidth_bytes_per_s", "> 0"),
+                           "dram_bandwidth_bytes_per_s", ">= 1000 and <= 1e+16"),
     "zero rows": (_with(GOOD_YAML, "pe_rows", "0"), "pe_rows", "> 0"),
     "infinite clock": (_with(GOOD_YAML, "freq_hz", ".inf"), "freq_hz", "a number > 0"),
     "node out of range": (_with(GOOD_YAML, "node_nm", "1"), "node_nm", ">= 3 and <= 180"),
