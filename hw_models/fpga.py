@@ -23,9 +23,13 @@ throughput is one inference per interval.
 or as many as the resources allow), tiled as ``tile_k`` input channels x ``tile_n``
 output channels x pixel parallelism. Layers run in turn; cycles per layer are the
 product of tile counts (tile quantisation, with ``kh * kw`` sequential for convs) plus a
-pipeline fill, overlapped with DRAM traffic (weights once per layer, activations when
-they do not fit the on-chip buffers). Operands wider than ``overlay_bits`` take several
-passes; the overlay gains nothing from sparsity except narrower (channel-pruned) layers.
+pipeline fill, overlapped with DRAM traffic (weights once per layer; the input and output
+feature maps of every layer when ``overlay_fmap_dram`` is 1, as a DPU's per-layer LOAD /
+SAVE, else only when they do not fit the on-chip buffers), plus a fixed
+``overlay_layer_overhead_cycles`` per layer (instruction fetch, layer setup, pipeline
+drain; not overlapped): ``cycles_i = max(compute_i, dram_i) + overhead``. Operands wider
+than ``overlay_bits`` take several passes; the overlay gains nothing from sparsity except
+narrower (channel-pruned) layers.
 
 Energy = MACs x Horowitz MAC energy at the node x FPGA/ASIC gap (LUT or hard block) +
 on-chip reads x BRAM energy + DRAM bytes x energy/byte (dynamic, per inference) + static
@@ -230,9 +234,11 @@ def _overlay(wl: Workload, spec: FpgaSpec, cp: Compression, sh: dict, smooth: bo
     act = (wl.input_elems + wl.output_elems) * ab / 8.0
     spill = act > buf_bytes[..., None] / 2.0
     w_bytes = wl.k * sh["n_eff"] * wl.groups * wb / 8.0 * sh["has_w"]
-    dram = w_bytes + jnp.where(spill, act, io_bytes(wl, ab))
+    fm = jnp.asarray(spec.overlay_fmap_dram)[..., None] > 0.5
+    dram = w_bytes + jnp.where(fm | spill, act, io_bytes(wl, ab))
     mem = dram / spec.dram_bandwidth_bytes_per_s * spec.freq_hz
-    cycles = _smooth.maximum(compute, mem, smooth)
+    overhead = jnp.asarray(spec.overlay_layer_overhead_cycles)[..., None]
+    cycles = _smooth.maximum(compute, mem, smooth) + overhead
     used = {k: P * lane[k] for k in keys}
     used["bram"], used["uram"] = budgets["bram"], budgets["uram"]
     # on-chip traffic: inputs once per n-tile, weights once per m-tile, outputs once

@@ -83,6 +83,17 @@ class FpgaSpec:
         overlay_tile_k, overlay_tile_n: input- and output-channel parallelism of the
             overlay; the rest of the array is pixel parallelism. Default 16 / 16 [C]
             (PG338: B4096 has ICP = OCP = 16, PP = 8).
+        overlay_layer_overhead_cycles: fixed cycles charged to every layer of an overlay
+            (instruction fetch, layer setup, pipeline drain), serial with the layer's
+            compute / DRAM time. Default 12,750 [D] calibrated on the Vitis AI 1.3 model
+            zoo ZCU102 rows (benchmarks/validation/dpu_calibrate.py); validated on ZCU104
+            / KV260. It also absorbs what the overlay model leaves out (DRAM efficiency,
+            host-side work in the end-to-end figures). 0 removes the term.
+        overlay_fmap_dram: 1 (true) = an overlay reads every layer's input feature map from DRAM
+            and writes its output back (the DPU's per-layer LOAD / SAVE, overlapped with
+            compute as ``max(compute, dram)`` per layer); 0 = feature maps stay on chip
+            unless they overflow half the buffers. Default 1 [S] (AMD PG338: feature maps
+            live in external memory between layers).
         lut_energy_gap: FPGA/ASIC dynamic-energy ratio for LUT logic. Default 14 [C]
             (Kuon & Rose 2007).
         hard_energy_gap: same for hard DSP/BRAM blocks. Default 7 [A] (Kuon & Rose: the
@@ -123,6 +134,8 @@ class FpgaSpec:
     overlay_bits: jax.Array | float = 8.0
     overlay_tile_k: jax.Array | float = 16.0
     overlay_tile_n: jax.Array | float = 16.0
+    overlay_layer_overhead_cycles: jax.Array | float = 12750.0  # [D] dpu_calibrate.py
+    overlay_fmap_dram: jax.Array | float = 1.0
     lut_energy_gap: jax.Array | float = 14.0
     hard_energy_gap: jax.Array | float = 7.0
     io_bits_per_cycle: jax.Array | float = 512.0
@@ -164,6 +177,8 @@ _RULES = {
     "overlay_bits": Rule("int", min=1.0, max=32.0, exclusive=False),
     "overlay_tile_k": Rule("int", min=1.0, exclusive=False),
     "overlay_tile_n": Rule("int", min=1.0, exclusive=False),
+    "overlay_layer_overhead_cycles": Rule(exclusive=False),
+    "overlay_fmap_dram": Rule("bool"),
     "lut_energy_gap": Rule(min=1.0, exclusive=False),
     "hard_energy_gap": Rule(min=1.0, exclusive=False),
     "io_bits_per_cycle": Rule(min=1.0, exclusive=False),
