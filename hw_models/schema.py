@@ -93,10 +93,17 @@ def short(value, limit: int = 60) -> str:
 
 
 def closest(word, options) -> str:
-    """``" (did you mean 'x'?)"`` for the option closest to ``word``, or ``""``."""
-    if not isinstance(word, str):
+    """``" (did you mean 'x'?)"`` for the option closest to ``word``, or ``""``.
+
+    An option that starts with ``word`` wins (``res`` -> ``resnet18``); otherwise the
+    nearest by ``difflib``. The one did-you-mean rule for specs, presets, configs, models.
+    """
+    if not isinstance(word, str) or not word:
         return ""
-    hits = difflib.get_close_matches(word.lower(), [str(o) for o in options], n=1, cutoff=0.6)
+    options = [str(o) for o in options]
+    key = word.lower()
+    hits = ([o for o in options if o.lower().startswith(key)]
+            or difflib.get_close_matches(key, options, n=1, cutoff=0.6))
     return f" (did you mean {hits[0]!r}?)" if hits else ""
 
 

@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import functools
 from collections.abc import Iterable
 from importlib import resources
@@ -34,11 +33,11 @@ KINDS = ("asic", "fpga", "gpu")
 
 
 def did_you_mean(word: str, options: Iterable[str]) -> str:
-    """``" (did you mean 'x'?)"`` for the closest option, or ``""`` if none is close."""
-    options = [str(o) for o in options]
-    prefixed = [o for o in options if word and o.startswith(str(word))]
-    close = prefixed or difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    """``hw_models.schema.closest``, imported on the error path only (this module stays
+    free of JAX, so loading a config is cheap)."""
+    from lepton_codesign.hw_models.schema import closest
+
+    return closest(word, options)
 
 
 def _a(kind: str) -> str:
