@@ -36,16 +36,15 @@ import jax.numpy as jnp
 
 from lepton_codesign.hw_models import _smooth, dollars
 from lepton_codesign.hw_models import constants as C
+from lepton_codesign.hw_models.asic_energy import sram_energy_j
 from lepton_codesign.hw_models.asic_spec import (
-    IS,
-    OS,
     SP_GATING,
     SP_NM,
     SP_NONE,
     SP_SKIPPING,
-    WS,
     AsicSpec,
 )
+from lepton_codesign.hw_models.asic_traffic import dram_traffic
 from lepton_codesign.hw_models.compression import CHANNEL, NM, Compression
 from lepton_codesign.hw_models.costs import Costs, total
 from lepton_codesign.hw_models.systolic import folds, gemm_compute_cycles
@@ -65,12 +64,6 @@ def _pe_pack(spec: AsicSpec, w_bits, a_bits, smooth: bool):
     )
     pack = jnp.where(spec.precision_scalable > 0.5, pack, 1.0)
     return passes / pack
-
-
-def _not_fit(tensor_bytes, sram_bytes, smooth: bool):
-    """1 when a tensor does not fit its SRAM (smooth: logistic in log-ratio)."""
-    return 1.0 - _smooth.step(jnp.log(sram_bytes) - jnp.log(jnp.maximum(tensor_bytes, 1.0)),
-                              smooth, width=0.05)
 
 
 def asic_area_mm2(spec: AsicSpec):
@@ -126,26 +119,9 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
     # which matters for strided 1x1 convs that skip 3 of 4 input pixels.
     i_bytes = jnp.minimum(wl.input_elems / wl.groups, wl.m * wl.k) * ab / 8.0
     o_bytes = wl.output_elems / wl.groups * n_eff / wl.n * ab / 8.0
-    nf_w = _not_fit(w_bytes, spec.filter_sram_bytes, smooth)
-    is_os, is_ws, is_is = dataflow == OS, dataflow == WS, dataflow == IS
-    # WS re-streams the whole input per column fold; OS (row folds outer) re-streams
-    # one row fold's input rows (R x k, at most the whole input) per column fold.
-    os_rows_bytes = jnp.minimum(jnp.minimum(rows, wl.m) * wl.k * ab / 8.0, i_bytes)
-    nf_i = _not_fit(jnp.where(is_os, os_rows_bytes, i_bytes), spec.ifmap_sram_bytes, smooth)
-    # Loop order (as the refetch terms assume): column folds outer, row folds inner. A
-    # partial sum is live only during its column fold, so what must fit the ofmap SRAM
-    # is one column fold's outputs (WS: m x C, IS: C x n), not the whole output.
-    psum_frac = jnp.where(is_ws, jnp.minimum(cols, n_eff) / n_eff,
-                          jnp.where(is_is, jnp.minimum(cols, wl.m) / wl.m, 1.0))
-    # Simplification: partial sums that spill to DRAM are charged at activation width
-    # (a real mapper would tile m to keep 32-bit psums on chip; SCALE-Sim's loop order,
-    # which the cycle counts follow, does not).
-    nf_o = _not_fit(o_bytes * psum_frac, spec.ofmap_sram_bytes, smooth)
-    w_ref = 1.0 + jnp.where(is_os, (fr - 1.0) * nf_w, jnp.where(is_is, (fc - 1.0) * nf_w, 0.0))
-    i_ref = 1.0 + jnp.where(is_is, 0.0, (fc - 1.0) * nf_i)
-    psum_spill = jnp.where(is_os, 0.0, 2.0 * (fr - 1.0) * nf_o) * o_bytes
-    w_dram, i_dram, o_dram = w_bytes * w_ref, i_bytes * i_ref, o_bytes + psum_spill
-    dram_bytes = wl.groups * (w_dram + i_dram + o_dram)
+    traffic = dram_traffic(wl, spec, act_bits=ab, w_bytes=w_bytes, i_bytes=i_bytes,
+                           o_bytes=o_bytes, n_eff=n_eff, fr=fr, fc=fc, smooth=smooth)
+    dram_bytes = traffic.dram_bytes
 
     # 4. cycles with stalls
     mem_cycles = dram_bytes / spec.dram_bandwidth_bytes_per_s * spec.freq_hz
@@ -159,28 +135,9 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
                                     jnp.where(is_nm, wd_in, 1.0)))
     macs = wl.groups * wl.m * wl.k * n_eff * performed
     e_mac_j = macs * C.mac_energy_pj_45(wb, ab) * C.node_energy_scale(spec.node_nm) * 1e-12
-    # SRAM traffic counts the operand elements moved, at their stored width. It must not
-    # use k_eff: k_eff also folds in PE packing / multi-pass factors (cycles per MAC),
-    # which change how often the array folds (fr, fc) but not how many bytes an operand
-    # has. Weights are read in their stored format (compressed + index metadata when
-    # the hardware skips and that is smaller), i.e. w_bytes per read of the tensor.
     k_sk = wl.k * jnp.where(skips, wd_in, 1.0)  # reduction elements streamed per output
-    mk, mn = wl.m * k_sk, wl.m * n_eff
-    if_bytes = jnp.where(is_is, mk, mk * fc) * ab / 8.0
-    fil_bytes = jnp.where(is_os, fr, jnp.where(is_ws, 1.0, fc)) * w_bytes
-    # OS accumulates inside the PEs; WS / IS read-modify-write partial sums in the
-    # ofmap SRAM at accumulator width, 2 (fr - 1) times, then write the final output.
-    of_bytes = mn * ab / 8.0 + jnp.where(is_os, 0.0, 2.0 * (fr - 1.0)) * mn * C.ACC_BITS / 8.0
-    sram_j = wl.groups * 1e-12 * (
-        if_bytes * C.sram_energy_pj_per_byte(spec.ifmap_sram_bytes, spec.node_nm)
-        + fil_bytes * C.sram_energy_pj_per_byte(spec.filter_sram_bytes, spec.node_nm)
-        + of_bytes * C.sram_energy_pj_per_byte(spec.ofmap_sram_bytes, spec.node_nm)
-    )
-    # Each DRAM transfer also writes (fills) or reads (drains) its operand's SRAM once.
-    sram_j = sram_j + wl.groups * 1e-12 * (
-        w_dram * C.sram_energy_pj_per_byte(spec.filter_sram_bytes, spec.node_nm)
-        + i_dram * C.sram_energy_pj_per_byte(spec.ifmap_sram_bytes, spec.node_nm)
-        + o_dram * C.sram_energy_pj_per_byte(spec.ofmap_sram_bytes, spec.node_nm))
+    sram_j = sram_energy_j(wl, spec, act_bits=ab, w_bytes=w_bytes, k_streamed=k_sk,
+                           n_eff=n_eff, fr=fr, fc=fc, traffic=traffic)
     dram_j = dram_bytes * spec.dram_energy_pj_per_byte * 1e-12
     area_mm2 = asic_area_mm2(spec)
     leak_j = spec.leakage_w_per_mm2 * area_mm2 * latency_s
