@@ -1,0 +1,68 @@
+"""Pricing of non-GEMM op groups (``hw_models.op_costs``), each term on its own."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lepton_codesign import hw_models as hw
+from lepton_codesign.hw_models import op_costs
+from lepton_codesign.hw_models.vector_ops import make_vector_ops
+
+
+def _ops(**kw):
+    return make_vector_ops([{"after": 0, **kw}])
+
+
+def test_transcendentals_cost_more_slots_than_simple_ops():
+    a = op_costs.op_work(_ops(flops=100))
+    b = op_costs.op_work(_ops(transcendentals=100))
+    assert float(b[0]) == pytest.approx(op_costs.TRANSCENDENTAL_OPS * float(a[0]))
+
+
+def test_epilogue_writes_nothing_extra():
+    r, w = op_costs.op_bytes(_ops(in_elems=10, out_elems=100, fused=1), 8.0)
+    assert (float(r[0]), float(w[0])) == (10.0, 0.0)
+    r, w = op_costs.op_bytes(_ops(in_elems=10, out_elems=100, fused=0), 16.0)
+    assert (float(r[0]), float(w[0])) == (20.0, 200.0)
+
+
+def test_epilogue_hides_behind_its_gemm():
+    ops = make_vector_ops([{"after": 0, "fused": 1}, {"after": 0, "fused": 0}])
+    got = op_costs.overlap_epilogue(ops, jnp.array([3.0, 3.0]), jnp.array([2.0]))
+    np.testing.assert_allclose(got, [1.0, 3.0])
+
+
+def test_roofline_takes_the_slower_of_compute_and_memory():
+    assert float(op_costs.roofline_s(100.0, 0.0, 10.0, 1.0)) == 10.0
+    assert float(op_costs.roofline_s(1.0, 50.0, 10.0, 1.0, fixed_s=2.0)) == 52.0
+
+
+def test_asic_group_goes_off_chip_only_when_it_does_not_fit():
+    spec = hw.AsicSpec(16, 16, ifmap_sram_bytes=1024.0, ofmap_sram_bytes=1024.0)
+    small = op_costs.asic_op_costs(_ops(in_elems=100, out_elems=100), spec, 8.0, 16.0,
+                                   jnp.zeros(1))
+    big = op_costs.asic_op_costs(_ops(in_elems=4096, out_elems=4096), spec, 8.0, 16.0,
+                                 jnp.zeros(1))
+    assert float(small["dram_bytes"][0]) == 0.0 and float(small["dram_j"][0]) == 0.0
+    assert float(big["dram_bytes"][0]) == 8192.0
+    assert float(big["latency_s"][0]) == pytest.approx(
+        8192.0 / float(spec.dram_bandwidth_bytes_per_s), rel=1e-6)  # memory-bound
+
+
+@given(flops=st.floats(0, 1e9), transc=st.floats(0, 1e8), elems=st.floats(0, 1e8),
+       bits=st.sampled_from([2.0, 4.0, 8.0, 16.0]), lanes=st.floats(1, 4096))
+def test_asic_op_costs_are_finite_non_negative_and_monotone_in_bits(flops, transc, elems,
+                                                                    bits, lanes):
+    spec = hw.AsicSpec(32, 32)
+    ops = _ops(flops=flops, transcendentals=transc, in_elems=elems, out_elems=elems)
+    lo = op_costs.asic_op_costs(ops, spec, bits, lanes, jnp.zeros(1))
+    hi = op_costs.asic_op_costs(ops, spec, 2 * bits, lanes, jnp.zeros(1))
+    for key, v in lo.items():
+        assert np.all(np.isfinite(v)) and np.all(np.asarray(v) >= 0), key
+    e_lo = sum(float(lo[k][0]) for k in ("compute_j", "sram_j", "dram_j"))
+    e_hi = sum(float(hi[k][0]) for k in ("compute_j", "sram_j", "dram_j"))
+    assert e_lo <= e_hi * (1 + 1e-6)  # fewer bits never cost more energy
