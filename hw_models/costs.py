@@ -74,6 +74,8 @@ class Costs:
         keys = ("total_latency_s", "total_energy_j", "area_mm2", "cost_usd",
                 "usd_per_1m_inferences", "power_w")
         out = {k: float(np.asarray(getattr(self, k))) for k in keys}
+        if "throughput_per_s" in self.extras:  # steady state (set by ``evaluate``)
+            out["throughput_per_s"] = float(np.asarray(self.extras["throughput_per_s"]))
         out["feasible"] = bool(np.asarray(self.feasible))
         return out
 
