@@ -20,7 +20,8 @@ Per layer (each of its ``groups`` GEMMs runs in turn):
    read and written in the ofmap SRAM at accumulator width (``constants.ACC_BITS``);
    every DRAM transfer also fills or drains its own operand's SRAM once.
 6. **Area** = PEs x PE area(pe_bits) + SRAM bits x bit-cell area, plus overheads;
-   dollars from ``hw_models.dollars``.
+   dollars from ``hw_models.dollars``: capex is the deployable part (die + package +
+   DRAM devices + board + NRE / volume), broken down in ``extras``.
 
 Example:
     >>> import hw_models as hw
@@ -145,9 +146,9 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
 
     # 6. totals and dollars
     total_latency_s, total_energy_j = total(latency_s), total(energy_j)
-    cost_usd, die_cost, fits = dollars.asic_unit_cost_usd(
-        area_mm2, spec.node_nm, spec.defect_density_per_cm2, spec.packaging_usd,
-        spec.volume_units, spec.wafer_price_usd, spec.nre_usd)
+    # capex = the deployable part: die + package + DRAM + board + NRE share (dollars.py)
+    part = dollars.asic_part_cost_usd(spec, area_mm2, smooth)
+    cost_usd, fits = part.pop("cost_usd"), part.pop("fits_on_wafer")
     batch = float(max(wl.batch, 1))
     tco = dollars.usd_per_1m_inferences(cost_usd, total_latency_s / batch,
                                         total_energy_j / batch, deployment)
@@ -159,8 +160,7 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
         usd_per_1m_inferences=tco,
         power_w=total_energy_j / jnp.maximum(total_latency_s, 1e-30),
         feasible=fits,
-        extras={"die_cost_usd": die_cost, "mem_cycles": mem_cycles,
-                "k_eff": k_eff, "n_eff": n_eff},
+        extras={**part, "mem_cycles": mem_cycles, "k_eff": k_eff, "n_eff": n_eff},
     )
 
 

@@ -58,6 +58,16 @@ class AsicSpec:
         wafer_price_usd: 300 mm wafer price; ``None`` = CSET 2020 table at ``node_nm``.
         nre_usd: one-off engineering cost; ``None`` = mask-set cost at ``node_nm``
             (SemiAnalysis [S]).
+        dram_devices: DRAM devices on the part; ``None`` = enough to supply
+            ``dram_bandwidth_bytes_per_s``: ceil(bandwidth / per-device bandwidth).
+            0 for an SRAM-only part.
+        dram_device_bandwidth_bytes_per_s: bandwidth of one device. Default 6.4 GB/s
+            [D] (DDR4-3200 x16); an HBM3 stack is 819 GB/s [S] (``constants``).
+        dram_device_usd: price of one device. Default $3.5 [D] (DRAMeXchange DDR4
+            8 Gb quotes, ``constants.DDR4_DEVICE_USD``); HBM3 stack $160 [D].
+        board_usd: board or module around the package (PCB, regulators, connector,
+            assembly). Default $10 [A] (M.2-class module); a PCIe card ~$80 [D]
+            (``constants.BOARD_PCIE_CARD_USD``). See docs/dollars.md.
         name: display name (static).
     """
 
@@ -81,6 +91,10 @@ class AsicSpec:
     volume_units: jax.Array | float = C.DEFAULT_VOLUME_UNITS
     wafer_price_usd: jax.Array | float | None = None
     nre_usd: jax.Array | float | None = None
+    dram_devices: jax.Array | float | None = None
+    dram_device_bandwidth_bytes_per_s: jax.Array | float = C.DDR4_DEVICE_BYTES_PER_S
+    dram_device_usd: jax.Array | float = C.DDR4_DEVICE_USD
+    board_usd: jax.Array | float = C.BOARD_MODULE_USD
     name: str = dataclasses.field(default="asic", metadata={"static": True})
 
     def __post_init__(self):
@@ -91,7 +105,8 @@ class AsicSpec:
             _code(self.sparsity_support, SPARSITY_SUPPORT, "AsicSpec.sparsity_support"),
         )
         # The file schema, on concrete values (tracers skipped; every batch element).
-        check_fields(self, _RULES, optional=("wafer_price_usd", "nre_usd"))
+        check_fields(self, _RULES, optional=("wafer_price_usd", "nre_usd",
+                                               "dram_devices"))
 
     @property
     def num_pes(self):
@@ -129,5 +144,11 @@ _RULES = {
     "volume_units": Rule(),
     "wafer_price_usd": Rule(),
     "nre_usd": Rule(min=0.0, exclusive=False),
+    # Deployable-part terms (docs/dollars.md): a count of devices (0 = SRAM-only part),
+    # a per-device bandwidth within the Rule of the spec's own bandwidth, and prices.
+    "dram_devices": Rule("int", min=0.0, exclusive=False, max=1e6),
+    "dram_device_bandwidth_bytes_per_s": Rule(min=1e3, exclusive=False, max=1e16),
+    "dram_device_usd": Rule(min=0.0, exclusive=False),
+    "board_usd": Rule(min=0.0, exclusive=False),
 }
 register_spec_kind("asic", AsicSpec, _RULES, ("pe_rows", "pe_cols", "dataflow", "freq_hz"))

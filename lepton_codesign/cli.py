@@ -5,6 +5,7 @@ Subcommands::
     lepton-codesign evaluate --spec FILE|PRESET --model NAME|module:factory [--batch N]
                              [--format table|json|csv]
     lepton-codesign compare --model NAME --spec A --spec B ... [--plot out.png]
+                            [--sort KEY] [--format table|json|csv]
     lepton-codesign search [--config FILE.toml] [--out RUN_DIR [--fresh]]
                            [--executor local|ray] [--address ADDR]
     lepton-codesign report RUN_DIR     # re-render plots and report.md
@@ -27,6 +28,10 @@ from lepton_codesign import __version__
 # JAX and flax load inside the commands that need them, so that ``--help``,
 # ``--version``, ``presets`` and ``models`` answer in well under a second.
 FORMATS = ("table", "json", "csv")
+# ``compare --sort`` keys: a copy of ``compare.SORT_KEYS`` (that module loads JAX;
+# tests/test_dollars_parts.py checks the two agree).
+SORT_KEYS = ("latency_s", "energy_per_inference_j", "power_w", "usd_per_1m_inferences",
+             "capex_usd", "cost_usd", "area_mm2", "throughput_per_s", "utilization_max")
 
 
 def _batch(text: str) -> int:
@@ -95,8 +100,8 @@ def _compare(args) -> int:
         _check_plot_path(args.plot)
     specs = [hw_models.resolve_spec(s) for s in args.spec]
     model, x = build_model(args.model, batch=args.batch, abstract=True)
-    rows = compare(extract_workload(model, x, batch=args.batch), specs)
-    print(format_table(rows, args.format))
+    rows = compare(extract_workload(model, x, batch=args.batch), specs, sort_by=args.sort)
+    print(format_table(rows, args.format, sort_by=args.sort))
     if args.plot:
         plot_compare(rows, args.plot)
         print(f"\nplot written to {args.plot}")
@@ -193,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="inference batch the costs are for (default 1)")
     cp.add_argument("--format", choices=FORMATS, default="table")
     cp.add_argument("--plot", help="write a bar chart PNG here")
+    cp.add_argument("--sort", choices=SORT_KEYS, metavar="KEY",
+                    help="order rows by this column, best first (throughput and "
+                    "utilization descending, the rest ascending); one of: "
+                    + ", ".join(SORT_KEYS))
     cp.set_defaults(func=_compare)
     se = sub.add_parser("search", help="co-design search (embedded quickstart by default)")
     se.add_argument("--config", help="TOML config (default: embedded quickstart)")

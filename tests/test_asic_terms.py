@@ -228,8 +228,11 @@ def test_unit_cost_amortises_nre_over_volume():
     dpw = math.pi * 150**2 / a - math.pi * 300 / math.sqrt(2 * a)
     die = 5000.0 / (dpw * (1 + 0.1 * a / 100 / 2) ** -2)
     close(c.extras["die_cost_usd"], die, rtol=1e-4)
-    close(c.cost_usd, die + 5.0 + 2e6 / 1e5, rtol=1e-4)  # + packaging + NRE / volume
-    close(ev(volume_units=4e5).cost_usd, die + 5.0 + 2e6 / 4e5, rtol=1e-4)
+    # + packaging + DRAM (ceil(10 / 6.4 GB/s) = 2 DDR4 devices x $3.5) + $10 module
+    # board (asic_spec defaults) + NRE / volume
+    part = 5.0 + 2 * 3.5 + 10.0
+    close(c.cost_usd, die + part + 2e6 / 1e5, rtol=1e-4)
+    close(ev(volume_units=4e5).cost_usd, die + part + 2e6 / 4e5, rtol=1e-4)
     # Without overrides the NRE is the mask set at the node: 28 nm -> $1M [S].
     _, _, _ = dollars.asic_unit_cost_usd(1.0, 28.0, 0.1, 0.0, 1.0)
     cost28, die28, _ = dollars.asic_unit_cost_usd(1.0, 28.0, 0.1, 0.0, 1.0)

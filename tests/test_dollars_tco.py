@@ -56,7 +56,10 @@ def test_capex_is_the_unit_price_of_each_family(workload):
     c = EVAL(workload, asic)
     die = float(c.extras["die_cost_usd"])
     nre = float(hw.constants.mask_set_usd(16.0)) / float(asic.volume_units)
-    assert float(c.cost_usd) == pytest.approx(die + float(asic.packaging_usd) + nre, rel=1e-4)
+    # The deployable part: die + package + DRAM devices + board + NRE share.
+    part = float(asic.packaging_usd) + float(c.extras["dram_usd"]) + float(asic.board_usd)
+    assert float(c.extras["dram_usd"]) == 3 * 3.5  # ceil(16 / 6.4 GB/s) DDR4 devices
+    assert float(c.cost_usd) == pytest.approx(die + part + nre, rel=1e-4)
 
 
 @pytest.mark.parametrize("name", ["kv260", "l4"])

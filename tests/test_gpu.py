@@ -116,8 +116,8 @@ def test_dollars_own_versus_rent():
     wl = hw.gemm_workload([(256, 4096, 4096)], batch=256)
     own = EVAL(wl, A100, comp())
     t, e = float(own.total_latency_s) / 256, float(own.total_energy_j) / 256
-    expect = dollars.usd_per_1m_inferences(24875.0, t, e, dollars.Deployment())
-    assert float(own.cost_usd) == 24875.0
+    expect = dollars.usd_per_1m_inferences(15000.0, t, e, dollars.Deployment())
+    assert float(own.cost_usd) == 15000.0
     assert float(own.usd_per_1m_inferences) == pytest.approx(float(expect), rel=1e-5)
     rent = EVAL(wl, A100.replace(pricing="rent"), comp())
     assert float(rent.usd_per_1m_inferences) == pytest.approx(1e6 * 1.844 * t / 3600, rel=1e-5)
