@@ -24,6 +24,7 @@ import dataclasses
 import jax
 
 from lepton_codesign.hw_models import constants as C
+from lepton_codesign.hw_models.fpga_pipeline import MAX_ADDER_LEVELS_PER_CYCLE
 from lepton_codesign.hw_models.schema import Rule, check_fields, code_name, spec_pytree
 from lepton_codesign.hw_models.schema import categorical_code as _code
 from lepton_codesign.hw_models.specio import describe_spec, register_spec_kind
@@ -202,7 +203,7 @@ _RULES = {
     "lut_energy_gap": Rule(min=1.0, exclusive=False),
     "hard_energy_gap": Rule(min=1.0, exclusive=False),
     "io_bits_per_cycle": Rule(min=1.0, exclusive=False),
-    "adder_levels_per_cycle": Rule(min=1.0, max=8.0, exclusive=False),
+    "adder_levels_per_cycle": Rule(min=1.0, max=MAX_ADDER_LEVELS_PER_CYCLE, exclusive=False),
     "dsp_mul_stages": Rule(min=1.0, max=8.0, exclusive=False),
     "act_stages": Rule(min=0.0, max=8.0, exclusive=False),
     "fifo_stages": Rule(min=0.0, max=8.0, exclusive=False),

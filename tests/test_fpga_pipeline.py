@@ -61,10 +61,9 @@ def test_never_faster_than_the_pipeline_and_batch_is_fill_plus_intervals(spec, w
     lat = float(c.total_latency_s) * f
     depth = np.asarray(c.extras["pipeline_depth_cycles"])
     assert lat >= depth.sum() * (1 - 1e-5)
-    # whatever the style: a registered product (>= 1 stage) + <= 8 adder levels per stage
-    fan_max = np.maximum(np.asarray(wl.k), 1.0)
-    floor = 1.0 + np.ceil(np.ceil(np.log2(fan_max) - 1e-6).clip(0) / 8.0)
-    assert np.all(depth >= 1.0) and depth.sum() >= floor.sum() - wl.num_layers
+    # whatever the style: a registered product (>= 1 stage) per layer (the adder levels on
+    # top, <= 8 per stage, are checked in test_depth_formula_and_fan_in_follows_the_reuse_factor)
+    assert np.all(depth >= 1.0) and lat >= depth.sum() * (1 - 1e-5)
     mul = float(spec.dsp_mul_stages) if bits * bits > 16 else fp.LUT_MUL_STAGES
     assert np.all(depth >= mul + float(spec.act_stages) + float(spec.fifo_stages) - 1e-6)
     if float(spec.target_interval_cycles) > 0:
@@ -95,6 +94,14 @@ def test_depth_formula_and_fan_in_follows_the_reuse_factor():
                        jnp.array([True, False, True, True, True]), smooth=False)
     assert [int(x) for x in d] == [5, 4, 11, 13, 14]
     assert float(fp.adder_levels(jnp.float32(256.0), 4.0, False)) == 2.0
+    # the most chaining a spec allows (8 levels per stage) still costs a stage per 8 levels
+    assert float(fp.adder_levels(jnp.float32(4096.0), fp.MAX_ADDER_LEVELS_PER_CYCLE,
+                                 False)) == 2.0
+    hls = fp.pipeline_style("hls4ml")
+    d = fp.layer_depth(jnp.array([1.0, 64.0]), hls["adder_levels_per_cycle"],
+                       jnp.array([True, True]), False, hls["dsp_mul_stages"],
+                       hls["act_stages"], hls["fifo_stages"])
+    assert [int(x) for x in d] == [1, 2]  # the product register, + one chained adder stage
     # a layer folded r times adds k / r products per cycle
     fan = fp.fan_in_per_cycle(jnp.array([64.0, 64.0, 64.0]), jnp.array([1.0, 1.0, 2.0]),
                               jnp.array([1.0, 4.0, 8.0]))
@@ -195,3 +202,16 @@ def test_pipeline_style_names_and_physical_bounds():
                 {"target_interval_cycles": float("nan")}):
         with pytest.raises(Exception, match=next(iter(bad))):
             FpgaSpec(lut=1e5, dsp=100, bram18=100, **bad)
+
+
+@pytest.mark.parametrize("name", ["alveo-u250", "alveo-u55c", "zcu102", "zcu104"])
+def test_presets_in_either_style_respect_the_depth_floor(name):
+    wl = cnn()
+    cp = hw.make_compression(wl.num_layers, weight_bits=8, act_bits=8)
+    for style in ("rtl", "hls4ml"):
+        spec = hw.preset(name).replace(name="fpga", **fp.pipeline_style(style))
+        c = EVAL(wl, spec, cp)
+        depth = np.asarray(c.extras["pipeline_depth_cycles"])
+        fill = float(c.extras["fill_latency_s"]) * float(spec.freq_hz)
+        assert np.all(depth >= 1.0) and fill >= depth.sum() * (1 - 1e-5), (name, style)
+        assert fill >= float(c.extras["interval_s"]) * float(spec.freq_hz) * (1 - 1e-5)

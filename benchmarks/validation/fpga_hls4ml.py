@@ -202,6 +202,11 @@ def summary(res: list[dict], role: str) -> str:
         lines.append(f"- {role}, {label}: median |error| {statistics.median(errs):.0%} over "
                      f"{len(errs)} rows with a nonzero published value (max {max(errs):.0%}); "
                      f"model above published on {over}\n")
+    hard = [abs(x["ival_err"]) for x in sel if x["row"].interval > 1
+            and "target_interval_cycles" not in x["row"].over]
+    if hard:
+        lines.append(f"- {role}, interval where it is neither 1 nor set by the ReuseFactor: "
+                     f"median |error| {statistics.median(hard):.0%} over {len(hard)} rows\n")
     return "".join(lines)
 
 
