@@ -7,14 +7,18 @@ layers run as a pipeline. Lanes are given to layers in proportion to their MACs 
 every stage takes the same ``T`` cycles per inference (FINN's balanced folding). ``T`` is
 the smallest interval the scarcest resource allows under the utilisation ceilings,
 ``T = max_r sum_i cost_r,i * MACs_i / budget_r``, and never below one input vector per
-cycle (``max_i m_i``). The reuse factor of a layer is ``weights_i / P_i``; at reuse 1 the
+cycle (``max_i m_i``), nor below ``target_interval_cycles`` (the design's chosen
+interval: hls4ml's reuse factor, FINN's target cycles per frame). With
+``fold_balanced = 0`` (hls4ml) a layer keeps ``lanes / ReuseFactor`` lanes instead of
+folding down to ``T``. The reuse factor of a layer is ``weights_i / P_i``; at reuse 1 the
 layer is fully unrolled with constant weights: unstructured zeros then remove their
 multipliers, and the weights need no BRAM. Folded layers read weights from BRAM/URAM
 (``w / 36`` RAMB18 per lane for port width, and capacity); if all weights do not fit on
 chip they are streamed from DRAM every inference. Each layer also has a pipeline depth
 ``d_i`` (multiplier, adder tree from its fan-in per cycle, activation, inter-layer FIFO;
 ``fpga_pipeline``) and the first layer waits for its input at ``io_bits_per_cycle``. The
-latency of one inference is the fill ``sum_i (c_i + d_i)`` (``extras["fill_latency_s"]``);
+latency of one inference is the fill (``extras["fill_latency_s"]``): ``c_i - 1 + d_i`` per
+dense layer after its input arrived, streamed convs overlapping (``fp.fill_cycles``);
 the interval is ``max_i c_i`` (or the input / DRAM time, if longer;
 ``extras["interval_s"]``). ``total_latency_s`` is the batch: fill + ``(B - 1)`` intervals;
 throughput is one inference per interval.
@@ -149,10 +153,21 @@ def _dataflow_placed(wl, spec, cp, sh, smooth, budgets, on_chip) -> dict:
     t_unr = intervals(s_unr, jnp.where(unr, 0.0, bram_lane))
     limiting = jnp.asarray((R_LUT, R_FF, R_DSP, R_BRAM))[jnp.argmax(t_fold, axis=0)]
     reach = jnp.max(t_unr, axis=0) <= t_min[..., 0]
-    T = jnp.where(reach, t_min[..., 0],
-                  _smooth.maximum(jnp.max(t_fold, axis=0), t_min[..., 0], smooth))
+    T_res = jnp.where(reach, t_min[..., 0],
+                      _smooth.maximum(jnp.max(t_fold, axis=0), t_min[..., 0], smooth))
+    # a design folded to a target interval (hls4ml ReuseFactor, FINN target cycles/frame)
+    target = jnp.asarray(spec.target_interval_cycles)
+    T = jnp.where(target > T_res, target, T_res)
+    reach = reach | (target > T_res)  # the target, not a resource, sets the interval
     p = jnp.maximum(_smooth.floor(macs_inf / T[..., None] * (1 + 1e-6), smooth), 1.0)
     p = jnp.minimum(p, sh["lanes"])
+    # hls4ml-style (fold_balanced = 0): every layer keeps lanes / ReuseFactor lanes instead
+    # of folding down to the slowest layer's interval, when the resources allow that speed
+    rf = jnp.maximum(target, 1.0)[..., None]
+    p_unf = jnp.maximum(jnp.floor(sh["lanes"] / rf * (1 + 1e-6)), 1.0)
+    t_unf = jnp.max(_smooth.ceil_div(macs_inf, p_unf, smooth), -1)
+    use_unf = (jnp.asarray(spec.fold_balanced) < 0.5) & (T_res <= t_unf * (1 + 1e-6))
+    p = jnp.where(use_unf[..., None], p_unf, p)
     unrolled = sh["has_w"] & (p >= W * (1 - 1e-6)) & on_chip
     s_act = jnp.where(unrolled, sh["unstructured_density"], 1.0)
     c = _smooth.ceil_div(macs_inf, p, smooth)
@@ -177,12 +192,14 @@ def _dataflow_placed(wl, spec, cp, sh, smooth, budgets, on_chip) -> dict:
     mem_inf = jnp.sum(mem_cyc, -1)
     # pipeline depth per layer and input streaming (fpga_pipeline)
     fan = fp.fan_in_per_cycle(wl.k * sh["nm_scale"] * s_act, m_inf, c)
-    depth = fp.layer_depth(fan, spec.adder_levels_per_cycle, lane["use_dsp"], smooth)
+    depth = fp.layer_depth(fan, spec.adder_levels_per_cycle, lane["use_dsp"], smooth,
+                           spec.dsp_mul_stages, spec.act_stages, spec.fifo_stages)
     in_cyc = fp.input_cycles(wl.input_elems[0] / B * ab[..., 0], spec.io_bits_per_cycle, smooth)
-    lat = fp.fill_cycles(c, depth, in_cyc, smooth)
+    ends = fp.fill_cycles(c, depth, in_cyc, fp.first_output_need(wl), smooth)
+    lat = jnp.diff(ends, axis=-1, prepend=jnp.zeros_like(ends[..., :1]))  # per-layer share
     c_max = jnp.max(c, -1)
     ival = _smooth.maximum(_smooth.maximum(c_max, in_cyc, smooth), mem_inf, smooth)
-    fill = _smooth.maximum(jnp.sum(lat, -1), mem_inf, smooth)
+    fill = _smooth.maximum(ends[..., -1], mem_inf, smooth)
     total_cyc = fill + (B - 1.0) * ival
     share = lat / jnp.sum(lat, -1, keepdims=True)
     macs_done = sh["macs"] * s_act
