@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from lepton_codesign.hw_models import _smooth, dollars
+from lepton_codesign.hw_models import _smooth, dollars, op_costs
 from lepton_codesign.hw_models import constants as C
 from lepton_codesign.hw_models import fpga_pipeline as fp
 from lepton_codesign.hw_models.compression import Compression
@@ -297,13 +297,28 @@ def evaluate_fpga(workload: Workload, spec: FpgaSpec, compression: Compression,
     wb, ab = (pick(x, y) for x, y in zip(df["mac_bits"], ov["mac_bits"], strict=True))
     B = float(max(workload.batch, 1))
     f = spec.freq_hz
+    e_bram = C.sram_energy_pj_per_byte(BRAM18_BYTES, spec.node_nm) * spec.hard_energy_gap
+    op = None
+    if workload.ops is not None:  # non-GEMM op groups (op_costs): stages or overlay steps
+        op = op_costs.fpga_op_costs(workload.ops, spec, op_costs.layer_value(workload.ops, ab),
+                                    is_ov, e_bram)
+        r = _add_op_cycles(r, workload.ops, op["cycles"], is_ov, B)
     latency_s = r["cycles"] / f
     gap = jnp.where(r["use_dsp"], spec.hard_energy_gap, spec.lut_energy_gap)
     e_mac = (r["mac_count"] * C.mac_energy_pj_45(wb, ab) * C.node_energy_scale(spec.node_nm)
              * gap * 1e-12)
-    e_sram = (r["sram_bytes"] * C.sram_energy_pj_per_byte(BRAM18_BYTES, spec.node_nm)
-              * spec.hard_energy_gap * 1e-12)
+    e_sram = r["sram_bytes"] * e_bram * 1e-12
     e_dram = r["dram_bytes"] * spec.dram_energy_pj_per_byte * 1e-12
+    dram_bytes = r["dram_bytes"]
+    op_extras = {}
+    if op is not None:
+        per_layer = lambda v: workload.ops.per_layer(v * B, workload.num_layers)  # noqa: E731
+        e_mac = e_mac + per_layer(op["compute_j"])
+        e_sram = e_sram + per_layer(op["sram_j"])
+        e_dram = e_dram + per_layer(op["dram_j"])
+        dram_bytes = dram_bytes + per_layer(op["dram_bytes"])
+        op_extras = {"op_latency_s": op["cycles"] * B / f,
+                     "op_energy_j": (op["compute_j"] + op["sram_j"] + op["dram_j"]) * B}
     total_latency_s = total(latency_s)
     interval_s = r["interval_cycles"] / f
     # static energy over B intervals (throughput-bound; see module doc), split like latency
@@ -324,7 +339,7 @@ def evaluate_fpga(workload: Workload, spec: FpgaSpec, compression: Compression,
     return Costs(
         compute_cycles=r["compute_cycles"], cycles=r["cycles"], latency_s=latency_s,
         energy_j=energy_j, energy_mac_j=e_mac, energy_sram_j=e_sram, energy_dram_j=e_dram,
-        energy_leak_j=e_leak, dram_bytes=r["dram_bytes"], bound=r["bound"],
+        energy_leak_j=e_leak, dram_bytes=dram_bytes, bound=r["bound"],
         total_latency_s=total_latency_s, total_energy_j=total_energy_j,
         area_mm2=jnp.zeros_like(total_latency_s),
         cost_usd=jnp.asarray(spec.board_price_usd, jnp.float32), usd_per_1m_inferences=tco,
@@ -339,8 +354,31 @@ def evaluate_fpga(workload: Workload, spec: FpgaSpec, compression: Compression,
                 "mac_utilization": r["mac_utilization"],
                 "fully_unrolled": r["fully_unrolled"],
                 "dsp_macs": r["use_dsp"].astype(jnp.int32),
-                "weights_on_chip": r["on_chip"].astype(jnp.int32)},
+                "weights_on_chip": r["on_chip"].astype(jnp.int32), **op_extras},
     )
+
+
+def _add_op_cycles(r: dict, ops, op_cycles, is_ov, B: float) -> dict:
+    """Fold non-GEMM op-group cycles (one inference each) into the layer cycles.
+
+    Overlay: groups run after their layer, every inference (``B x`` cycles, and one
+    interval grows by their sum). Dataflow: each group is one more pipeline stage: the
+    fill grows by its cycles, and the interval becomes the slowest stage's; the extra
+    ``(B - 1) x`` interval growth is charged to the layers whose groups cause it.
+    """
+    n = r["cycles"].shape[-1]
+    per_layer = lambda v: ops.per_layer(v, n)  # noqa: E731
+    ov = jnp.reshape(is_ov, jnp.shape(is_ov) + (1,) * (r["cycles"].ndim - jnp.ndim(is_ov)))
+    ival_df = jnp.maximum(r["interval_cycles"], jnp.max(op_cycles, -1))
+    grow = ival_df - r["interval_cycles"]
+    slow = jnp.where(op_cycles >= jnp.max(op_cycles, -1, keepdims=True), op_cycles, 0.0)
+    slow_share = per_layer(slow) / jnp.maximum(jnp.sum(slow, -1, keepdims=True), 1e-30)
+    df_cycles = r["cycles"] + per_layer(op_cycles) + (B - 1.0) * grow[..., None] * slow_share
+    ov_cycles = r["cycles"] + B * per_layer(op_cycles)
+    total_op = jnp.sum(op_cycles, -1)
+    return {**r, "cycles": jnp.where(ov, ov_cycles, df_cycles),
+            "interval_cycles": jnp.where(is_ov, r["interval_cycles"] + total_op, ival_df),
+            "fill_cycles": r["fill_cycles"] + total_op}
 
 
 register_evaluator(FpgaSpec, evaluate_fpga)

@@ -12,6 +12,14 @@ Every family prices an op group the same way, with its own unit and memory:
   next instruction back to back). An epilogue overlaps its GEMM: only the part that
   outlasts the GEMM adds time.
 
+``fpga_op_costs`` applies it to an ``FpgaSpec``: the unit is as wide as the design's
+stream (``io_bits_per_cycle / act_bits`` lanes [A]: FINN's streaming pool / threshold
+layers and a DPU's misc engine both process one stream word per cycle). Epilogues are
+the activation / requantisation stage already in every layer's pipeline depth (no
+extra time). A dataflow design runs each other group as one more pipeline stage
+(it lengthens the fill, and the interval if it is the slowest stage); an overlay runs
+it after its layer, with the feature maps to and from DDR when ``overlay_fmap_dram``.
+
 ``asic_op_costs`` applies this to an ``AsicSpec``: a post-processing (vector) unit of
 ``lanes`` lanes at the array clock, tensors on chip when they fit the output + input
 buffers, else to and from DRAM. Energy per simple op is an adder at the activation
@@ -62,6 +70,42 @@ def overlap_epilogue(ops: VectorOps, group_s, gemm_latency_s) -> jax.Array:
     idx = jnp.clip(jnp.asarray(ops.after, jnp.int32), 0, gemm_latency_s.shape[-1] - 1)
     gemm_s = jnp.take(gemm_latency_s, idx, axis=-1)
     return jnp.where(ops.fused > 0.5, jnp.maximum(group_s - gemm_s, 0.0), group_s)
+
+
+def layer_value(ops: VectorOps, per_layer_values) -> jax.Array:
+    """Each group's value of a per-layer array, taken at the layer it follows."""
+    idx = jnp.clip(jnp.asarray(ops.after, jnp.int32), 0, per_layer_values.shape[-1] - 1)
+    return jnp.take(per_layer_values, idx, axis=-1)
+
+
+def fpga_op_costs(ops: VectorOps, spec, act_bits, is_overlay, sram_pj_per_byte) -> dict:
+    """Per-group cycles (one inference), energy split and DRAM bytes on an FPGA.
+
+    Args:
+        ops: the op groups.
+        spec: an ``FpgaSpec``.
+        act_bits: activation width per group.
+        is_overlay: whether the design is an overlay (bool, may be batched).
+        sram_pj_per_byte: on-chip (BRAM) access energy.
+
+    Returns:
+        dict of per-group arrays: ``cycles`` (0 for epilogues), ``compute_j``,
+        ``sram_j``, ``dram_j``, ``dram_bytes`` (per inference).
+    """
+    read_b, write_b = op_bytes(ops, act_bits)
+    moved = read_b + write_b
+    lanes = jnp.maximum(spec.io_bits_per_cycle / act_bits, 1.0)
+    fmap_dram = jnp.asarray(is_overlay) & (jnp.asarray(spec.overlay_fmap_dram) > 0.5)
+    dram_bytes = jnp.where(fmap_dram[..., None], moved, 0.0)
+    work = op_work(ops)
+    cycles = roofline_s(work, dram_bytes, lanes, spec.dram_bandwidth_bytes_per_s / spec.freq_hz)
+    cycles = jnp.where(ops.fused > 0.5, 0.0, cycles)
+    e_op_pj = (C.E_INT8_ADD_PJ_45 * act_bits / 8.0 * C.PE_OVERHEAD_FACTOR
+               * C.node_energy_scale(spec.node_nm) * spec.lut_energy_gap)
+    return {"cycles": cycles, "compute_j": work * e_op_pj * 1e-12,
+            "sram_j": moved * sram_pj_per_byte * 1e-12,
+            "dram_j": dram_bytes * spec.dram_energy_pj_per_byte * 1e-12,
+            "dram_bytes": dram_bytes}
 
 
 def asic_op_costs(ops: VectorOps, spec, act_bits, lanes, gemm_latency_s) -> dict:

@@ -66,3 +66,36 @@ def test_asic_op_costs_are_finite_non_negative_and_monotone_in_bits(flops, trans
     e_lo = sum(float(lo[k][0]) for k in ("compute_j", "sram_j", "dram_j"))
     e_hi = sum(float(hi[k][0]) for k in ("compute_j", "sram_j", "dram_j"))
     assert e_lo <= e_hi * (1 + 1e-6)  # fewer bits never cost more energy
+
+
+def _with_ops(groups, batch=1):
+    wl = hw.gemm_workload([(batch, 64, 64), (batch, 64, 10)], batch=batch)
+    import dataclasses
+    return wl, dataclasses.replace(wl, ops=make_vector_ops(groups))
+
+
+@pytest.mark.parametrize("preset", ["zcu104", "kv260", "alveo-u250"])
+def test_fpga_ops_never_make_a_design_cheaper(preset):
+    wl, wl_ops = _with_ops([{"after": 0, "fused": 1, "out_elems": 64, "flops": 64},
+                            {"after": 1, "kind": "softmax", "in_elems": 10,
+                             "out_elems": 10, "flops": 40, "transcendentals": 10}], batch=4)
+    spec = hw.preset(preset)
+    a, b = hw.evaluate(wl, spec), hw.evaluate(wl_ops, spec)
+    assert float(b.total_latency_s) >= float(a.total_latency_s)
+    assert float(b.total_energy_j) >= float(a.total_energy_j)
+    assert float(b.extras["interval_s"]) >= float(a.extras["interval_s"]) * (1 - 1e-6)
+    lat = np.asarray(b.extras["op_latency_s"])
+    assert lat[0] == 0.0 and lat[1] > 0.0  # the epilogue is the layer's activation stage
+    assert float(np.sum(b.latency_s)) == pytest.approx(float(b.total_latency_s), rel=1e-5)
+
+
+def test_fpga_overlay_runs_a_group_once_per_inference():
+    spec = hw.preset("kv260")
+    groups = [{"after": 1, "kind": "pool", "in_elems": 4096, "out_elems": 1024,
+               "flops": 4096}]
+    d = {}
+    for batch in (1, 8):
+        wl, wl_ops = _with_ops(groups, batch=batch)
+        d[batch] = float(hw.evaluate(wl_ops, spec).total_latency_s) - float(
+            hw.evaluate(wl, spec).total_latency_s)
+    assert d[8] == pytest.approx(8 * d[1], rel=1e-3)
