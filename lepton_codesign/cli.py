@@ -8,6 +8,7 @@ Subcommands::
     lepton-codesign search [--config FILE.toml] [--out RUN_DIR [--fresh]]
                            [--executor local|ray] [--address ADDR]
     lepton-codesign report RUN_DIR     # re-render plots and report.md
+    lepton-codesign calibrate [--from FILE] [--out spec.yaml] [--quick] [--base PRESET]
     lepton-codesign show-config        # print the embedded quickstart config
     lepton-codesign presets            # list shipped specs
     lepton-codesign models             # list built-in models
@@ -103,6 +104,39 @@ def _compare(args) -> int:
     return 0
 
 
+def _calibrate(args) -> int:
+    import shlex
+    from pathlib import Path
+
+    from lepton_codesign.hw_models import gpu_calibrate
+
+    if args.from_file:
+        data = gpu_calibrate.load_measurements(args.from_file)
+    else:
+        from lepton_codesign.microbench import run_suite
+
+        print("measuring on the local JAX device ...", file=sys.stderr, flush=True)
+        data = run_suite(quick=args.quick)
+        if args.save_measurements:
+            Path(args.save_measurements).write_text(json.dumps(data, indent=1) + "\n")
+    command = ["lepton-codesign", "calibrate"]
+    command += ["--from", args.from_file] if args.from_file else (
+        ["--quick"] if args.quick else [])
+    command += (["--base", args.base] if args.base else []) + (
+        ["--out", args.out] if args.out else [])
+    spec, report, text = gpu_calibrate.calibrate(data, args.base, shlex.join(command))
+    for dtype, r in report["residuals"].items():
+        print(f"{dtype:>14}: median |error| latency {100 * r['latency_median_abs']:5.1f}%, "
+              f"per call {100 * r['per_call_median_abs']:5.1f}% ({r['n']} GEMMs, in sample)",
+              file=sys.stderr)
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"spec written to {args.out} (kind gpu, name {spec.name})", file=sys.stderr)
+    else:
+        print(text, end="")
+    return 0
+
+
 def _search(args) -> int:
     import shlex
 
@@ -194,6 +228,18 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--format", choices=FORMATS, default="table")
     cp.add_argument("--plot", help="write a bar chart PNG here")
     cp.set_defaults(func=_compare)
+    ca = sub.add_parser("calibrate", help="fit a GPU-kind spec to measured kernels")
+    ca.add_argument("--from", dest="from_file", metavar="FILE",
+                    help="fit saved measurements (JSON, the h200_kernels.json schema) "
+                    "instead of measuring the local JAX device")
+    ca.add_argument("--out", help="write the spec YAML here (default: print it)")
+    ca.add_argument("--quick", action="store_true",
+                    help="small microbenchmark suite (under a minute on a CPU)")
+    ca.add_argument("--base", help="preset or .yaml with the device's datasheet numbers "
+                    "(default: from the measured device kind; a CPU needs none)")
+    ca.add_argument("--save-measurements", metavar="FILE",
+                    help="also write the measurements as JSON")
+    ca.set_defaults(func=_calibrate)
     se = sub.add_parser("search", help="co-design search (embedded quickstart by default)")
     se.add_argument("--config", help="TOML config (default: embedded quickstart)")
     se.add_argument("--out", help="run directory; an existing one resumes a run of the same "
