@@ -336,3 +336,29 @@ def calibrate(data: dict, base: str | None = None, command: str = "") -> tuple:
     report["date"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
     text = spec_yaml(spec, report, base_text, data.get("meta", {}), command)
     return spec_from_text(text), report, text
+
+
+TRANSFERRED = ("efficiency_int8", "efficiency_fp8", "efficiency_bf16", "efficiency_tf32",
+               "bandwidth_efficiency", *TIME_FIELDS)
+
+
+def derived_text(base_text: str, source: GpuSpec, source_name: str) -> str:
+    """A datasheet-only preset with the calibration fields of ``source`` carried over
+    as assumptions: efficiencies as the same fractions of this part's own peaks, the
+    host-side call times unchanged, and ``dynamic_w`` as the same multiple of
+    ``tdp_w - idle_w``. Nothing here is measured on the target part."""
+    keep = [ln for ln in base_text.split("\n# Derived:")[0].rstrip().splitlines()
+            if ln.split(":", 1)[0].strip() not in (*TRANSFERRED, "dynamic_w")]
+    spec = spec_from_text("\n".join(keep) + "\n")
+    ratio = float(source.dynamic_w) / float(source.tdp_w - source.idle_w)
+    out = keep + ["", f"# Derived: from the measured {source_name} fit (hw_models/presets/"
+                  f"{source_name}.yaml) by benchmarks/validation/gpu_derive_presets.py.",
+                  "# NOT measured on this part: [A] same XLA kernels and host stack, so the "
+                  f"same fractions of peak and call times as the {source_name}."]
+    for f in TRANSFERRED:
+        out.append(f"{f}: {float(getattr(source, f)):.6g}".ljust(38)
+                   + f"# [A] {source_name} fit, not measured here")
+    dyn = ratio * float(spec.tdp_w - spec.idle_w)
+    out.append(f"dynamic_w: {dyn:.6g}".ljust(38)
+               + f"# [A] {ratio:.3f} x (tdp_w - idle_w), the {source_name} ratio")
+    return "\n".join(out) + "\n"
