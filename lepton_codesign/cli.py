@@ -3,7 +3,7 @@
 Subcommands::
 
     lepton-codesign evaluate --spec FILE|PRESET --model NAME|module:factory [--batch N]
-                             [--format table|json|csv]
+                             [--format table|json|csv] [--dtype fp32|tf32|bf16|fp16|fp8|int8|int4]
     lepton-codesign compare --model NAME --spec A --spec B ... [--plot out.png]
     lepton-codesign search [--config FILE.toml] [--out RUN_DIR [--fresh]]
                            [--executor local|ray] [--address ADDR]
@@ -28,6 +28,10 @@ from lepton_codesign import __version__
 # JAX and flax load inside the commands that need them, so that ``--help``,
 # ``--version``, ``presets`` and ``models`` answer in well under a second.
 FORMATS = ("table", "json", "csv")
+# --dtype choices (kept here so --help needs no JAX; compare.DTYPE_FORMATS maps them).
+DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4")
+DTYPE_HELP = ("numeric format to price (weights and activations); fp32 vs tf32 and int8 "
+              "vs fp8 matter on GPUs (default: dense 8-bit, a GPU runs it as int8)")
 
 
 def _batch(text: str) -> int:
@@ -51,15 +55,23 @@ def _evaluate(args) -> int:
     spec = hw_models.resolve_spec(args.spec)
     model, x = build_model(args.model, batch=args.batch, abstract=True)
     workload = extract_workload(model, x, batch=args.batch)
-    costs = hw_models.evaluate(workload, spec)
+    from lepton_codesign.compare import priced_as, with_dtype
+
+    compression = None
+    if args.dtype:
+        spec, compression = with_dtype(spec, workload, args.dtype)
+    costs = hw_models.evaluate(workload, spec, compression)
     layers, totals = layer_rows(workload, costs), total_row(workload, costs)
-    totals = {"spec": spec.name, "model": args.model, "batch": args.batch, **totals}
+    priced = priced_as(spec, costs, compression)
+    totals = {"spec": spec.name, "model": args.model, "batch": args.batch,
+              "priced_as": priced, **totals}
     if args.format == "json":
         print(json.dumps({"totals": totals, "layers": layers}, indent=2))
     elif args.format == "csv":
         print(format_rows(with_total_row(layers, totals), "csv"), end="")
     else:
-        print(f"{args.model} on {spec.name} (batch {args.batch})\n")
+        print(f"{args.model} on {spec.name} (batch {args.batch}), priced as {priced}"
+              f"{'' if args.dtype else ' (default; --dtype to choose)'}\n")
         print(format_rows(layers, "table"))
         print()
         print(format_rows([totals], "table"))
@@ -96,8 +108,12 @@ def _compare(args) -> int:
         _check_plot_path(args.plot)
     specs = [hw_models.resolve_spec(s) for s in args.spec]
     model, x = build_model(args.model, batch=args.batch, abstract=True)
-    rows = compare(extract_workload(model, x, batch=args.batch), specs)
+    rows = compare(extract_workload(model, x, batch=args.batch), specs, dtype=args.dtype)
     print(format_table(rows, args.format))
+    if args.format == "table":
+        note = "" if args.dtype else " (default; --dtype to choose)"
+        print("\npriced as" + note + ": "
+              + "; ".join(f"{r['spec']} {r['priced_as']}" for r in rows))
     if args.plot:
         plot_compare(rows, args.plot)
         print(f"\nplot written to {args.plot}")
@@ -218,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch", type=_batch, default=1,
                     help="inference batch the costs are for (default 1)")
     ev.add_argument("--format", choices=FORMATS, default="table")
+    ev.add_argument("--dtype", choices=DTYPES, help=DTYPE_HELP)
     ev.set_defaults(func=_evaluate)
     cp = sub.add_parser("compare", help="one model on several specs, side by side")
     cp.add_argument("--model", required=True, help="built-in model name or module:factory")
@@ -227,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="inference batch the costs are for (default 1)")
     cp.add_argument("--format", choices=FORMATS, default="table")
     cp.add_argument("--plot", help="write a bar chart PNG here")
+    cp.add_argument("--dtype", choices=DTYPES, help=DTYPE_HELP)
     cp.set_defaults(func=_compare)
     ca = sub.add_parser("calibrate", help="fit a GPU-kind spec to measured kernels")
     ca.add_argument("--from", dest="from_file", metavar="FILE",
