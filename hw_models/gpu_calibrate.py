@@ -49,6 +49,13 @@ from lepton_codesign.hw_models.workload import gemm_workload
 MEASURED_DTYPES = {"float32": (32.0, 0.0), "bfloat16": (16.0, 0.0), "float16": (16.0, 0.0),
                    "int8": (8.0, 0.0), "float8_e4m3fn": (8.0, 1.0)}
 TIME_FIELDS = ("dispatch_overhead_s", "min_call_interval_s", "warmup_s", "warmup_tau_s")
+
+
+def _kv(line: str, note: str) -> str:
+    """A YAML ``key: value`` line with its source note, aligned as in the presets."""
+    return f"{line:<37} # {note}"
+
+
 LOSS_SCALE = 0.02  # [A] soft_l1 scale in log space (2%): near-L1, robust to outlier shapes
 
 
@@ -245,7 +252,7 @@ def spec_yaml(spec: GpuSpec, report: dict, base_text: str, meta: dict, command: 
            "dynamic_w": f"power run, clock x{power.get('clock_factor', 1):.3f} (step 3)"}
     for f in fitted:
         v = float(np.asarray(getattr(spec, f)))
-        out.append(f"{f}: {v:.6g}".ljust(38) + f"# [M] {why.get(f, 'GEMM rows (step 2)')}")
+        out.append(_kv(f"{f}: {v:.6g}", f"[M] {why.get(f, 'GEMM rows (step 2)')}"))
     return "\n".join(out) + "\n"
 
 
@@ -277,18 +284,20 @@ def cpu_base_text(data: dict) -> str:
         f"# {kind}: a CPU measured as a 'gpu'-kind spec. Peaks and bandwidth are the best",
         "# rates measured by the calibration run [M], not datasheet values.",
         "version: 1", "kind: gpu", "name: cpu-calibrated",
-        f"peak_fp32_flops: {fp32:.6g}".ljust(38) + "# [M] best measured fp32 GEMM rate",
-        "peak_tf32_flops: 0".ljust(38) + "# [A] no TF32 on a CPU",
-        f"peak_bf16_flops: {bf16 or fp32:.6g}".ljust(38) + "# [M] best measured bf16 rate",
-        f"mem_bandwidth_bytes_per_s: {bw:.6g}".ljust(38) + "# [M] best measured copy rate",
-        f"mem_capacity_bytes: {mem:.6g}".ljust(38) + "# [M] physical memory (os.sysconf)",
-        "num_sms: 1".ljust(38) + "# [A] no tile-wave quantisation modelled on a CPU",
-        "tile_m: 16".ljust(38) + "# [A]", "tile_n: 16".ljust(38) + "# [A]",
-        "allow_tf32: 0".ljust(38) + "# [A]", "sparse_speedup: 1".ljust(38) + "# [A]",
-        "kernel_launch_s: 0".ljust(38) + "# [A] folded into the fitted call times",
-        "tdp_w: 65".ljust(38) + "# [A] desktop-class CPU package power; not measured",
-        "purchase_usd: 1000".ljust(38) + "# [A] placeholder; not a quote",
-        "usd_per_hour: 0.1".ljust(38) + "# [A] placeholder",
+        _kv(f"peak_fp32_flops: {fp32:.6g}", "[M] best measured fp32 GEMM rate"),
+        _kv("peak_tf32_flops: 0", "[A] no TF32 on a CPU"),
+        _kv("peak_int8_ops: 0", "[A] int8 not measured on a CPU"),
+        _kv("peak_fp8_flops: 0", "[A] fp8 not measured on a CPU"),
+        _kv(f"peak_bf16_flops: {bf16 or fp32:.6g}", "[M] best measured bf16 rate"),
+        _kv(f"mem_bandwidth_bytes_per_s: {bw:.6g}", "[M] best measured copy rate"),
+        _kv(f"mem_capacity_bytes: {mem:.6g}", "[M] physical memory (os.sysconf)"),
+        _kv("num_sms: 1", "[A] no tile-wave quantisation modelled on a CPU"),
+        _kv("tile_m: 16", "[A]"), _kv("tile_n: 16", "[A]"),
+        _kv("allow_tf32: false", "[A]"), _kv("sparse_speedup: 1", "[A]"),
+        _kv("kernel_launch_s: 0", "[A] folded into the fitted call times"),
+        _kv("tdp_w: 65", "[A] desktop-class CPU package power; not measured"),
+        _kv("purchase_usd: 1000", "[A] placeholder; not a quote"),
+        _kv("usd_per_hour: 0.1", "[A] placeholder"),
     ]) + "\n"
 
 
@@ -356,9 +365,9 @@ def derived_text(base_text: str, source: GpuSpec, source_name: str) -> str:
                   "# NOT measured on this part: [A] same XLA kernels and host stack, so the "
                   f"same fractions of peak and call times as the {source_name}."]
     for f in TRANSFERRED:
-        out.append(f"{f}: {float(getattr(source, f)):.6g}".ljust(38)
-                   + f"# [A] {source_name} fit, not measured here")
+        out.append(_kv(f"{f}: {float(getattr(source, f)):.6g}",
+                       f"[A] {source_name} fit, not measured here"))
     dyn = ratio * float(spec.tdp_w - spec.idle_w)
-    out.append(f"dynamic_w: {dyn:.6g}".ljust(38)
-               + f"# [A] {ratio:.3f} x (tdp_w - idle_w), the {source_name} ratio")
+    out.append(_kv(f"dynamic_w: {dyn:.6g}",
+                   f"[A] {ratio:.3f} x (tdp_w - idle_w), the {source_name} ratio"))
     return "\n".join(out) + "\n"
