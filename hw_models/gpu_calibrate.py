@@ -25,7 +25,7 @@ Example:
     >>> rows = gemm_rows({"gemm": [{"M": 8, "N": 8, "K": 8, "dtype": "float32",
     ...                             "latency_s": 1e-4, "per_call_s": 5e-5}]})
     >>> rows["bits"].tolist(), rows["fp8"].tolist()
-    ([32.0, 32.0], [0.0, 0.0])
+    ([32.0], [0.0])
 """
 
 from __future__ import annotations

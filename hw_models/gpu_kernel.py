@@ -75,9 +75,10 @@ def select_dtype(spec: GpuSpec, bits):
     Example:
         >>> from lepton_codesign.hw_models.gpu_spec import GpuSpec, dtype_name
         >>> spec = GpuSpec(1e15, 4e12, peak_int8_ops=2e15, peak_fp8_flops=2e15)
-        >>> dtype_name(int(select_dtype(spec, 8.0)[0]))
-        'int8'
-        >>> dtype_name(int(select_dtype(spec.replace(prefer_fp8=1.0), 8.0)[0]))
+        >>> code, peak = select_dtype(spec, jnp.asarray([8.0]))  # one layer of 8 bits
+        >>> dtype_name(int(code[0])), round(float(peak[0]) / 1e15, 3)
+        ('int8', 2.0)
+        >>> dtype_name(int(select_dtype(spec.replace(prefer_fp8=1.0), jnp.asarray([8.0]))[0][0]))
         'fp8'
     """
     pk = peaks(spec)  # (..., 6)
@@ -146,7 +147,7 @@ def sustained_power(spec: GpuSpec, activity):
         >>> spec = GpuSpec(1e15, 4e12, tdp_w=700.0, idle_w=150.0, dynamic_w=900.0)
         >>> p, f = sustained_power(spec, jnp.asarray(0.8))
         >>> round(float(p)), round(float(f), 3)
-        (700, 0.918)
+        (700, 0.914)
     """
     demand = jnp.maximum(spec.dynamic_w * activity, 1e-30)
     headroom = jnp.maximum(spec.tdp_w - spec.idle_w, 0.0)
