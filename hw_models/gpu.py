@@ -16,7 +16,8 @@ terms live in ``hw_models.gpu_kernel`` (each documented and tested on its own):
    efficiency_<dtype>``.
 4. **Memory time**: weights and inputs at their stored width, outputs at the GEMM's
    output width, at ``bandwidth x bandwidth_efficiency``.
-5. **Kernel time** = max(compute, memory) + ``kernel_launch_s``.
+5. **Kernel time** = max(compute, memory) + ``kernel_launch_s`` (+ the 8-bit weight
+   layout pass, ``layout_pass_s``).
 
 **Latency vs throughput.** ``total_latency_s`` (and the per-layer ``latency_s``, which
 sum to it) is one synchronous call of the batch: ``dispatch_overhead_s`` + kernels +
@@ -97,7 +98,8 @@ def evaluate_gpu(workload: Workload, spec: GpuSpec, compression: Compression,
     t_mem = bytes_moved / (spec.mem_bandwidth_bytes_per_s * spec.bandwidth_efficiency)
 
     # 5. kernel time; one synchronous call (latency) and back to back (interval)
-    t_kernel = _smooth.maximum(t_compute, t_mem, smooth) + spec.kernel_launch_s
+    t_pass = gk.layout_pass_s(spec, code, wl.m, jnp.where(has_w, w_bytes, 0.0))
+    t_kernel = _smooth.maximum(t_compute, t_mem, smooth) + spec.kernel_launch_s + t_pass
     busy = total(t_kernel)
     total_latency_s, _ = gk.call_times(spec, busy)
     first = jnp.zeros(wl.num_layers).at[0].set(1.0)
@@ -111,7 +113,7 @@ def evaluate_gpu(workload: Workload, spec: GpuSpec, compression: Compression,
     u_m = bytes_moved / jnp.maximum(t_kernel * spec.mem_bandwidth_bytes_per_s, 1e-30)
     activity = jnp.clip(_smooth.maximum(u_c, u_m, smooth), 0.0, 1.0)
     power, clock = gk.sustained_power(spec, activity)
-    t_ss = _smooth.maximum(t_compute / clock, t_mem, smooth) + spec.kernel_launch_s
+    t_ss = _smooth.maximum(t_compute / clock, t_mem, smooth) + spec.kernel_launch_s + t_pass
     interval_s = jnp.maximum(spec.min_call_interval_s, total(t_ss))
     gap = interval_s - total(t_ss)  # host-bound idle time per call
     dyn_j = (power - spec.idle_w) * t_ss

@@ -11,7 +11,8 @@ The fit, in order:
 1. ``bandwidth_efficiency``: closed form, the best measured copy rate (2 x size /
    ``per_call_s``) over ``mem_bandwidth_bytes_per_s``.
 2. ``efficiency_<dtype>`` for each measured dtype, ``dispatch_overhead_s``,
-   ``min_call_interval_s``, ``warmup_s``, ``warmup_tau_s``: one joint robust least-squares
+   ``min_call_interval_s``, ``warmup_s``, ``warmup_tau_s`` (and, with int8/fp8 rows,
+   ``layout_pass_bytes_per_s``): one joint robust least-squares
    fit (``scipy.optimize.least_squares``, ``soft_l1`` loss with scale 0.02, i.e. close to
    least absolute deviations) of ``log(predicted / measured)`` over both ``latency_s``
    and ``per_call_s`` of every GEMM row, predictions from ``hw_models.gpu.evaluate_gpu``
@@ -135,10 +136,13 @@ def fit_gemm(base: GpuSpec, rows: dict, idx=None) -> GpuSpec:
 
     idx = np.arange(len(rows["m"])) if idx is None else np.asarray(idx)
     codes = _codes(base, rows)
-    names = [f"efficiency_{DTYPES[c]}" for c in codes] + list(TIME_FIELDS)
-    x0 = np.log([0.7] * len(codes) + [80e-6, 50e-6, 100e-6, 100e-6])  # [A] start point
-    lo = np.log([0.01] * len(codes) + [1e-7] * 4)
-    hi = np.log([1.0] * len(codes) + [0.1] * 4)
+    eight = any(DTYPES[c] in ("int8", "fp8") for c in codes)
+    names = ([f"efficiency_{DTYPES[c]}" for c in codes] + list(TIME_FIELDS)
+             + (["layout_pass_bytes_per_s"] if eight else []))
+    # [A] start point and bounds: efficiencies 0.01-1, times 0.1 us-0.1 s, pass 1e9-1e13 B/s
+    x0 = np.log([0.7] * len(codes) + [80e-6, 50e-6, 100e-6, 100e-6] + [1e11] * eight)
+    lo = np.log([0.01] * len(codes) + [1e-7] * 4 + [1e9] * eight)
+    hi = np.log([1.0] * len(codes) + [0.1] * 4 + [1e13] * eight)
 
     # The rows are short bursts: fit without the sustained power-cap throttle.
     burst = base.replace(dynamic_w=float(np.asarray(base.tdp_w - base.idle_w)))
@@ -193,7 +197,9 @@ def fit(data: dict, base: GpuSpec) -> tuple[GpuSpec, dict]:
     spec, power = fit_power(data, spec, rows)
     lat, pc = predict(spec, rows)[:2]
     report = {"rows": len(rows["m"]), "power": power, "residuals": {},
-              "fitted": [f"efficiency_{DTYPES[c]}" for c in _codes(spec, rows)]}
+              "fitted": [f"efficiency_{DTYPES[c]}" for c in _codes(spec, rows)]
+              + (["layout_pass_bytes_per_s"] if float(spec.layout_pass_bytes_per_s) > 0
+                 else [])}
     for d in dict.fromkeys(rows["dtype"]):
         i = np.array([x == d for x in rows["dtype"]])
         report["residuals"][d] = {
@@ -224,15 +230,17 @@ FITTED_FIELDS = ("bandwidth_efficiency", *TIME_FIELDS, "idle_w", "dynamic_w")
 def spec_yaml(spec: GpuSpec, report: dict, base_text: str, meta: dict, command: str) -> str:
     """Spec file text: the base file's datasheet lines, then the fitted fields with
     provenance (device, jax, date, command, residuals) in comments."""
-    fitted = [f"efficiency_{DTYPES[c]}" for c in range(len(DTYPES))
-              if f"efficiency_{DTYPES[c]}" in report.get("fitted", ())] + list(FITTED_FIELDS)
+    fitted = [f for f in report.get("fitted", ()) if f.startswith("efficiency_")]
+    fitted += [f for f in report.get("fitted", ()) if not f.startswith("efficiency_")]
+    fitted += list(FITTED_FIELDS)
     if not report.get("power"):
         fitted = [f for f in fitted if f not in ("idle_w", "dynamic_w")]
     keep = []
     for line in base_text.split("\n# Calibrated:")[0].rstrip().splitlines():
         key = line.split(":", 1)[0].strip()
         if key and not line.startswith("#") and (key in fitted or key.startswith("efficiency_")
-                                                 or key in ("prefer_fp8", "throttle_exponent")):
+                                                 or key in ("prefer_fp8", "throttle_exponent",
+                                                            "layout_pass_bytes_per_s")):
             continue
         keep.append(line)
     out = keep + ["", f"# Calibrated: {command}",
@@ -348,7 +356,7 @@ def calibrate(data: dict, base: str | None = None, command: str = "") -> tuple:
 
 
 TRANSFERRED = ("efficiency_int8", "efficiency_fp8", "efficiency_bf16", "efficiency_tf32",
-               "bandwidth_efficiency", *TIME_FIELDS)
+               "bandwidth_efficiency", *TIME_FIELDS, "layout_pass_bytes_per_s")
 
 
 def derived_text(base_text: str, source: GpuSpec, source_name: str) -> str:

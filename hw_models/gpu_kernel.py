@@ -17,6 +17,11 @@ spec fields to measured kernels. Each term:
   fewer tiles than SMs the reduction is split (split-K) into ``floor(num_sms / tiles)``
   slices of at least ``SPLIT_K_MIN`` deep; each wave is one tile (or slice) at one SM's
   share of ``peak x efficiency``.
+* **8-bit layout pass** (``layout_pass_s``): int8/fp8 GEMMs with at least
+  ``layout_pass_min_m`` rows add one pass over the weight bytes at
+  ``layout_pass_bytes_per_s`` (measured on the H200: a per-weight-byte cost independent
+  of M, which with the 8-bit efficiencies near the bf16 one explains XLA's low 8-bit
+  throughput on large GEMMs).
 * **call times** (``call_times``): a single synchronous call costs ``dispatch_overhead_s
   + t + warmup_s (1 - exp(-t / warmup_tau_s))`` for ``t`` of device work; back to back
   a call takes ``max(min_call_interval_s, t)``.
@@ -122,6 +127,20 @@ def compute_time_s(spec: GpuSpec, m, n, k, groups, rate, smooth: bool = False):
                      max_split)
     waves = _smooth.ceil_div(tiles * split, spec.num_sms, smooth)
     return waves * 2.0 * tm * tn * (k / split) / (rate / spec.num_sms), waves
+
+
+def layout_pass_s(spec: GpuSpec, code, m, weight_bytes) -> jnp.ndarray:
+    """Extra time of the 8-bit weight-operand pass (0 for other dtypes or small ``m``).
+
+    Example:
+        >>> spec = GpuSpec(1e15, 4e12, layout_pass_bytes_per_s=1e11)
+        >>> [round(float(layout_pass_s(spec, c, 4096.0, 1e6)) * 1e6) for c in (1, 2, 3)]
+        [10, 10, 0]
+    """
+    code = jnp.asarray(code)
+    eight = (code == DTYPES.index("int8")) | (code == DTYPES.index("fp8"))
+    on = eight & (m >= spec.layout_pass_min_m) & (spec.layout_pass_bytes_per_s > 0)
+    return jnp.where(on, weight_bytes / jnp.maximum(spec.layout_pass_bytes_per_s, 1e-30), 0.0)
 
 
 def warmup_s(spec: GpuSpec, busy_s) -> jnp.ndarray:

@@ -111,6 +111,13 @@ class GpuSpec:
             work back to back, ``warmup_s x (1 - exp(-t / warmup_tau_s))`` for ``t`` of
             device work. Defaults 0 and 100 us [A] (no extra); the ``h200`` preset
             carries fitted values.
+        layout_pass_bytes_per_s, layout_pass_min_m: 8-bit GEMMs (int8, fp8) with at
+            least ``layout_pass_min_m`` rows pay one extra pass over their weight
+            operand at this rate (XLA's 8-bit tensor-core path; on the measured H200 it is
+            a per-weight-byte cost, ~6 ps each, independent of M). Default 0 = no pass
+            [A]; the ``h200`` preset carries the fitted rate. ``layout_pass_min_m``
+            default 512 [M]: on the H200, int8 GEMMs with M <= 128 show no such cost and
+            those with M >= 2048 do; 512 is the geometric middle of that bracket.
         dynamic_w: board power above idle at full activity and boost clock. ``None``
             (default) means ``tdp_w - idle_w`` (never throttles). Where it exceeds
             ``tdp_w - idle_w`` the sustained (back-to-back) clock drops until power
@@ -154,6 +161,8 @@ class GpuSpec:
     min_call_interval_s: jax.Array | float = 20e-6
     warmup_s: jax.Array | float = 0.0
     warmup_tau_s: jax.Array | float = 100e-6
+    layout_pass_bytes_per_s: jax.Array | float = 0.0
+    layout_pass_min_m: jax.Array | float = 512.0
     dynamic_w: jax.Array | float | None = None
     throttle_exponent: jax.Array | float = 3.0
     purchase_usd: jax.Array | float = 10000.0
@@ -230,6 +239,8 @@ _RULES = {
     **{f: _FRACTION for f in EFFICIENCY_FIELDS},
     "min_call_interval_s": Rule(exclusive=False), "warmup_s": Rule(exclusive=False),
     "warmup_tau_s": Rule(), "dynamic_w": Rule(exclusive=False),
+    "layout_pass_bytes_per_s": Rule(exclusive=False, max=1e16),
+    "layout_pass_min_m": Rule(exclusive=False),
     "throttle_exponent": Rule(min=1.0, max=4.0, exclusive=False),
     "purchase_usd": Rule(exclusive=False),
     "usd_per_hour": Rule(exclusive=False), "pricing": Rule("choice", choices=PRICING),

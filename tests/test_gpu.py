@@ -24,7 +24,8 @@ A100 = hw.preset("a100-sxm")
 def gpu(name: str) -> GpuSpec:
     """A preset renamed to one static name, so all presets share one compiled evaluator."""
     return hw.preset(name).replace(name="a100-sxm")
-NO_OVERHEAD = {"kernel_launch_s": 0.0, "dispatch_overhead_s": 0.0, "warmup_s": 0.0}
+NO_OVERHEAD = {"kernel_launch_s": 0.0, "dispatch_overhead_s": 0.0, "warmup_s": 0.0,
+               "layout_pass_bytes_per_s": 0.0}
 
 
 def comp(n=1, **kw):

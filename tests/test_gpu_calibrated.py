@@ -23,7 +23,7 @@ from lepton_codesign.hw_models.gpu_spec import dtype_name
 EVAL = jax.jit(hw.evaluate, static_argnames=("smooth",))
 H200 = hw.preset("h200")
 BARE = {"kernel_launch_s": 0.0, "dispatch_overhead_s": 0.0, "warmup_s": 0.0,
-        "min_call_interval_s": 0.0}
+        "min_call_interval_s": 0.0, "layout_pass_bytes_per_s": 0.0}
 DATA = Path(__file__).resolve().parents[1] / "benchmarks/validation/data/h200_kernels.json"
 
 
@@ -84,6 +84,19 @@ def test_fp8_is_its_own_dtype_with_bf16_output():
     assert dtype_name(run((64, 64, 64), no_fp8, 8, fp8=True).extras["dtype"][0]) == "bf16"
 
 
+def test_eight_bit_layout_pass_adds_weight_bytes_over_its_rate_for_large_m():
+    rate = 1.6e11
+    off = H200.replace(**BARE)
+    on = off.replace(layout_pass_bytes_per_s=rate)
+    for shape, bits, fp8, expect in (((4096, 4096, 4096), 8, False, 4096 * 4096 / rate),
+                                     ((4096, 4096, 4096), 8, True, 4096 * 4096 / rate),
+                                     ((4096, 4096, 4096), 16, False, 0.0),  # bf16: none
+                                     ((128, 4096, 4096), 8, False, 0.0)):  # M < min_m
+        extra = float(run(shape, on, bits, fp8).total_latency_s) - float(
+            run(shape, off, bits, fp8).total_latency_s)
+        assert extra == pytest.approx(expect, abs=1e-7)
+
+
 def test_output_width_per_dtype():
     assert [float(gk.output_bits(c)) for c in range(6)] == [32, 32, 16, 16, 32, 32]
 
@@ -103,9 +116,8 @@ def test_tf32_rule():
        bits=st.sampled_from([4, 8, 16, 32]))
 def test_no_prediction_below_the_per_call_floors(m, k, n, bits):
     c = run((m, k, n), H200, bits)
-    busy = float(np.sum(c.latency_s)) - float(H200.dispatch_overhead_s)
-    assert float(c.total_latency_s) >= float(H200.dispatch_overhead_s) + busy * (1 - 1e-6)
-    assert float(c.total_latency_s) >= float(H200.dispatch_overhead_s)
+    floor = float(H200.dispatch_overhead_s) + float(H200.kernel_launch_s)
+    assert float(c.total_latency_s) >= floor * (1 - 1e-6)
     assert float(c.extras["interval_s"]) >= float(H200.min_call_interval_s) * (1 - 1e-6)
     assert float(c.power_w) <= float(H200.tdp_w) * (1 + 1e-6)
 
