@@ -247,6 +247,8 @@ def spec_yaml(spec: GpuSpec, report: dict, base_text: str, meta: dict, command: 
                   f"# Measured on {meta.get('device_kind', '?')} ({meta.get('platform', '?')}),"
                   f" jax {meta.get('jax', '?')}, {meta.get('date', 'date not recorded')};"
                   f" fitted {report.get('date', '')} by hw_models/gpu_calibrate.py"]
+    if meta.get("nvidia_smi"):
+        out.append(f"# nvidia-smi (name, clocks, power limit, memory): {meta['nvidia_smi']}")
     for d, r in report["residuals"].items():
         out.append(f"# fit residual {d}: median |error| latency "
                    f"{100 * r['latency_median_abs']:.1f}%, per call "
