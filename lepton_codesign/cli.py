@@ -124,7 +124,7 @@ def _calibrate(args) -> int:
     import shlex
     from pathlib import Path
 
-    from lepton_codesign.hw_models import gpu_calibrate
+    from lepton_codesign.hw_models import gpu_calibrate, gpu_specfile
 
     if args.from_file:
         data = gpu_calibrate.load_measurements(args.from_file)
@@ -140,7 +140,7 @@ def _calibrate(args) -> int:
         ["--quick"] if args.quick else [])
     command += (["--base", args.base] if args.base else []) + (
         ["--out", args.out] if args.out else [])
-    spec, report, text = gpu_calibrate.calibrate(data, args.base, shlex.join(command))
+    spec, report, text = gpu_specfile.calibrate(data, args.base, shlex.join(command))
     for dtype, r in report["residuals"].items():
         print(f"{dtype:>14}: median |error| latency {100 * r['latency_median_abs']:5.1f}%, "
               f"per call {100 * r['per_call_median_abs']:5.1f}% ({r['n']} GEMMs, in sample)",

@@ -5,7 +5,7 @@ Run:  python benchmarks/validation/gpu_cpu_holdout.py  [--out DIR] [--reps 7]
 Writes ``results/gpu_cpu_holdout.md``. About a minute on 2 CPU cores.
 
 Calibration set: ``lepton_codesign.microbench`` quick suite (fp32 GEMMs of
-``QUICK_SHAPES``, copy sweep), fitted by ``hw_models.gpu_calibrate`` on a CPU base spec.
+``QUICK_SHAPES``, copy sweep), fitted by ``hw_models.gpu_specfile.calibrate`` on a CPU base spec.
 Held out (never fitted): the GEMM shapes in ``HELD_OUT`` and two jitted fp32 MLPs
 (dense layers only, ReLU between them; the model prices the matmuls, the ReLUs are
 fused by XLA into neighbours on a CPU). Timing is the microbench one (median single
@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lepton_codesign import hw_models as hw
-from lepton_codesign.hw_models import gpu_calibrate as gc
+from lepton_codesign.hw_models.gpu_specfile import calibrate
 from lepton_codesign.microbench import _time, run_suite
 
 HERE = Path(__file__).resolve().parent
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     ap.add_argument("--reps", type=int, default=7)
     args = ap.parse_args(argv)
     data = run_suite(quick=True)
-    spec, report, _ = gc.calibrate(data, None, "gpu_cpu_holdout.py")
+    spec, report, _ = calibrate(data, None, "gpu_cpu_holdout.py")
     key = jax.random.PRNGKey(0)
     cases = []
     for m, n, k in HELD_OUT:

@@ -1,5 +1,5 @@
 """Regenerate the h100-sxm, a100-sxm, l4 and t4 presets' calibration fields from the
-measured h200 fit (``hw_models.gpu_calibrate.derived_text``); datasheet lines are kept.
+measured h200 fit (``hw_models.gpu_specfile.derived_text``); datasheet lines are kept.
 
 Run:  python benchmarks/validation/gpu_derive_presets.py
 (after ``lepton-codesign calibrate --from benchmarks/validation/data/h200_kernels.json
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from lepton_codesign import hw_models as hw
-from lepton_codesign.hw_models import gpu_calibrate as gc
+from lepton_codesign.hw_models.gpu_specfile import derived_text
 
 PRESETS = Path(__file__).resolve().parents[2] / "hw_models" / "presets"
 TARGETS = ("h100-sxm", "a100-sxm", "l4", "t4")
@@ -23,7 +23,7 @@ def main() -> int:
     source = hw.preset("h200")
     for name in TARGETS:
         path = PRESETS / f"{name}.yaml"
-        path.write_text(gc.derived_text(path.read_text(), source, "h200"))
+        path.write_text(derived_text(path.read_text(), source, "h200"))
         print(f"wrote {path}")
     return 0
 

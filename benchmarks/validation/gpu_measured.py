@@ -31,6 +31,7 @@ import numpy as np
 
 from lepton_codesign import hw_models as hw
 from lepton_codesign.hw_models import gpu_calibrate as gc
+from lepton_codesign.hw_models import gpu_specfile
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data" / "h200_kernels.json"
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
     data = gc.load_measurements(args.data)
     rows = gc.gemm_rows(data)
     spec = hw.preset("h200")
-    base = gc.spec_from_text(gc.base_text_for(data).split("\n# Calibrated:")[0])
+    base = gpu_specfile.spec_from_text(gpu_specfile.base_text_for(data).split("\n# Calibrated:")[0])
     cv = gc.cross_validate(data, base)
     lat_in, pc_in = gc.predict(spec, rows)[:2]
     nv = naive(spec, rows)
