@@ -84,9 +84,10 @@ class GpuSpec:
         kernel_launch_s: fixed cost per kernel. Default 3 us [A] (CUDA launch latency is
             2-5 us; pre-compiled launches measured at 2.2 us, meta-pytorch/tritonbench
             PR #1002 [S]).
-        dispatch_overhead_s: fixed cost per jitted call (host dispatch). Default 20 us
-            [A] (jax-ml/jax PR #4128 measured 29 us for a trivial jit dispatch in 2020
-            [S]; current C++ dispatch is faster).
+        dispatch_overhead_s: fixed cost of one synchronous jitted call (dispatch to
+            ``block_until_ready``). Default 20 us [A] (jax-ml/jax PR #4128 measured 29 us
+            for a trivial jit dispatch in 2020 [S]); the ``h200`` preset's fitted value
+            is 84 us [M] (single-call floor of the measured GEMMs).
         compute_efficiency: fraction of a peak a well-tiled kernel sustains. Default 0.75
             [A] (large cuBLAS GEMMs reach ~70-80% of tensor-core peak).
         bandwidth_efficiency: fraction of peak bandwidth sustained. Default 0.85 [A]
