@@ -14,7 +14,8 @@ is die + package + DRAM + board + NRE / volume), ``cost_usd`` (the same number, 
 ``Costs`` field name), ``area_mm2`` (ASIC; 0 otherwise),
 ``utilization`` (text: MAC array, FPGA resources or GPU compute), ``utilization_max``,
 ``bound`` (compute | memory | mixed, by latency share), ``feasible``, ``infeasible``
-(the overflowing resource, or "").
+(the overflowing resource, or ""), ``priced_as`` (the numeric format priced: the GPU's
+dtypes, else the bit widths; ``--dtype`` / ``dtype=`` chooses it, see ``with_dtype``).
 
 ``sort_by`` orders the rows by any numeric key (``SORT_KEYS``), best first: ascending,
 except throughput and utilisation (descending); designs that do not fit go last.
@@ -133,8 +134,47 @@ def sort_rows(rows: list[dict], sort_by: str) -> list[dict]:
     return sorted(rows, key=lambda r: (not r["feasible"], sign * float(r[sort_by])))
 
 
+# --dtype name -> (operand bits, GpuSpec changes). fp32 vs tf32 and int8 vs fp8 differ
+# only on a GPU; an ASIC/FPGA prices the bit width.
+DTYPE_FORMATS = {
+    "fp32": (32, {"allow_tf32": 0.0}), "tf32": (32, {"allow_tf32": 1.0}),
+    "bf16": (16, {}), "fp16": (16, {}), "fp8": (8, {"prefer_fp8": 1.0}),
+    "int8": (8, {"prefer_fp8": 0.0}), "int4": (4, {"prefer_fp8": 0.0}),
+}
+
+
+def with_dtype(spec, workload: hw.Workload, dtype: str):
+    """``(spec, compression)`` pricing ``workload`` in numeric format ``dtype``.
+
+    Example:
+        >>> spec, cp = with_dtype(hw.preset("h200"), hw.gemm_workload([(1, 8, 8)]), "fp8")
+        >>> float(cp.weight_bits[0]), float(spec.prefer_fp8)
+        (8.0, 1.0)
+    """
+    if dtype not in DTYPE_FORMATS:
+        raise ValueError(f"--dtype {dtype!r} is not allowed; allowed: one of "
+                         f"{list(DTYPE_FORMATS)}")
+    bits, changes = DTYPE_FORMATS[dtype]
+    if isinstance(spec, hw.GpuSpec) and changes:
+        spec = spec.replace(**changes)
+    return spec, hw.make_compression(workload.num_layers, weight_bits=bits, act_bits=bits)
+
+
+def priced_as(spec, costs, compression) -> str:
+    """What was priced: a GPU's dtypes (e.g. ``"bf16"``), else ``"<w>/<a>-bit"``."""
+    if isinstance(spec, hw.GpuSpec):
+        codes = dict.fromkeys(int(c) for c in np.asarray(costs.extras["dtype"]).ravel())
+        return "+".join(gpu_spec.dtype_name(c) for c in codes)
+    if compression is None:
+        return "8-bit (default)"
+    w = sorted({float(b) for b in np.asarray(compression.weight_bits).ravel()})
+    a = sorted({float(b) for b in np.asarray(compression.act_bits).ravel()})
+    return f"{'/'.join(f'{x:g}' for x in w)}-bit weights, {'/'.join(f'{x:g}' for x in a)}-bit acts"
+
+
 def compare(workload: hw.Workload, specs: Sequence, compression: hw.Compression | None = None,
-            deployment: hw.Deployment | None = None, sort_by: str | None = None) -> list[dict]:
+            deployment: hw.Deployment | None = None, sort_by: str | None = None,
+            dtype: str | None = None) -> list[dict]:
     """Evaluate ``workload`` on every spec; one row (plain Python values) per spec.
 
     Args:
@@ -144,6 +184,7 @@ def compare(workload: hw.Workload, specs: Sequence, compression: hw.Compression 
         deployment: lifetime / utilisation / electricity for the TCO column.
         sort_by: order rows by this numeric key (``SORT_KEYS``, best first); ``None``
             keeps the order of ``specs``.
+        dtype: numeric format (``DTYPE_FORMATS``); overrides ``compression``'s bits.
 
     Raises:
         hw.SpecError: a name that is neither a preset nor a readable spec file.
@@ -156,7 +197,10 @@ def compare(workload: hw.Workload, specs: Sequence, compression: hw.Compression 
     for spec in specs:
         spec = hw.resolve_spec(spec) if isinstance(spec, (str, Path)) else spec
         kind = _kind(spec)
-        c = hw.evaluate(workload, spec, compression, deployment=deployment)
+        cp = compression
+        if dtype is not None:
+            spec, cp = with_dtype(spec, workload, dtype)
+        c = hw.evaluate(workload, spec, cp, deployment=deployment)
         latency = float(c.total_latency_s)
         thr = float(c.extras.get("throughput_per_s", batch / max(latency, 1e-30)))
         text, umax = _utilization(kind, workload, spec, c)
@@ -176,6 +220,7 @@ def compare(workload: hw.Workload, specs: Sequence, compression: hw.Compression 
             "capex_convention": CAPEX_CONVENTION, "area_mm2": float(c.area_mm2),
             "utilization": text, "utilization_max": umax, "bound": _bound(c),
             "feasible": bool(c.feasible), "infeasible": reason,
+            "priced_as": priced_as(spec, c, cp),
         })
     return rows if sort_by is None else sort_rows(rows, sort_by)
 
