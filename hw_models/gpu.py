@@ -18,6 +18,9 @@ terms live in ``hw_models.gpu_kernel`` (each documented and tested on its own):
    output width, at ``bandwidth x bandwidth_efficiency``.
 5. **Kernel time** = max(compute, memory) + ``kernel_launch_s`` (+ the 8-bit weight
    layout pass, ``layout_pass_s``).
+6. **Non-GEMM op groups** (``workload.ops``): one memory-bound kernel each, epilogues
+   only their extra operands (``op_costs.gpu_op_costs``); their time counts on the layer
+   they follow (``extras["op_latency_s"]`` / ``["op_energy_j"]`` per group).
 
 **Latency vs throughput.** ``total_latency_s`` (and the per-layer ``latency_s``, which
 sum to it) is one synchronous call of the batch: ``dispatch_overhead_s`` + kernels +
@@ -49,7 +52,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from lepton_codesign.hw_models import _smooth, dollars
+from lepton_codesign.hw_models import _smooth, dollars, op_costs
 from lepton_codesign.hw_models import gpu_kernel as gk
 from lepton_codesign.hw_models.compression import CHANNEL, NM, Compression
 from lepton_codesign.hw_models.costs import Costs, total
@@ -100,6 +103,14 @@ def evaluate_gpu(workload: Workload, spec: GpuSpec, compression: Compression,
     # 5. kernel time; one synchronous call (latency) and back to back (interval)
     t_pass = gk.layout_pass_s(spec, code, wl.m, jnp.where(has_w, w_bytes, 0.0))
     t_kernel = _smooth.maximum(t_compute, t_mem, smooth) + spec.kernel_launch_s + t_pass
+    t_ops = jnp.zeros_like(t_kernel)
+    op_extras = {}
+    if wl.ops is not None:  # non-GEMM op groups: memory-bound kernels (op_costs)
+        op = op_costs.gpu_op_costs(wl.ops, spec, op_costs.layer_value(wl.ops, ab))
+        t_ops = wl.ops.per_layer(op["time_s"], wl.num_layers)
+        t_kernel = t_kernel + t_ops
+        bytes_moved = bytes_moved + wl.ops.per_layer(op["bytes"], wl.num_layers)
+        op_extras = {"op_latency_s": op["time_s"]}
     busy = total(t_kernel)
     total_latency_s, _ = gk.call_times(spec, busy)
     first = jnp.zeros(wl.num_layers).at[0].set(1.0)
@@ -113,7 +124,8 @@ def evaluate_gpu(workload: Workload, spec: GpuSpec, compression: Compression,
     u_m = bytes_moved / jnp.maximum(t_kernel * spec.mem_bandwidth_bytes_per_s, 1e-30)
     activity = jnp.clip(_smooth.maximum(u_c, u_m, smooth), 0.0, 1.0)
     power, clock = gk.sustained_power(spec, activity)
-    t_ss = _smooth.maximum(t_compute / clock, t_mem, smooth) + spec.kernel_launch_s + t_pass
+    t_ss = (_smooth.maximum(t_compute / clock, t_mem, smooth) + spec.kernel_launch_s + t_pass
+            + t_ops)
     interval_s = jnp.maximum(spec.min_call_interval_s, total(t_ss))
     gap = interval_s - total(t_ss)  # host-bound idle time per call
     dyn_j = (power - spec.idle_w) * t_ss
@@ -121,6 +133,9 @@ def evaluate_gpu(workload: Workload, spec: GpuSpec, compression: Compression,
     e_mac, e_dram = dyn_j * split, dyn_j * (1.0 - split)
     e_leak = spec.idle_w * (t_ss + first * gap[..., None])
     energy_j = e_mac + e_dram + e_leak
+    if wl.ops is not None:  # each group's share of its layer's steady-state energy
+        layer_e = op_costs.layer_value(wl.ops, energy_j / jnp.maximum(t_ss, 1e-30))
+        op_extras["op_energy_j"] = layer_e * op["time_s"]
 
     total_energy_j = total(energy_j)
     resident = total(jnp.where(has_w, w_bytes, 0.0)) + jnp.max(a_bytes, axis=-1)
@@ -144,7 +159,7 @@ def evaluate_gpu(workload: Workload, spec: GpuSpec, compression: Compression,
                 "throughput_per_s": B / jnp.maximum(interval_s, 1e-30),
                 "interval_s": interval_s, "clock_factor": clock,
                 "infeasible_resource": jnp.where(fits, 0, 1).astype(jnp.int32),
-                "resident_bytes": resident},
+                "resident_bytes": resident, **op_extras},
     )
 
 

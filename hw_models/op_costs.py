@@ -20,6 +20,12 @@ extra time). A dataflow design runs each other group as one more pipeline stage
 (it lengthens the fill, and the interval if it is the slowest stage); an overlay runs
 it after its layer, with the feature maps to and from DDR when ``overlay_fmap_dram``.
 
+``gpu_op_costs`` applies it to a ``GpuSpec``: every unfused group is one memory-bound
+kernel (``kernel_launch_s`` + roofline at ``bandwidth_efficiency`` and the CUDA-core
+rate, one simple op per FP32 lane per clock, i.e. ``peak_fp32_flops / 2`` as FMA counts
+two flops [D]); an epilogue only moves its extra operands (cuBLASLt / cuDNN fuse bias,
+activation and residual into the GEMM's output write).
+
 ``asic_op_costs`` applies this to an ``AsicSpec``: a post-processing (vector) unit of
 ``lanes`` lanes at the array clock, tensors on chip when they fit the output + input
 buffers, else to and from DRAM. Energy per simple op is an adder at the activation
@@ -106,6 +112,23 @@ def fpga_op_costs(ops: VectorOps, spec, act_bits, is_overlay, sram_pj_per_byte) 
             "sram_j": moved * sram_pj_per_byte * 1e-12,
             "dram_j": dram_bytes * spec.dram_energy_pj_per_byte * 1e-12,
             "dram_bytes": dram_bytes}
+
+
+def gpu_op_costs(ops: VectorOps, spec, act_bits) -> dict:
+    """Per-group time and bytes of ``ops`` as GPU kernels (see module docstring).
+
+    Returns:
+        dict of per-group arrays: ``time_s`` (steady-state kernel time), ``bytes``.
+    """
+    read_b, write_b = op_bytes(ops, act_bits)
+    moved = read_b + write_b
+    # No CUDA-core peak given: a tensor-core bf16 peak is ~16x the FP32 FMA peak on
+    # Hopper (989 vs 67 TFLOP/s, H100 SXM datasheet [C]): ops at bf16 peak / 32 [D].
+    op_rate = jnp.where(spec.peak_fp32_flops > 0, spec.peak_fp32_flops / 2.0,
+                        spec.peak_bf16_flops / 32.0)
+    bw = spec.mem_bandwidth_bytes_per_s * spec.bandwidth_efficiency
+    launch = jnp.where(ops.fused > 0.5, 0.0, spec.kernel_launch_s)
+    return {"time_s": roofline_s(op_work(ops), moved, op_rate, bw, launch), "bytes": moved}
 
 
 def asic_op_costs(ops: VectorOps, spec, act_bits, lanes, gemm_latency_s) -> dict:

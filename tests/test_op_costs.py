@@ -99,3 +99,29 @@ def test_fpga_overlay_runs_a_group_once_per_inference():
         d[batch] = float(hw.evaluate(wl_ops, spec).total_latency_s) - float(
             hw.evaluate(wl, spec).total_latency_s)
     assert d[8] == pytest.approx(8 * d[1], rel=1e-3)
+
+
+def test_gpu_unfused_group_is_a_kernel_and_an_epilogue_is_only_its_bytes():
+    spec = hw.preset("h200")
+    ops = make_vector_ops([{"after": 0, "fused": 1, "in_elems": 1000, "out_elems": 10**6,
+                            "flops": 10**6},
+                           {"after": 0, "fused": 0, "in_elems": 0, "out_elems": 0}])
+    t = np.asarray(op_costs.gpu_op_costs(ops, spec, 16.0)["time_s"])
+    bw = float(spec.mem_bandwidth_bytes_per_s * spec.bandwidth_efficiency)
+    rate = float(spec.peak_fp32_flops) / 2.0
+    assert t[0] == pytest.approx(max(2000.0 / bw, 1e6 / rate), rel=1e-5)
+    assert t[1] == pytest.approx(float(spec.kernel_launch_s), rel=1e-6)  # empty kernel
+
+
+@pytest.mark.parametrize("dtype_bits", [8.0, 16.0])
+def test_gpu_ops_add_time_and_energy(dtype_bits):
+    wl, wl_ops = _with_ops([{"after": 0, "kind": "norm", "in_elems": 4096,
+                             "out_elems": 4096, "flops": 8 * 4096, "transcendentals": 64}],
+                           batch=64)
+    spec, cp = hw.preset("h200"), hw.dense_compression(2, bits=dtype_bits)
+    a, b = hw.evaluate(wl, spec, cp), hw.evaluate(wl_ops, spec, cp)
+    extra = float(b.extras["op_latency_s"][0])
+    assert extra >= float(spec.kernel_launch_s)
+    # at least the op kernel's time (the single-call warm-up term grows with busy time)
+    assert float(b.total_latency_s) >= (float(a.total_latency_s) + extra) * (1 - 1e-5)
+    assert float(b.total_energy_j) > float(a.total_energy_j)
