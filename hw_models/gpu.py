@@ -13,7 +13,8 @@ terms live in ``hw_models.gpu_kernel`` (each documented and tested on its own):
    values plus 2-bit indices. Unstructured sparsity changes nothing; channel pruning
    makes the GEMM narrower.
 3. **Compute time**: tile, wave and split-K quantisation over ``num_sms`` at ``peak x
-   efficiency_<dtype>``.
+   efficiency_<dtype>``, with ``k`` padded to the MMA step; GEMMs with fewer than 8
+   outputs per group (depthwise convs) run on the CUDA cores.
 4. **Memory time**: weights and inputs at their stored width, outputs at the GEMM's
    output width, at ``bandwidth x bandwidth_efficiency``.
 5. **Kernel time** = max(compute, memory) + ``kernel_launch_s`` (+ the 8-bit weight
@@ -89,8 +90,11 @@ def evaluate_gpu(workload: Workload, spec: GpuSpec, compression: Compression,
     code, peak = gk.select_dtype(spec, jnp.maximum(wb, ab))
     peak = st_scale(peak, 1.0 / jnp.maximum(wb, ab), smooth) * speed
     rate = peak * gk.dtype_efficiency(spec, code)
-    t_compute, waves = gk.compute_time_s(spec, wl.m, n_eff, wl.k, wl.groups, rate, smooth)
+    k_mma = gk.mma_k_padded(wl.k, code, smooth)
+    t_mma, waves = gk.compute_time_s(spec, wl.m, n_eff, k_mma, wl.groups, rate, smooth)
     flops = 2.0 * wl.m * wl.k * n_eff * wl.groups
+    # no MMA shape (depthwise): CUDA cores, no tile padding (gpu_kernel.uses_tensor_cores)
+    t_compute = jnp.where(gk.uses_tensor_cores(n_eff), t_mma, flops / gk.cuda_core_rate(spec))
 
     # 4. memory time (stored widths in, GEMM output width out)
     w_elems = wl.k * n_eff * wl.groups

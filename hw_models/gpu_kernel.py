@@ -17,6 +17,13 @@ spec fields to measured kernels. Each term:
   fewer tiles than SMs the reduction is split (split-K) into ``floor(num_sms / tiles)``
   slices of at least ``SPLIT_K_MIN`` deep; each wave is one tile (or slice) at one SM's
   share of ``peak x efficiency``.
+* **MMA shapes** (``mma_k_padded``, ``uses_tensor_cores``): a tensor-core MMA consumes
+  the reduction in steps of ``MMA_K`` elements (16 for 16-bit, 32 for 8-bit, 64 for
+  4-bit, 8 for tf32), so ``k`` is padded up to a multiple; a GEMM narrower than
+  ``MMA_MIN_N = 8`` outputs per group (a depthwise convolution: ``n = 1``) has no MMA
+  shape and runs on the CUDA cores at ``peak_fp32_flops x efficiency_fp32``, without
+  tile padding [C] (PTX ISA, ``mma.sync`` shapes m16n8k16 / m16n8k32 / m16n8k64 /
+  m16n8k8).
 * **8-bit layout pass** (``layout_pass_s``): int8/fp8 GEMMs with at least
   ``layout_pass_min_m`` rows add one pass over the weight bytes at
   ``layout_pass_bytes_per_s`` (measured on the H200: a per-weight-byte cost independent
@@ -110,6 +117,37 @@ def output_bits(code) -> jnp.ndarray:
         [32.0, 16.0, 16.0]
     """
     return jnp.asarray(OUTPUT_BITS)[jnp.asarray(code)]
+
+
+MMA_MIN_N = 8.0  # [C] smallest n of any mma.sync shape (PTX ISA)
+# Reduction step of one MMA per dtype code (int4, int8, fp8, bf16, tf32, fp32) [C] PTX
+# ISA mma.sync shapes; fp32 has no MMA (CUDA cores, no padding: step 1).
+MMA_K = (64.0, 32.0, 32.0, 16.0, 8.0, 1.0)
+
+
+def mma_k_padded(k, code, smooth: bool = False) -> jnp.ndarray:
+    """``k`` rounded up to the dtype's MMA reduction step.
+
+    Example:
+        >>> float(mma_k_padded(147.0, 3))  # a 7x7x3 stem conv in bf16: 10 steps of 16
+        160.0
+    """
+    step = jnp.asarray(MMA_K)[jnp.asarray(code)]
+    return step * _smooth.ceil_div(k, step, smooth)
+
+
+def uses_tensor_cores(n) -> jnp.ndarray:
+    """Whether a GEMM with ``n`` outputs per group has an MMA shape (``n >= 8``)."""
+    return jnp.asarray(n) >= MMA_MIN_N
+
+
+def cuda_core_rate(spec: GpuSpec) -> jnp.ndarray:
+    """Achieved CUDA-core rate (flops/s): FP32 peak x fp32 efficiency.
+
+    Without a given FP32 peak, bf16 tensor peak / 16 (H100 SXM: 989 vs 67 TFLOP/s [C]).
+    """
+    peak = jnp.where(spec.peak_fp32_flops > 0, spec.peak_fp32_flops, spec.peak_bf16_flops / 16.0)
+    return peak * dtype_efficiency(spec, DTYPES.index("fp32"))
 
 
 def compute_time_s(spec: GpuSpec, m, n, k, groups, rate, smooth: bool = False):
