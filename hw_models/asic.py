@@ -109,9 +109,10 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
                                                      smooth)
     fr, fc = folds(wl.m, k_eff, n_eff, rows, cols, dataflow, smooth)
     # The array-size-dependent part of compute: SCALE-Sim's per-fold fill / preload /
-    # drain lines, i.e. compute cycles less the streaming of T per fold.
-    fill_drain = compute_cycles - wl.groups * fr * fc * spatial_map(wl.m, k_eff, n_eff,
-                                                                   dataflow)[2]
+    # drain lines, folds x (fold_cycles - T) (compute cycles less the streaming of T per
+    # fold and SCALE-Sim's "- 1" per group).
+    t_stream = spatial_map(wl.m, k_eff, n_eff, dataflow)[2]
+    fill_drain = compute_cycles + wl.groups * (1.0 - fr * fc * t_stream)
 
     # 3. DRAM traffic (bytes per group)
     dense_w = wl.k * n_eff * wb / 8.0

@@ -173,3 +173,19 @@ def test_smooth_gradients_finite_through_the_mapper(dataflow):
     grads = jax.grad(loss, argnums=(0, 1, 2))(jnp.float32(8.0), jnp.float32(3000.0),
                                               jnp.float32(700.0))
     assert all(np.isfinite(float(g)) for g in grads)
+
+
+@pytest.mark.parametrize(
+    ("dataflow", "rows", "cols", "mkn", "fill_drain"),
+    [
+        # OS, one fold of a 16^3 GEMM on 16x16: R + C - 2 = 30 lines besides the k = 16.
+        ("os", 16, 16, (16, 16, 16), 30),
+        # WS, 4x3 array, m=5 k=3 n=7: 1 x 3 folds of 2R + C - 2 = 9 preload/fill/drain.
+        ("ws", 4, 3, (5, 3, 7), 27),
+        # The documented exception: the same GEMM on 32x32 is one fold of 62 such lines.
+        ("os", 32, 32, (16, 16, 16), 62),
+    ],
+)
+def test_fill_drain_cycles_term(dataflow, rows, cols, mkn, fill_drain):
+    c = hw.evaluate(hw.gemm_workload([mkn]), hw.AsicSpec(float(rows), float(cols), dataflow))
+    assert float(c.extras["fill_drain_cycles"][0]) == fill_drain
