@@ -26,7 +26,7 @@ unless all fit; a row fold's ``R x k`` inputs per column fold), WS / IS column f
 outer (the X operand per column fold unless all of it fits; psums of one column fold,
 charged at activation width, per row fold).
 
-**mapping="best"**: per layer, the least-DRAM-bytes of ten candidates (ties: the lower
+**mapping="best"**: per layer, the least-DRAM-bytes of eight candidates (ties: the lower
 code; stall cycles follow DRAM bytes, so they tie too). With a temporal tile of ``t``
 elements of ``T`` (``nt = ceil(T/t)`` tiles, ``tau = t/T``), ``rho = min(R/Sr, 1)``,
 ``gamma = min(C/Sc, 1)``, footprints as fractions of ``(r, c, t)``:
@@ -36,15 +36,17 @@ order (outer>)   S, trips nt      X, trips fc     Y, trips fr     tile ``t`` siz
 ===============  ===============  ==============  ==============  =========================
 c>t>r            (1, gamma)       (1, 1)          (gamma, tau)    Y fits (c: psums on chip)
 r>t>c            (rho, 1)         (rho, tau)      (1, 1)          X fits
-t>c>r            (1, 1)           (1, tau)        (gamma, tau)    X, Y or both fit (b)
-t>r>c            (1, 1)           (rho, tau)      (1, tau)        X, Y or both fit (b)
+t>c>r            (1, 1)           (1, tau)        (gamma, tau)    X fits, or Y fits (b)
+t>r>c            (1, 1)           (rho, tau)      (1, tau)        X fits, or Y fits (b)
 ===============  ===============  ==============  ==============  =========================
 
 ``t>c>r`` with ``t = T`` is "column folds outer" and ``t>r>c`` with ``t = T`` is "row
-folds outer" (a); with no tile the S operand never refetches. Each row's DRAM bytes are
-piecewise constant in ``t`` with steps only where a footprint crosses its SRAM, and the
-S term only falls as ``t`` grows, so the best ``t`` of an order is one of the listed
-fit points (or ``T``): the ten candidates are that order's optimum over every ``t``.
+folds outer" (a); with no tile the S operand never refetches. In each row the X and Y
+terms step up only where a footprint crosses its SRAM, and the S term only falls as
+``t`` grows, so the best ``t`` of an order is ``T`` or the largest ``t`` at which one of
+its tile-dependent footprints fits (at the smaller of the X and Y fit points both fit,
+which is the same candidate as that point's own): the eight candidates are each order's
+optimum over every ``t``.
 Partial sums are tested and spilled at accumulator width (``constants.ACC_BITS``).
 
 **What stays array-dependent: the two stated exceptions** to "a larger array in the
@@ -94,14 +96,22 @@ from lepton_codesign.hw_models.systolic import spatial_map
 from lepton_codesign.hw_models.workload import Workload
 
 # Codes reported in ``Costs.extras["mapping"]``; "a>b>c" lists loops outer to inner
-# (c: column folds, r: row folds, t: temporal tiles of T), ":x"/":y"/":xy" says which
+# (c: column folds, r: row folds, t: temporal tiles of T), ":x"/":y" says which
 # footprint the tile was sized to fit.
 MAPPING_NAMES = ("scalesim", "c>r", "r>c", "c>t>r", "r>t>c", "t>c>r:x", "t>c>r:y",
-                 "t>c>r:xy", "t>r>c:x", "t>r>c:y", "t>r>c:xy")
+                 "t>r>c:x", "t>r>c:y")
 # Which array dim a candidate's kept slices scale with ("cols": its footprints hold a
 # column fold's slice; "rows": a row fold's; "" for the fixed SCALE-Sim order).
-MAPPING_SLICE = ("", "cols", "rows", "cols", "rows", "cols", "cols", "cols", "rows", "rows",
-                 "rows")
+MAPPING_SLICE = ("", "cols", "rows", "cols", "rows", "cols", "cols", "rows", "rows")
+# Candidates 1..8 of ``MAPPING_NAMES``: (row folds outside column folds, tile loop
+# between the fold loops, tile size (key of ``_best_traffic``'s tiles), tile sized for X,
+# tile sized for Y).
+_CANDIDATES = (
+    (False, False, "1", False, False), (True, False, "1", False, False),
+    (False, True, "ty_g", False, True), (True, True, "tx_r", True, False),
+    (False, False, "tx_c", True, False), (False, False, "ty_g", False, True),
+    (True, False, "tx_r", True, False), (True, False, "ty_1", False, True),
+)
 
 
 class Traffic(NamedTuple):
@@ -128,6 +138,8 @@ class Traffic(NamedTuple):
 
 def not_fit(tensor_bytes, sram_bytes, smooth: bool = False):
     """1 when a tensor does not fit its SRAM (smooth: logistic in log-ratio)."""
+    if not smooth:  # the same test without two logarithms (hot path of the search)
+        return (jnp.maximum(tensor_bytes, 1.0) > sram_bytes).astype(jnp.float32)
     return 1.0 - _smooth.step(jnp.log(sram_bytes) - jnp.log(jnp.maximum(tensor_bytes, 1.0)),
                               smooth, width=0.05)
 
@@ -159,92 +171,98 @@ def _best_traffic(wl, spec, *, act_bits, w_bytes, i_bytes, o_bytes, n_eff, k_eff
     """Least-traffic candidate of ``MAPPING_NAMES[1:]``; returns (w, i, o, code)."""
     df = jnp.asarray(spec.dataflow, jnp.int32)
     is_os, is_ws = df == OS, df == WS
-    # Per-layer values get a trailing candidate axis.
-    m, k, w_bytes, i_bytes, o_bytes, n_eff, k_eff, fr, fc, act_bits = (
-        jnp.asarray(v, jnp.float32)[..., None]
-        for v in (wl.m, wl.k, w_bytes, i_bytes, o_bytes, n_eff, k_eff, fr, fc, act_bits))
+    m, k = wl.m, wl.k
     sr, sc, t_full = spatial_map(m, k_eff, n_eff, df)
     rho = jnp.minimum(spec.pe_rows / sr, 1.0)
     gamma = jnp.minimum(spec.pe_cols / sc, 1.0)
     p_bytes = o_bytes * C.ACC_BITS / act_bits  # outputs as partial sums
 
-    # Bytes of each tensor's footprint from frame fractions (r, c, t), per dataflow
-    # (frame -> (m, k, n): OS r=m c=n t=k; WS r=k c=n t=m; IS r=k c=m t=n). Inputs count
-    # im2col elements (a slice of m x k; conservative for a conv's overlapping windows
-    # [A]) up to the unique input bytes (``cap=False``: the linear part, to size tiles).
-    def fp_in(fr_, fc_, ft_, cap=True):
-        fm = jnp.where(is_os, fr_, jnp.where(is_ws, ft_, fc_))
-        fk = jnp.where(is_os, ft_, fr_)
-        lin = fm * fk * m * k * act_bits / 8.0
-        return jnp.minimum(lin, i_bytes) if cap else lin
-
-    def fp_w(fr_, fc_, ft_):
-        return w_bytes * jnp.where(is_os, ft_, fr_) * jnp.where(df == IS, ft_, fc_)
-
-    def fp_p(fr_, fc_, ft_):
-        fm = jnp.where(is_os, fr_, jnp.where(is_ws, ft_, fc_))
-        return p_bytes * fm * jnp.where(df == IS, ft_, fc_)
-
-    # Roles: S = (O, W, I), X = (I, I, W), Y = (W, O, O) for (OS, WS, IS).
-    buf_i, buf_w, buf_o = spec.ifmap_sram_bytes, spec.filter_sram_bytes, spec.ofmap_sram_bytes
-    fp_s = lambda a, b: jnp.where(is_os, fp_p(a, b, 1.0),  # noqa: E731
-                                  jnp.where(is_ws, fp_w(a, b, 1.0), fp_in(a, b, 1.0)))
-    fp_x = lambda a, t, cap=True: jnp.where(  # noqa: E731
-        df == IS, fp_w(a, 1.0, t), fp_in(a, 1.0, t, cap))
-    fp_y = lambda b, t: jnp.where(is_os, fp_w(1.0, b, t), fp_p(1.0, b, t))  # noqa: E731
-    buf_s = jnp.where(is_os, buf_o, jnp.where(is_ws, buf_w, buf_i))
-    buf_x = jnp.where(df == IS, buf_w, buf_i)
-    buf_y = jnp.where(is_os, buf_w, buf_o)
+    # Footprint of each role at frame fractions (a, b) of its two dims: ``lin * a * b``,
+    # at most ``cap``. Roles: S = (O, W, I), X = (I, I, W), Y = (W, O, O) for (OS, WS,
+    # IS); outputs count as 32-bit partial sums. Inputs count im2col elements (a slice of
+    # m x k; conservative for a conv's overlapping windows [A]) up to the unique input
+    # bytes; ``lin`` alone sizes tiles.
+    in_lin = m * k * act_bits / 8.0
+    lin_s = jnp.where(is_os, p_bytes, jnp.where(is_ws, w_bytes, in_lin))
+    cap_s = jnp.where(is_os | is_ws, jnp.inf, i_bytes)
+    lin_x = jnp.where(df == IS, w_bytes, in_lin)
+    cap_x = jnp.where(df == IS, jnp.inf, i_bytes)
+    lin_y = jnp.where(is_os, w_bytes, p_bytes)
+    buf_s = jnp.where(is_os, spec.ofmap_sram_bytes,
+                      jnp.where(is_ws, spec.filter_sram_bytes, spec.ifmap_sram_bytes))
+    buf_x = jnp.where(df == IS, spec.filter_sram_bytes, spec.ifmap_sram_bytes)
+    buf_y = jnp.where(is_os, spec.filter_sram_bytes, spec.ofmap_sram_bytes)
     s_bytes = jnp.where(is_os, o_bytes, jnp.where(is_ws, w_bytes, i_bytes))
     x_bytes = jnp.where(df == IS, w_bytes, i_bytes)
     y_bytes = jnp.where(is_os, w_bytes, o_bytes)
 
-    def tile(fp_at_1, buf, slope=None):
-        """Largest tile fraction whose footprint (``slope * tau``, at most
-        ``fp_at_1``) fits."""
-        slope = fp_at_1 if slope is None else slope
-        tau = jnp.where(fp_at_1 <= buf, 1.0, buf / jnp.maximum(slope, 1e-30))
-        t = jnp.clip(_smooth.floor(tau * t_full, smooth), 1.0, t_full)
-        return t / t_full
+    # Temporal tiles as element counts t of T (footprint ``lin * t / T``, at most cap).
+    x_per_t, y_per_t = lin_x / t_full, lin_y / t_full
 
-    one = jnp.ones_like(rho)
-    tx_c = tile(fp_x(one, one), buf_x, fp_x(one, one, cap=False))
-    tx_r = tile(fp_x(rho, one), buf_x, fp_x(rho, one, cap=False))
-    ty_g, ty_1 = tile(fp_y(gamma, one), buf_y), tile(fp_y(one, one), buf_y)
-    # Tile fraction of candidates 1..10 (order of ``MAPPING_NAMES[1:]``).
-    taus = jnp.concatenate([one, one, ty_g, tx_r, tx_c, ty_g, jnp.minimum(tx_c, ty_g),
-                            tx_r, ty_1, jnp.minimum(tx_r, ty_1)], axis=-1)
-    # Per candidate: row folds outside column folds? tile loop between the folds?
-    # which footprints the tile was sized to fit (those fit by construction, so they
-    # take the hard test: a logistic test at the boundary would read 1/2).
-    r_side = jnp.asarray([0, 1, 0, 1, 0, 0, 0, 1, 1, 1], bool)
-    mid = jnp.asarray([0, 0, 1, 1, 0, 0, 0, 0, 0, 0], bool)
-    x_sized = jnp.asarray([0, 0, 0, 1, 1, 0, 1, 1, 0, 1], bool)
-    y_sized = jnp.asarray([0, 0, 1, 0, 0, 1, 1, 0, 1, 1], bool)
-    # Footprint = one tile of each loop outside the irrelevant loop, all of each inside.
-    s_fp = fp_s(jnp.where(mid & r_side, rho, 1.0), jnp.where(mid & ~r_side, gamma, 1.0))
-    x_fp = fp_x(jnp.where(r_side, rho, 1.0), jnp.where(mid & ~r_side, 1.0, taus))
-    y_fp = fp_y(jnp.where(r_side, 1.0, gamma), jnp.where(mid & r_side, 1.0, taus))
-    nt = _smooth.ceil_div(t_full, jnp.maximum(taus * t_full, 1.0), smooth)
-    nf_s = not_fit(s_fp, buf_s, smooth)
-    nf_x = jnp.where(x_sized, not_fit(x_fp, buf_x), not_fit(x_fp, buf_x, smooth))
-    nf_y = jnp.where(y_sized, not_fit(y_fp, buf_y), not_fit(y_fp, buf_y, smooth))
-    # Refetch traffic (module docstring rule); outputs spill psums both ways.
-    s_dram = s_bytes + (nt - 1.0) * nf_s * jnp.where(is_os, 2.0 * p_bytes, s_bytes)
-    x_dram = x_bytes * (1.0 + (fc - 1.0) * nf_x)
-    y_dram = y_bytes + (fr - 1.0) * nf_y * jnp.where(is_os, y_bytes, 2.0 * p_bytes)
-    total = s_dram + x_dram + y_dram
-    best = jnp.argmin(total, axis=-1)
-    # Least traffic over the candidates whose kept slices do not grow with the rows
-    # (column side) / with the columns (row side): bounds on a larger array's traffic.
-    rows_grow = jnp.min(jnp.where(r_side, jnp.inf, total), axis=-1)
-    cols_grow = jnp.min(jnp.where(r_side, total, jnp.inf), axis=-1)
-    pick = lambda a: jnp.take_along_axis(a, best[..., None], axis=-1)[..., 0]  # noqa: E731
-    s_d, x_d, y_d = pick(s_dram), pick(x_dram), pick(y_dram)
+    def tile(per_t, cap, buf):
+        """Largest tile t (1..T) whose footprint ``min(per_t * t, cap)`` fits."""
+        t = jnp.clip(_smooth.floor(buf / jnp.maximum(per_t, 1e-30), smooth), 1.0, t_full)
+        return jnp.where(jnp.minimum(per_t * t_full, cap) <= buf, t_full, t)
+
+    tiles = {"1": t_full, "tx_c": tile(x_per_t, cap_x, buf_x),
+             "tx_r": tile(x_per_t * rho, cap_x, buf_x),
+             "ty_g": tile(y_per_t * gamma, jnp.inf, buf_y), "ty_1": tile(y_per_t, jnp.inf, buf_y)}
+    nts = {key: _smooth.ceil_div(t_full, t, smooth) for key, t in tiles.items() if key != "1"}
+    # Refetched bytes of each role when its footprint does not fit: S per extra
+    # temporal tile, X per extra column fold, Y per extra row fold; outputs spill as
+    # partial sums, written and read back.
+    p_spill = 2.0 * p_bytes
+    s_more = {key: (nt - 1.0) * jnp.where(is_os, p_spill, s_bytes) for key, nt in nts.items()}
+    x_more = (fc - 1.0) * x_bytes
+    y_more = (fr - 1.0) * jnp.where(is_os, y_bytes, p_spill)
+
+    def refetch(fp, buf, more, smooth_test):
+        if smooth_test:
+            return not_fit(fp, buf, True) * more
+        return jnp.where(jnp.maximum(fp, 1.0) > buf, more, 0.0)  # = not_fit * more
+
+    # S footprint: whole (tile loop outermost), a row fold's slice (r>t>c) or a column
+    # fold's slice (c>t>r).
+    s_fp = {(False, False): jnp.minimum(lin_s, cap_s),
+            (True, True): jnp.minimum(lin_s * rho, cap_s),
+            (False, True): jnp.minimum(lin_s * gamma, cap_s)}
+    best = None
+    rows_grow = cols_grow = jnp.inf
+    # Unrolled over the candidates (elementwise only: fuses into one loop under vmap);
+    # each adds its refetches to the once-each traffic s_bytes + x_bytes + y_bytes.
+    for code, (r_side, mid, tau_key, x_sized, y_sized) in enumerate(_CANDIDATES, start=1):
+        t = tiles[tau_key]
+        # Footprint = one tile of each loop outside the irrelevant loop, all of each
+        # inside; tile-sized footprints fit by construction, so they take the hard test
+        # (a logistic test at the boundary would read 1/2).
+        x_fp = jnp.minimum((x_per_t * rho if r_side else x_per_t)
+                           * (t_full if (mid and not r_side) else t), cap_x)
+        y_fp = (y_per_t if r_side else y_per_t * gamma) * (t_full if (mid and r_side) else t)
+        ext_x = refetch(x_fp, buf_x, x_more, smooth and not x_sized)
+        ext_y = refetch(y_fp, buf_y, y_more, smooth and not y_sized)
+        ext_s = jnp.zeros_like(ext_x)
+        if tau_key != "1":  # S is re-streamed per temporal tile unless its slice fits
+            ext_s = refetch(s_fp[(r_side and mid, mid)], buf_s, s_more[tau_key], smooth)
+        ext = ext_s + ext_x + ext_y
+        if r_side:
+            cols_grow = jnp.minimum(cols_grow, ext)
+        else:
+            rows_grow = jnp.minimum(rows_grow, ext)
+        if best is None:
+            best = (ext, ext_s, ext_x, ext_y, jnp.full(jnp.shape(ext), code, jnp.int32))
+        else:  # strictly less: the first least-traffic candidate wins ties
+            better = ext < best[0]
+            best = tuple(jnp.where(better, new, old)
+                         for new, old in zip((ext, ext_s, ext_x, ext_y, code), best,
+                                             strict=True))
+    base = s_bytes + x_bytes + y_bytes
+    rows_grow, cols_grow = base + rows_grow, base + cols_grow
+    _, s_d, x_d, y_d, codes = best
+    s_d, x_d, y_d = s_bytes + s_d, x_bytes + x_d, y_bytes + y_d
     w = jnp.where(is_os, y_d, jnp.where(is_ws, s_d, x_d))
     i = jnp.where(df == IS, s_d, x_d)
     o = jnp.where(is_os, s_d, y_d)
-    return w, i, o, best.astype(jnp.int32) + 1, rows_grow, cols_grow
+    return w, i, o, codes, rows_grow, cols_grow
 
 
 def dram_traffic(wl: Workload, spec: AsicSpec, *, act_bits, w_bytes, i_bytes, o_bytes, n_eff,
