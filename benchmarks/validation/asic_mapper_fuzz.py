@@ -10,7 +10,7 @@ bytes", each classed by the reasons ``hw_models/asic_traffic.py`` states:
 "slice" (DRAM bytes grew because the smaller array's best mapping keeps a slice of the
 doubled dim on chip, within ``extras["dram_bytes_if_*_grow"]``) or "other".
 
-Run (from the repo root, ~1 minute on 2 cores)::
+Run (from the repo root, ~10-30 s on 2 cores)::
 
     nice .venv/bin/python benchmarks/validation/asic_mapper_fuzz.py
 
