@@ -20,6 +20,7 @@ from lepton_codesign import hw_models as hw
 from lepton_codesign.hw_models.asic_spec import DATAFLOWS, MAPPINGS
 from lepton_codesign.hw_models.asic_traffic import MAPPING_NAMES, MAPPING_SLICE
 from lepton_codesign.hw_models.schema import SpecError
+from lepton_codesign.hw_models.specio import spec_from_dict
 from tests.test_asic_properties import asic_specs
 
 REL = 1e-5  # float32 slack
@@ -142,6 +143,12 @@ def test_mapping_field_names_codes_and_errors():
         hw.AsicSpec(8, 8, "ws", mapping="greedy")
     with pytest.raises(SpecError, match="mapping"):
         hw.AsicSpec(8, 8, "ws", mapping=5)
+    # Spec files: the same rule at load time.
+    base = {"version": 1, "kind": "asic", "pe_rows": 8, "pe_cols": 8, "dataflow": "ws",
+            "freq_hz": 1e9}
+    assert int(spec_from_dict(base | {"mapping": "scalesim"}).mapping) == 1
+    with pytest.raises(SpecError, match=r"'mapping'.*allowed.*\['best', 'scalesim'\]"):
+        spec_from_dict(base | {"mapping": "greedy"})
 
 
 def test_batched_specs_with_mixed_modes_match_one_by_one(mixed_workload):
