@@ -8,12 +8,12 @@ Per layer (each of its ``groups`` GEMMs runs in turn):
    floor(pe_bits/a)`` MACs per PE-cycle, and operands wider than the PE take
    ``ceil(w/pe_bits) * ceil(a/pe_bits)`` passes.
 2. **Compute cycles** from SCALE-Sim's closed form (``hw_models.systolic``).
-3. **DRAM traffic**: every tensor once, plus refetches when the operand a dataflow
-   re-streams does not fit its SRAM (weights per row fold and a row fold's inputs per
-   column fold in OS, inputs per column fold in WS, weights per column fold in IS,
-   partial sums per reduction fold in WS/IS when one column fold's outputs do not
-   fit). Sparse weights are stored compressed with index metadata when the hardware
-   can use them.
+3. **DRAM traffic**: every tensor once, plus refetches when the operand a loop
+   re-streams does not fit its SRAM (``hw_models.asic_traffic``): per layer, the
+   least-traffic fold order / temporal tile (``mapping="best"``, the code in
+   ``extras["mapping"]``) or SCALE-Sim's fixed fold order (``mapping="scalesim"``).
+   Sparse weights are stored compressed with index metadata when the hardware can use
+   them. ``extras["fill_drain_cycles"]`` is the array-size-dependent part of compute.
 4. **Cycles** = max(compute, memory) (double-buffered overlap); ``bound`` says which.
 5. **Energy** = MACs actually performed x e_mac(w, a, node) + SRAM bytes x
    e_sram(size, node) + DRAM bytes x e_dram + leakage x area x time. Partial sums are
@@ -48,7 +48,7 @@ from lepton_codesign.hw_models.asic_spec import (
 from lepton_codesign.hw_models.asic_traffic import dram_traffic
 from lepton_codesign.hw_models.compression import CHANNEL, NM, Compression
 from lepton_codesign.hw_models.costs import Costs, total
-from lepton_codesign.hw_models.systolic import folds, gemm_compute_cycles
+from lepton_codesign.hw_models.systolic import folds, gemm_compute_cycles, spatial_map
 from lepton_codesign.hw_models.workload import Workload
 
 # Extra die area for sparsity support, as a fraction of PE-array area [A]:
@@ -109,6 +109,11 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
     compute_cycles = wl.groups * gemm_compute_cycles(wl.m, k_eff, n_eff, rows, cols, dataflow,
                                                      smooth)
     fr, fc = folds(wl.m, k_eff, n_eff, rows, cols, dataflow, smooth)
+    # The array-size-dependent part of compute: SCALE-Sim's per-fold fill / preload /
+    # drain lines, folds x (fold_cycles - T) (compute cycles less the streaming of T per
+    # fold and SCALE-Sim's "- 1" per group).
+    t_stream = spatial_map(wl.m, k_eff, n_eff, dataflow)[2]
+    fill_drain = compute_cycles + wl.groups * (1.0 - fr * fc * t_stream)
 
     # 3. DRAM traffic (bytes per group)
     dense_w = wl.k * n_eff * wb / 8.0
@@ -121,7 +126,8 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
     i_bytes = jnp.minimum(wl.input_elems / wl.groups, wl.m * wl.k) * ab / 8.0
     o_bytes = wl.output_elems / wl.groups * n_eff / wl.n * ab / 8.0
     traffic = dram_traffic(wl, spec, act_bits=ab, w_bytes=w_bytes, i_bytes=i_bytes,
-                           o_bytes=o_bytes, n_eff=n_eff, fr=fr, fc=fc, smooth=smooth)
+                           o_bytes=o_bytes, n_eff=n_eff, k_eff=k_eff, fr=fr, fc=fc,
+                           smooth=smooth)
     dram_bytes = traffic.dram_bytes
 
     # 4. cycles with stalls
@@ -160,7 +166,10 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
         usd_per_1m_inferences=tco,
         power_w=total_energy_j / jnp.maximum(total_latency_s, 1e-30),
         feasible=fits,
-        extras={**part, "mem_cycles": mem_cycles, "k_eff": k_eff, "n_eff": n_eff},
+        extras={**part, "mem_cycles": mem_cycles, "k_eff": k_eff, "n_eff": n_eff,
+                "mapping": traffic.mapping, "fill_drain_cycles": fill_drain,
+                "dram_bytes_if_rows_grow": traffic.bytes_if_rows_grow,
+                "dram_bytes_if_cols_grow": traffic.bytes_if_cols_grow},
     )
 
 

@@ -2,8 +2,8 @@
 
 Numeric fields are pytree leaves, so a batch of designs is one ``AsicSpec`` whose
 fields have a leading batch axis (``jax.vmap`` over it). Categorical fields
-(``dataflow``, ``sparsity_support``) are stored as integer codes so that they can be
-batched too; the constructor also accepts their names.
+(``dataflow``, ``mapping``, ``sparsity_support``) are stored as integer codes so that
+they can be batched too; the constructor also accepts their names.
 
 Example:
     >>> spec = AsicSpec(pe_rows=16, pe_cols=16, dataflow="ws")
@@ -23,6 +23,8 @@ from lepton_codesign.hw_models.schema import categorical_code as _code
 from lepton_codesign.hw_models.specio import describe_spec, register_spec_kind
 
 DATAFLOWS = ("os", "ws", "is")
+MAPPINGS = ("best", "scalesim")
+MAP_BEST, MAP_SCALESIM = 0, 1
 SPARSITY_SUPPORT = ("none", "zero-gating", "skipping", "nm")
 OS, WS, IS = 0, 1, 2
 SP_NONE, SP_GATING, SP_SKIPPING, SP_NM = 0, 1, 2, 3
@@ -36,6 +38,10 @@ class AsicSpec:
     Attributes:
         pe_rows, pe_cols: PE array shape.
         dataflow: ``"os" | "ws" | "is"`` (stored as 0/1/2), as in SCALE-Sim.
+        mapping: ``"best" | "scalesim"`` (0/1): how each layer's loops are ordered and
+            tiled for DRAM traffic. ``"best"`` picks, per layer, the least-traffic
+            candidate of ``hw_models.asic_traffic.MAPPING_NAMES``; ``"scalesim"`` keeps
+            SCALE-Sim's fixed fold order. Compute cycles are the same in both.
         freq_hz: clock frequency. Default 1 GHz [A].
         ifmap_sram_bytes, filter_sram_bytes, ofmap_sram_bytes: double-buffered
             on-chip buffers (SCALE-Sim's three SRAMs). Default 256 KiB each [A]
@@ -74,6 +80,7 @@ class AsicSpec:
     pe_rows: jax.Array | float
     pe_cols: jax.Array | float
     dataflow: jax.Array | int | str = "ws"
+    mapping: jax.Array | int | str = "best"
     freq_hz: jax.Array | float = 1.0e9
     ifmap_sram_bytes: jax.Array | float = 256 * 1024.0
     filter_sram_bytes: jax.Array | float = 256 * 1024.0
@@ -99,6 +106,7 @@ class AsicSpec:
 
     def __post_init__(self):
         object.__setattr__(self, "dataflow", _code(self.dataflow, DATAFLOWS, "AsicSpec.dataflow"))
+        object.__setattr__(self, "mapping", _code(self.mapping, MAPPINGS, "AsicSpec.mapping"))
         object.__setattr__(
             self,
             "sparsity_support",
@@ -118,7 +126,8 @@ class AsicSpec:
 
     def describe(self) -> dict:
         """Plain-Python view of an unbatched spec (categorical codes as names)."""
-        return describe_spec(self, {"dataflow": DATAFLOWS, "sparsity_support": SPARSITY_SUPPORT})
+        return describe_spec(self, {"dataflow": DATAFLOWS, "mapping": MAPPINGS,
+                                    "sparsity_support": SPARSITY_SUPPORT})
 
 
 _RULES = {
@@ -129,6 +138,7 @@ _RULES = {
     # memory system (the top is the "infinite bandwidth" that makes a design compute-bound).
     "pe_rows": Rule("int", 0, max=4096), "pe_cols": Rule("int", 0, max=4096),
     "dataflow": Rule("choice", choices=DATAFLOWS),
+    "mapping": Rule("choice", choices=MAPPINGS),
     "freq_hz": Rule(max=1e12), "ifmap_sram_bytes": Rule(), "filter_sram_bytes": Rule(),
     "ofmap_sram_bytes": Rule(),
     "dram_bandwidth_bytes_per_s": Rule(min=1e3, exclusive=False, max=1e16),
