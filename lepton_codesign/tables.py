@@ -45,7 +45,7 @@ def format_rows(rows: list[dict], fmt: str = "table") -> str:
     return "\n".join([line(keys), line(["-" * w for w in widths])] + [line(c) for c in cells])
 
 
-def layer_rows(workload: Workload, costs: Costs) -> list[dict]:
+def layer_rows(workload: Workload, costs: Costs, ops: bool = True) -> list[dict]:
     """Per-layer rows: shape, MACs, cycles, latency, energy and bound.
 
     When the workload has non-GEMM op groups and the cost model priced them
@@ -55,8 +55,8 @@ def layer_rows(workload: Workload, costs: Costs) -> list[dict]:
     """
     rows = []
     arr = lambda x: np.asarray(x).reshape(-1)
+    priced = ops and workload.ops is not None and "op_latency_s" in costs.extras
     ops = workload.ops
-    priced = ops is not None and "op_latency_s" in costs.extras
     op_rows: dict[int, list[dict]] = {}
     if priced:
         op_lat, op_en = arr(costs.extras["op_latency_s"]), arr(costs.extras["op_energy_j"])

@@ -268,7 +268,7 @@ def _codesign(cfg, data, prov, rd: RunDir | None, executor, address, progress,
         c = points[k]
         comp = comps[names.index(c["point"])]
         costs = hw_models.evaluate(workload, _spec_of(cfg, c), comp)
-        layers = layer_rows(workload, costs)
+        layers = layer_rows(workload, costs, ops=False)  # one row per layer, as below
         for key in ("energy_mac_j", "energy_sram_j", "energy_dram_j", "energy_leak_j"):
             for row, v in zip(layers, np.asarray(getattr(costs, key)).reshape(-1), strict=False):
                 row[key] = float(v)
