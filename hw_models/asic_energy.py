@@ -1,6 +1,9 @@
-"""On-chip (SRAM) energy of one layer on an ``AsicSpec``.
+"""On-chip (register file + SRAM) energy of one layer on an ``AsicSpec``.
 
-SRAM traffic counts the operand elements moved, at their stored width:
+On-chip traffic counts operand elements moved, at their stored width, at each level of
+the memory hierarchy (``hw_models.asic_memory``: its module docstring has the access
+rules per level and dataflow). Without register files (the default) this is the
+three-buffer model:
 
 * inputs are read once per column fold (OS, WS) or once (IS);
 * weights are read once per row fold (OS), once (WS) or once per column fold (IS), in
@@ -10,7 +13,9 @@ SRAM traffic counts the operand elements moved, at their stored width:
   the final output;
 * every DRAM transfer also fills (or drains) its own operand's SRAM once.
 
-Energy per byte follows the SRAM size law of ``constants.sram_energy_pj_per_byte``.
+Per-PE register files add their reads and writes and cut the SRAM traffic by fold
+reuse; the cheaper of the two blocking orders is taken per layer. Energy per byte of
+each level is the spec's override or its size law (``asic_memory.level_energies``).
 
 Example:
     >>> import jax.numpy as jnp
@@ -18,26 +23,48 @@ Example:
     >>> from lepton_codesign.hw_models.asic_traffic import Traffic
     >>> wl = hw.gemm_workload([(16, 16, 16)])
     >>> t = Traffic(*(jnp.float32(256.0),) * 3, jnp.float32(768.0))
-    >>> e = sram_energy_j(wl, hw.AsicSpec(16, 16, "os"), act_bits=8.0, w_bytes=256.0,
-    ...                   k_streamed=wl.k, n_eff=wl.n, fr=1.0, fc=1.0, traffic=t)
-    >>> bool(e[0] > 0)
-    True
+    >>> e = onchip_energy_j(wl, hw.AsicSpec(16, 16, "os"), act_bits=8.0, w_bytes=256.0,
+    ...                     k_streamed=wl.k, n_eff=wl.n, fr=1.0, fc=1.0, traffic=t)
+    >>> bool(e.total_j[0] > 0), float(e.rf_j[0])
+    (True, 0.0)
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
-from lepton_codesign.hw_models import constants as C
-from lepton_codesign.hw_models.asic_spec import IS, OS, WS, AsicSpec
+from lepton_codesign.hw_models import asic_memory as mem
+from lepton_codesign.hw_models.asic_spec import AsicSpec
 from lepton_codesign.hw_models.asic_traffic import Traffic
 from lepton_codesign.hw_models.workload import Workload
 
 
-def sram_energy_j(wl: Workload, spec: AsicSpec, *, act_bits, w_bytes, k_streamed, n_eff, fr,
-                  fc, traffic: Traffic) -> jax.Array:
-    """SRAM read/write energy of each layer (joules; see module docstring).
+class OnChipEnergy(NamedTuple):
+    """Per-layer on-chip energy in joules: ``total_j = sram_j + rf_j``."""
+
+    total_j: jax.Array
+    sram_j: jax.Array
+    rf_j: jax.Array
+
+
+def _energy_pj(b: mem.LevelBytes, e: dict, traffic: Traffic):
+    """(SRAM pJ, RF pJ) per group for one set of level bytes. DRAM fills are SRAM writes
+    (weights, inputs); outputs and spilled partial sums leaving for DRAM are SRAM reads."""
+    reads = (b.sram_i_rd * e["sram_i_rd"] + b.sram_w_rd * e["sram_w_rd"]
+             + (b.sram_o_rd * e["sram_o_rd"] + b.sram_o_wr * e["sram_o_wr"]))
+    fills = (traffic.w_dram * e["sram_w_wr"] + traffic.i_dram * e["sram_i_wr"]
+             + traffic.o_dram * e["sram_o_rd"])
+    rf = (b.rf_w_rd * e["rf_w_rd"] + b.rf_w_wr * e["rf_w_wr"] + b.rf_i_rd * e["rf_i_rd"]
+          + b.rf_i_wr * e["rf_i_wr"] + b.rf_o_rd * e["rf_o_rd"] + b.rf_o_wr * e["rf_o_wr"])
+    return reads + fills, rf
+
+
+def onchip_energy_j(wl: Workload, spec: AsicSpec, *, act_bits, w_bytes, k_streamed, n_eff,
+                    fr, fc, traffic: Traffic, smooth: bool = False) -> OnChipEnergy:
+    """RF and SRAM read/write energy of each layer (joules; see module docstring).
 
     Args:
         wl: the workload.
@@ -51,20 +78,23 @@ def sram_energy_j(wl: Workload, spec: AsicSpec, *, act_bits, w_bytes, k_streamed
         n_eff: output channels after channel pruning.
         fr, fc: row and column fold counts.
         traffic: the layer's DRAM traffic (``asic_traffic.dram_traffic``).
+        smooth: straight-through floors / ceilings (for gradients).
 
     Returns:
-        Per-layer SRAM energy in joules.
+        ``OnChipEnergy`` per layer.
     """
-    dataflow = jnp.asarray(spec.dataflow, jnp.int32)
-    is_os, is_ws, is_is = dataflow == OS, dataflow == WS, dataflow == IS
-    mk, mn = wl.m * k_streamed, wl.m * n_eff
-    if_bytes = jnp.where(is_is, mk, mk * fc) * act_bits / 8.0
-    fil_bytes = jnp.where(is_os, fr, jnp.where(is_ws, 1.0, fc)) * w_bytes
-    of_bytes = (mn * act_bits / 8.0
-                + jnp.where(is_os, 0.0, 2.0 * (fr - 1.0)) * mn * C.ACC_BITS / 8.0)
-    e_if = C.sram_energy_pj_per_byte(spec.ifmap_sram_bytes, spec.node_nm)
-    e_fil = C.sram_energy_pj_per_byte(spec.filter_sram_bytes, spec.node_nm)
-    e_of = C.sram_energy_pj_per_byte(spec.ofmap_sram_bytes, spec.node_nm)
-    reads = if_bytes * e_if + fil_bytes * e_fil + of_bytes * e_of
-    fills = traffic.w_dram * e_fil + traffic.i_dram * e_if + traffic.o_dram * e_of
-    return wl.groups * 1e-12 * (reads + fills)
+    e = mem.level_energies_pj_per_byte(spec)
+    kw = dict(m=wl.m, k_s=k_streamed, n=n_eff, w_bytes=w_bytes, act_bits=act_bits, fr=fr,
+              fc=fc, smooth=smooth)
+    sram_a, rf_a = _energy_pj(mem.level_bytes(spec, rows_first=True, **kw), e, traffic)
+    sram_b, rf_b = _energy_pj(mem.level_bytes(spec, rows_first=False, **kw), e, traffic)
+    pick_a = sram_a + rf_a <= sram_b + rf_b
+    scale = wl.groups * 1e-12
+    sram_j = scale * jnp.where(pick_a, sram_a, sram_b)
+    rf_j = scale * jnp.where(pick_a, rf_a, rf_b)
+    return OnChipEnergy(sram_j + rf_j, sram_j, rf_j)
+
+
+def sram_energy_j(wl: Workload, spec: AsicSpec, **kwargs) -> jax.Array:
+    """Total on-chip (RF + SRAM) energy per layer; ``onchip_energy_j(...).total_j``."""
+    return onchip_energy_j(wl, spec, **kwargs).total_j

@@ -25,6 +25,10 @@ from lepton_codesign.hw_models.specio import describe_spec, register_spec_kind
 DATAFLOWS = ("os", "ws", "is")
 SPARSITY_SUPPORT = ("none", "zero-gating", "skipping", "nm")
 OS, WS, IS = 0, 1, 2
+# Optional per-level energies (None = the size law), see AsicSpec's docstring.
+_LEVELS = ("rf_weight", "rf_input", "rf_psum", "ifmap_sram", "filter_sram", "ofmap_sram")
+ENERGY_OVERRIDES = (tuple(f"{lv}_pj_per_byte" for lv in _LEVELS)
+                    + tuple(f"{lv}_write_pj_per_byte" for lv in _LEVELS))
 SP_NONE, SP_GATING, SP_SKIPPING, SP_NM = 0, 1, 2, 3
 
 
@@ -58,6 +62,20 @@ class AsicSpec:
         wafer_price_usd: 300 mm wafer price; ``None`` = CSET 2020 table at ``node_nm``.
         nre_usd: one-off engineering cost; ``None`` = mask-set cost at ``node_nm``
             (SemiAnalysis [S]).
+        rf_weight_bytes, rf_input_bytes, rf_psum_bytes: per-PE register file of each
+            operand (memory hierarchy level below the SRAMs, ``hw_models.asic_memory``).
+            Default 0 = no RF level (the three-buffer template). Eyeriss: 448 B weight,
+            24 B input, 48 B psum scratchpads (Chen et al. JSSC 2017; [U] as in the
+            eyeriss-like preset).
+        rf_weight_pj_per_byte, rf_input_pj_per_byte, rf_psum_pj_per_byte: energy per
+            byte read from each RF; ``None`` = Eyeriss's RF = 1x 16-bit MAC law at
+            ``node_nm`` (``constants.E_RF_PJ_PER_BYTE_45``).
+        ifmap_sram_pj_per_byte, filter_sram_pj_per_byte, ofmap_sram_pj_per_byte:
+            energy per byte read from each SRAM; ``None`` = the banked Horowitz size
+            law (``constants.sram_energy_pj_per_byte``). Set them to state a known
+            (measured, CACTI/Accelergy) per-access energy divided by the access width.
+        rf_*_write_pj_per_byte, *_sram_write_pj_per_byte: the same per byte written;
+            ``None`` = the level's read energy.
         name: display name (static).
     """
 
@@ -81,6 +99,21 @@ class AsicSpec:
     volume_units: jax.Array | float = C.DEFAULT_VOLUME_UNITS
     wafer_price_usd: jax.Array | float | None = None
     nre_usd: jax.Array | float | None = None
+    rf_weight_bytes: jax.Array | float = 0.0
+    rf_input_bytes: jax.Array | float = 0.0
+    rf_psum_bytes: jax.Array | float = 0.0
+    rf_weight_pj_per_byte: jax.Array | float | None = None
+    rf_input_pj_per_byte: jax.Array | float | None = None
+    rf_psum_pj_per_byte: jax.Array | float | None = None
+    ifmap_sram_pj_per_byte: jax.Array | float | None = None
+    filter_sram_pj_per_byte: jax.Array | float | None = None
+    ofmap_sram_pj_per_byte: jax.Array | float | None = None
+    rf_weight_write_pj_per_byte: jax.Array | float | None = None
+    rf_input_write_pj_per_byte: jax.Array | float | None = None
+    rf_psum_write_pj_per_byte: jax.Array | float | None = None
+    ifmap_sram_write_pj_per_byte: jax.Array | float | None = None
+    filter_sram_write_pj_per_byte: jax.Array | float | None = None
+    ofmap_sram_write_pj_per_byte: jax.Array | float | None = None
     name: str = dataclasses.field(default="asic", metadata={"static": True})
 
     def __post_init__(self):
@@ -91,7 +124,7 @@ class AsicSpec:
             _code(self.sparsity_support, SPARSITY_SUPPORT, "AsicSpec.sparsity_support"),
         )
         # The file schema, on concrete values (tracers skipped; every batch element).
-        check_fields(self, _RULES, optional=("wafer_price_usd", "nre_usd"))
+        check_fields(self, _RULES, optional=("wafer_price_usd", "nre_usd", *ENERGY_OVERRIDES))
 
     @property
     def num_pes(self):
@@ -129,5 +162,11 @@ _RULES = {
     "volume_units": Rule(),
     "wafer_price_usd": Rule(),
     "nre_usd": Rule(min=0.0, exclusive=False),
+    # Memory hierarchy (asic_memory): an RF of 0 B is absent; 1 MiB per PE caps a typo
+    # (Eyeriss's largest per-PE scratchpad is 448 B) [A]. Energies >= 0 pJ/B, capped at
+    # 1e4 pJ/B (60x DRAM's 162.5) [A].
+    **{f: Rule(min=0.0, exclusive=False, max=2.0**20)
+       for f in ("rf_weight_bytes", "rf_input_bytes", "rf_psum_bytes")},
+    **{f: Rule(min=0.0, exclusive=False, max=1e4) for f in ENERGY_OVERRIDES},
 }
 register_spec_kind("asic", AsicSpec, _RULES, ("pe_rows", "pe_cols", "dataflow", "freq_hz"))
