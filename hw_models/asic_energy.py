@@ -14,7 +14,7 @@ three-buffer model:
 * every DRAM transfer also fills (or drains) its own operand's SRAM once.
 
 Per-PE register files add their reads and writes and cut the SRAM traffic by fold
-reuse; the cheaper of the two blocking orders is taken per layer. Energy per byte of
+reuse; the cheapest of three blockings is taken per layer. Energy per byte of
 each level is the spec's override or its size law (``asic_memory.level_energies``).
 
 Example:
@@ -86,12 +86,17 @@ def onchip_energy_j(wl: Workload, spec: AsicSpec, *, act_bits, w_bytes, k_stream
     e = mem.level_energies_pj_per_byte(spec)
     kw = dict(m=wl.m, k_s=k_streamed, n=n_eff, w_bytes=w_bytes, act_bits=act_bits, fr=fr,
               fc=fc, smooth=smooth)
-    sram_a, rf_a = _energy_pj(mem.level_bytes(spec, rows_first=True, **kw), e, traffic)
-    sram_b, rf_b = _energy_pj(mem.level_bytes(spec, rows_first=False, **kw), e, traffic)
-    pick_a = sram_a + rf_a <= sram_b + rf_b
+    sram_j = rf_j = best = None
+    for order in mem.ORDERS:
+        sram, rf = _energy_pj(mem.level_bytes(spec, order=order, **kw), e, traffic)
+        if best is None:
+            sram_j, rf_j, best = sram, rf, sram + rf
+        else:
+            pick = sram + rf < best
+            sram_j, rf_j = jnp.where(pick, sram, sram_j), jnp.where(pick, rf, rf_j)
+            best = jnp.minimum(best, sram + rf)
     scale = wl.groups * 1e-12
-    sram_j = scale * jnp.where(pick_a, sram_a, sram_b)
-    rf_j = scale * jnp.where(pick_a, rf_a, rf_b)
+    sram_j, rf_j = scale * sram_j, scale * rf_j
     return OnChipEnergy(sram_j + rf_j, sram_j, rf_j)
 
 

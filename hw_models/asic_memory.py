@@ -29,9 +29,10 @@ Access rules, one line each, with the reasoning:
 * OS: outputs stay in the PE; ``b_c`` column folds reuse each input (``ceil(fc / b_c)``
   input reads) and ``b_r`` row folds reuse each weight (``ceil(fr / b_r)`` weight
   reads), both held in the psum RF (``b_r * b_c <= e_p``).
-* Which blocking: the two greedy orders (row folds first, column folds first) are both
-  evaluated and the cheaper on-chip energy is taken per layer (a two-point mapper, jit-
-  and vmap-able, like the fold choice of a real mapper but far smaller).
+* Which blocking: no blocking and the two greedy orders (row folds first, column folds
+  first) are evaluated and the cheapest on-chip energy is taken per layer (a three-point
+  mapper, jit- and vmap-able; far smaller than a real mapper's search). Keeping "no
+  blocking" among the candidates means a larger stationary RF never costs energy.
 * An RF of a streamed operand (WS: inputs; OS: inputs, weights; IS: weights) costs its
   reads and writes and gives no fold reuse in these templates [A]: the streamed element
   is consumed as it passes. DRAM traffic is ``asic_traffic``'s and is not changed here.
@@ -88,15 +89,28 @@ def rf_entries(spec: AsicSpec, w_el, a_el, smooth: bool = False):
             entries(spec.rf_psum_bytes, C.ACC_BITS / 8.0))
 
 
-def blocking(e_s, e_p, fr, fc, dataflow, rows_first: bool, smooth: bool = False):
+ORDERS = ("none", "rows", "cols")  # candidate blockings, see ``blocking``
+
+
+def blocking(e_s, e_p, fr, fc, dataflow, order: str, smooth: bool = False):
     """Row / column folds ``(b_r, b_c)`` run per pass of the streamed data.
 
     ``e_s``: stationary-operand RF entries; ``e_p``: accumulators (psum RF entries);
-    ``rows_first``: which fold loop gets the RF first (module docstring).
+    ``order``: ``"none"`` (no blocking: SCALE-Sim's loop order), ``"rows"`` / ``"cols"``
+    (that fold loop gets the RF first, module docstring).
+
+    Example:
+        >>> [float(b) for b in blocking(64.0, 1.0, 36.0, 4.0, 1, "rows")]
+        [36.0, 1.0]
     """
+    if order not in ORDERS:
+        raise ValueError(f"blocking order: got {order!r}; allowed: one of {list(ORDERS)}")
+    if order == "none":
+        one = jnp.ones_like(jnp.asarray(e_s * fr * fc, jnp.float32))
+        return one, one
     is_os = jnp.asarray(dataflow, jnp.int32) == OS
     cap_c = jnp.where(is_os, e_s, jnp.minimum(e_s, e_p))  # WS/IS: b_c accumulators
-    if rows_first:
+    if order == "rows":
         b_r = jnp.minimum(e_s, fr)
         b_c = jnp.minimum(jnp.minimum(_smooth.floor(e_s / b_r, smooth), cap_c), fc)
     else:
@@ -105,7 +119,7 @@ def blocking(e_s, e_p, fr, fc, dataflow, rows_first: bool, smooth: bool = False)
     return jnp.maximum(b_r, 1.0), jnp.maximum(b_c, 1.0)
 
 
-def level_bytes(spec: AsicSpec, *, m, k_s, n, w_bytes, act_bits, fr, fc, rows_first: bool,
+def level_bytes(spec: AsicSpec, *, m, k_s, n, w_bytes, act_bits, fr, fc, order: str,
                 smooth: bool = False) -> LevelBytes:
     """Bytes per group at the SRAM and RF levels for one blocking order (see module doc).
 
@@ -119,7 +133,7 @@ def level_bytes(spec: AsicSpec, *, m, k_s, n, w_bytes, act_bits, fr, fc, rows_fi
     w_el = w_bytes / jnp.maximum(k_s * n, 1.0)
     e_w, e_i, e_p = rf_entries(spec, w_el, a, smooth)
     e_s = jnp.where(is_ws, e_w, jnp.where(is_is, e_i, e_p))
-    b_r, b_c = blocking(e_s, e_p, fr, fc, dataflow, rows_first, smooth)
+    b_r, b_c = blocking(e_s, e_p, fr, fc, dataflow, order, smooth)
     nr, nc = _smooth.ceil_div(fr, b_r, smooth), _smooth.ceil_div(fc, b_c, smooth)
     mk, mn = m * k_s, m * n
     # (written in the three-buffer model's operation order: identical floats without RFs)
