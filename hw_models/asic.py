@@ -17,8 +17,8 @@ Per layer (each of its ``groups`` GEMMs runs in turn):
 4. **Cycles** = max(compute, memory) (double-buffered overlap); ``bound`` says which.
 5. **Energy** = MACs actually performed x e_mac(w, a, node) + SRAM bytes x
    e_sram(size, node) + DRAM bytes x e_dram + leakage x area x time; per-PE register
-   files when the spec has them (``asic_memory``; in ``energy_sram_j``, split out as
-   ``extras["energy_rf_j"]``). Partial sums are
+   files when the spec has them (``asic_memory``; included in ``energy_sram_j``, split
+   by ``asic_energy.onchip_split_j``). Partial sums are
    read and written in the ofmap SRAM at accumulator width (``constants.ACC_BITS``);
    every DRAM transfer also fills or drains its own operand's SRAM once.
 6. **Area** = PEs x PE area(pe_bits) + SRAM bits x bit-cell area + RF bits, plus overheads;
@@ -141,7 +141,7 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
     k_sk = wl.k * jnp.where(skips, wd_in, 1.0)  # reduction elements streamed per output
     onchip = onchip_energy_j(wl, spec, act_bits=ab, w_bytes=w_bytes, k_streamed=k_sk,
                              n_eff=n_eff, fr=fr, fc=fc, traffic=traffic, smooth=smooth)
-    sram_j = onchip.total_j  # SRAM + per-PE register files (extras: energy_rf_j)
+    sram_j = onchip.total_j  # SRAM + per-PE RFs; split: asic_energy.onchip_split_j
     dram_j = dram_bytes * spec.dram_energy_pj_per_byte * 1e-12
     area_mm2 = asic_area_mm2(spec)
     leak_j = spec.leakage_w_per_mm2 * area_mm2 * latency_s
@@ -164,7 +164,7 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
         power_w=total_energy_j / jnp.maximum(total_latency_s, 1e-30),
         feasible=fits,
         extras={"die_cost_usd": die_cost, "mem_cycles": mem_cycles,
-                "k_eff": k_eff, "n_eff": n_eff, "energy_rf_j": onchip.rf_j},
+                "k_eff": k_eff, "n_eff": n_eff},
     )
 
 

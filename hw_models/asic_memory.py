@@ -51,7 +51,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from lepton_codesign.hw_models import _smooth
 from lepton_codesign.hw_models import constants as C
 from lepton_codesign.hw_models.asic_spec import IS, OS, WS, AsicSpec
 
@@ -80,10 +79,50 @@ class LevelBytes(NamedTuple):
     rf_o_wr: jax.Array
 
 
+_INT_CAP = 2.0**24  # fold counts and RF entries are exact integers in float32 below this
+
+
+def floor_nonneg(x, smooth: bool = False):
+    """``floor`` of a non-negative number, by integer truncation (capped at 2**24).
+
+    A float -> int32 conversion is one vector instruction on CPU, where ``jnp.floor``
+    may not be; this model runs several per layer and candidate (``onchip_energy_j``).
+    Straight-through identity gradient when ``smooth``.
+
+    Example:
+        >>> [float(v) for v in floor_nonneg(jnp.array([0.0, 2.5, 3.0]))]
+        [0.0, 2.0, 3.0]
+    """
+    x = jnp.clip(x, 0.0, _INT_CAP)
+    f = x.astype(jnp.int32).astype(x.dtype)
+    return x + jax.lax.stop_gradient(f - x) if smooth else f
+
+
+def ceil_div_nonneg(a, b, smooth: bool = False):
+    """``ceil(a / b)`` for ``a >= 0, b > 0``, exact like ``_smooth.ceil_div`` (same
+    misrounding correction), by integer truncation (see ``floor_nonneg``).
+
+    Example:
+        >>> [int(v) for v in ceil_div_nonneg(jnp.array([196.0, 197.0, 0.0]), 14.0)]
+        [14, 15, 0]
+    """
+    q = jnp.clip(a / b, 0.0, _INT_CAP)
+    t = q.astype(jnp.int32).astype(q.dtype)
+    c = jnp.where(t < q, t + 1.0, t)
+    c = jnp.where((c - 1.0) * b >= a, c - 1.0, c)
+    c = jnp.where(c * b < a, c + 1.0, c)
+    return q + jax.lax.stop_gradient(c - q) if smooth else c
+
+
+def has_rf(rf_bytes):
+    """1.0 where an RF level exists (size > 0), else 0.0."""
+    return (jnp.asarray(rf_bytes) > 0.0).astype(jnp.float32)
+
+
 def rf_entries(spec: AsicSpec, w_el, a_el, smooth: bool = False):
     """Elements each PE's weight / input / psum RF holds (at least 1: its register)."""
     def entries(rf_bytes, el_bytes):
-        return jnp.maximum(_smooth.floor(rf_bytes / jnp.maximum(el_bytes, 1e-9), smooth), 1.0)
+        return jnp.maximum(floor_nonneg(rf_bytes / jnp.maximum(el_bytes, 1e-9), smooth), 1.0)
 
     return (entries(spec.rf_weight_bytes, w_el), entries(spec.rf_input_bytes, a_el),
             entries(spec.rf_psum_bytes, C.ACC_BITS / 8.0))
@@ -112,10 +151,10 @@ def blocking(e_s, e_p, fr, fc, dataflow, order: str, smooth: bool = False):
     cap_c = jnp.where(is_os, e_s, jnp.minimum(e_s, e_p))  # WS/IS: b_c accumulators
     if order == "rows":
         b_r = jnp.minimum(e_s, fr)
-        b_c = jnp.minimum(jnp.minimum(_smooth.floor(e_s / b_r, smooth), cap_c), fc)
+        b_c = jnp.minimum(jnp.minimum(floor_nonneg(e_s / b_r, smooth), cap_c), fc)
     else:
         b_c = jnp.minimum(cap_c, fc)
-        b_r = jnp.minimum(_smooth.floor(e_s / b_c, smooth), fr)
+        b_r = jnp.minimum(floor_nonneg(e_s / b_c, smooth), fr)
     return jnp.maximum(b_r, 1.0), jnp.maximum(b_c, 1.0)
 
 
@@ -134,7 +173,7 @@ def level_bytes(spec: AsicSpec, *, m, k_s, n, w_bytes, act_bits, fr, fc, order: 
     e_w, e_i, e_p = rf_entries(spec, w_el, a, smooth)
     e_s = jnp.where(is_ws, e_w, jnp.where(is_is, e_i, e_p))
     b_r, b_c = blocking(e_s, e_p, fr, fc, dataflow, order, smooth)
-    nr, nc = _smooth.ceil_div(fr, b_r, smooth), _smooth.ceil_div(fc, b_c, smooth)
+    nr, nc = ceil_div_nonneg(fr, b_r, smooth), ceil_div_nonneg(fc, b_c, smooth)
     mk, mn = m * k_s, m * n
     # (written in the three-buffer model's operation order: identical floats without RFs)
     sram_i = jnp.where(is_is, mk, mk * nc) * act_bits / 8.0
@@ -152,10 +191,8 @@ def level_bytes(spec: AsicSpec, *, m, k_s, n, w_bytes, act_bits, fr, fc, order: 
                      macs * w_el / jnp.where(is_os, os_w_reuse, b_c))
     i_rd = jnp.where(is_is, jnp.where(held, macs * a, sram_i), macs * a / b_c)
 
-    def has(rf_bytes):
-        return (jnp.asarray(rf_bytes) > 0.0).astype(jnp.float32)
-
-    h_w, h_i, h_o = has(spec.rf_weight_bytes), has(spec.rf_input_bytes), has(spec.rf_psum_bytes)
+    h_w, h_i, h_o = (has_rf(spec.rf_weight_bytes), has_rf(spec.rf_input_bytes),
+                     has_rf(spec.rf_psum_bytes))
     return LevelBytes(
         sram_w_rd=sram_w, sram_i_rd=sram_i, sram_o_rd=rmw, sram_o_wr=out + rmw,
         rf_w_rd=h_w * w_rd, rf_w_wr=h_w * sram_w, rf_i_rd=h_i * i_rd, rf_i_wr=h_i * sram_i,

@@ -331,7 +331,9 @@ def compare_accelerator(acc: dict) -> dict:
     ours = {k: np.asarray(getattr(c, k), np.float64) for k in (
         "energy_j", "energy_mac_j", "energy_sram_j", "energy_dram_j", "dram_bytes",
         "compute_cycles", "cycles")}
-    ours["energy_rf_j"] = np.asarray(c.extras["energy_rf_j"], np.float64)
+    from lepton_codesign.hw_models.asic_energy import onchip_split_j
+
+    ours["energy_rf_j"] = np.asarray(onchip_split_j(wl, spec).rf_j, np.float64)
     rows = []
     for i, zz in enumerate(acc["layers"]):
         if zz["name"] != wl.names[i] or zz["macs"] != int(np.asarray(wl.macs)[i]):
