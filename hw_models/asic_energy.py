@@ -101,9 +101,9 @@ def onchip_energy_j(wl: Workload, spec: AsicSpec, *, act_bits, w_bytes, k_stream
         ``OnChipEnergy`` per layer.
     """
     # The per-level byte counts of ``asic_memory.level_bytes`` are linear in the fold
-    # counts, so the energy of each candidate blocking is a few coefficients (computed
-    # once) times (nr, nc) plus its register-reuse terms: the same numbers in a third
-    # of the operations (this model is evaluated ~1e7 times per second in searches).
+    # counts, so each candidate blocking costs a few shared coefficients times (nr, nc)
+    # plus its register-reuse terms (the same numbers as ``reference_energy_pj``, which
+    # the tests check; this form keeps ``evaluate`` at its previous throughput).
     e = mem.level_energies_pj_per_byte(spec)
     dataflow = jnp.asarray(spec.dataflow, jnp.int32)
     is_os, is_ws, is_is = dataflow == OS, dataflow == WS, dataflow == IS
@@ -145,16 +145,15 @@ def onchip_energy_j(wl: Workload, spec: AsicSpec, *, act_bits, w_bytes, k_stream
     blocks = [(one, one)] + [mem.blocking(e_s, e_p, fr, fc, dataflow, o, smooth)
                              for o in mem.ORDERS[1:]]
     cands = [candidate(b_r, b_c) for b_r, b_c in blocks]
-    # a min-reduction over a candidate axis: XLA:CPU computes it once, where a chain of
-    # elementwise minima was copied into every fusion that reads it (2-3x slower)
+    # The total is a min-reduction over a candidate axis, not sram_j + rf_j: when only
+    # the total is used (``evaluate``) the split's selects are dead code, and XLA:CPU
+    # computes the reduction once where it copied chains of elementwise minima and
+    # selects into every fusion that read them (measured: 2-3x lower throughput).
     best = jnp.min(jnp.stack([s + r for s, r in cands], axis=-1), axis=-1)
     sram_j, rf_j = cands[0]
     for s, r in cands[1:]:
         pick = s + r < sram_j + rf_j
         sram_j, rf_j = jnp.where(pick, s, sram_j), jnp.where(pick, r, rf_j)
-    # The total is the running minimum itself (not sram_j + rf_j): when only the total is
-    # used (``evaluate``) the two selects are dead code, and XLA:CPU does not copy the
-    # candidate chain into a fusion per select (measured: 2x the throughput).
     scale = wl.groups * 1e-12
     return OnChipEnergy(scale * best, scale * sram_j, scale * rf_j)
 
