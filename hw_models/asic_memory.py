@@ -11,10 +11,13 @@ operand X (1 = the pipeline register every PE has anyway).
 
 Access rules, one line each, with the reasoning:
 
-* RF reads: an operand that has an RF is read from it once per MAC (the PE's datapath
-  takes every operand from its local store); partial sums are read and written per MAC
-  (accumulate in place) -- so an RF never removes MAC-level traffic, it only moves it
-  to a cheap level.
+* RF reads: an operand that has an RF is read from it whenever the MAC's operand
+  register needs a new element (loop order in a PE: streamed element > row block >
+  column block). Stationary operand (WS weights, IS inputs): once per MAC when the PE
+  cycles through ``b_r * b_c > 1`` held elements, else once per element loaded (it sits
+  in the register for the whole pass). Streamed operand: once per ``b_c`` MACs (OS
+  weights: once per ``b_r`` MACs when ``b_c = 1``). Partial sums: the psum RF is the
+  accumulator, read and written every MAC.
 * RF writes: every byte an operand exchanges with its SRAM passes through its RF once
   (fill on the way in, drain on the way out).
 * Fold reuse: the stationary operand's RF (WS: weights, IS: inputs, OS: outputs) holds
@@ -36,6 +39,9 @@ Access rules, one line each, with the reasoning:
 * An RF of a streamed operand (WS: inputs; OS: inputs, weights; IS: weights) costs its
   reads and writes and gives no fold reuse in these templates [A]: the streamed element
   is consumed as it passes. DRAM traffic is ``asic_traffic``'s and is not changed here.
+* Energy: reads and writes of each level at its own pJ/byte (spec override, else the
+  law: ``level_energies_pj_per_byte``); DRAM fills are SRAM writes, outputs leaving
+  for DRAM SRAM reads, as in the three-buffer model.
 
 Example:
     >>> from lepton_codesign import hw_models as hw
