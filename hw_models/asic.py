@@ -8,12 +8,12 @@ Per layer (each of its ``groups`` GEMMs runs in turn):
    floor(pe_bits/a)`` MACs per PE-cycle, and operands wider than the PE take
    ``ceil(w/pe_bits) * ceil(a/pe_bits)`` passes.
 2. **Compute cycles** from SCALE-Sim's closed form (``hw_models.systolic``).
-3. **DRAM traffic**: every tensor once, plus refetches when the operand a dataflow
-   re-streams does not fit its SRAM (weights per row fold and a row fold's inputs per
-   column fold in OS, inputs per column fold in WS, weights per column fold in IS,
-   partial sums per reduction fold in WS/IS when one column fold's outputs do not
-   fit). Sparse weights are stored compressed with index metadata when the hardware
-   can use them.
+3. **DRAM traffic**: every tensor once, plus refetches when the operand a loop
+   re-streams does not fit its SRAM (``hw_models.asic_traffic``): per layer, the
+   least-traffic fold order / temporal tile (``mapping="best"``, the code in
+   ``extras["mapping"]``) or SCALE-Sim's fixed fold order (``mapping="scalesim"``).
+   Sparse weights are stored compressed with index metadata when the hardware can use
+   them. ``extras["fill_drain_cycles"]`` is the array-size-dependent part of compute.
 4. **Cycles** = max(compute, memory) (double-buffered overlap); ``bound`` says which.
 5. **Energy** = MACs actually performed x e_mac(w, a, node) + SRAM bytes x
    e_sram(size, node) + DRAM bytes x e_dram + leakage x area x time; per-PE register
@@ -21,8 +21,9 @@ Per layer (each of its ``groups`` GEMMs runs in turn):
    by ``asic_energy.onchip_split_j``). Partial sums are
    read and written in the ofmap SRAM at accumulator width (``constants.ACC_BITS``);
    every DRAM transfer also fills or drains its own operand's SRAM once.
-6. **Area** = PEs x PE area(pe_bits) + SRAM bits x bit-cell area + RF bits, plus overheads;
-   dollars from ``hw_models.dollars``.
+6. **Area** = PEs x PE area(pe_bits) + SRAM bits x bit-cell area + RF bits, plus
+   overheads; dollars from ``hw_models.dollars``: capex is the deployable part (die +
+   package + DRAM devices + board + NRE / volume), broken down in ``extras``.
 
 Example:
     >>> import hw_models as hw
@@ -50,7 +51,7 @@ from lepton_codesign.hw_models.asic_spec import (
 from lepton_codesign.hw_models.asic_traffic import dram_traffic
 from lepton_codesign.hw_models.compression import CHANNEL, NM, Compression
 from lepton_codesign.hw_models.costs import Costs, total
-from lepton_codesign.hw_models.systolic import folds, gemm_compute_cycles
+from lepton_codesign.hw_models.systolic import folds, gemm_compute_cycles, spatial_map
 from lepton_codesign.hw_models.workload import Workload
 
 # Extra die area for sparsity support, as a fraction of PE-array area [A]:
@@ -111,6 +112,11 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
     compute_cycles = wl.groups * gemm_compute_cycles(wl.m, k_eff, n_eff, rows, cols, dataflow,
                                                      smooth)
     fr, fc = folds(wl.m, k_eff, n_eff, rows, cols, dataflow, smooth)
+    # The array-size-dependent part of compute: SCALE-Sim's per-fold fill / preload /
+    # drain lines, folds x (fold_cycles - T) (compute cycles less the streaming of T per
+    # fold and SCALE-Sim's "- 1" per group).
+    t_stream = spatial_map(wl.m, k_eff, n_eff, dataflow)[2]
+    fill_drain = compute_cycles + wl.groups * (1.0 - fr * fc * t_stream)
 
     # 3. DRAM traffic (bytes per group)
     dense_w = wl.k * n_eff * wb / 8.0
@@ -123,7 +129,8 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
     i_bytes = jnp.minimum(wl.input_elems / wl.groups, wl.m * wl.k) * ab / 8.0
     o_bytes = wl.output_elems / wl.groups * n_eff / wl.n * ab / 8.0
     traffic = dram_traffic(wl, spec, act_bits=ab, w_bytes=w_bytes, i_bytes=i_bytes,
-                           o_bytes=o_bytes, n_eff=n_eff, fr=fr, fc=fc, smooth=smooth)
+                           o_bytes=o_bytes, n_eff=n_eff, k_eff=k_eff, fr=fr, fc=fc,
+                           smooth=smooth)
     dram_bytes = traffic.dram_bytes
 
     # 4. cycles with stalls
@@ -149,9 +156,9 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
 
     # 6. totals and dollars
     total_latency_s, total_energy_j = total(latency_s), total(energy_j)
-    cost_usd, die_cost, fits = dollars.asic_unit_cost_usd(
-        area_mm2, spec.node_nm, spec.defect_density_per_cm2, spec.packaging_usd,
-        spec.volume_units, spec.wafer_price_usd, spec.nre_usd)
+    # capex = the deployable part: die + package + DRAM + board + NRE share (dollars.py)
+    part = dollars.asic_part_cost_usd(spec, area_mm2, smooth)
+    cost_usd, fits = part.pop("cost_usd"), part.pop("fits_on_wafer")
     batch = float(max(wl.batch, 1))
     tco = dollars.usd_per_1m_inferences(cost_usd, total_latency_s / batch,
                                         total_energy_j / batch, deployment)
@@ -163,8 +170,10 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
         usd_per_1m_inferences=tco,
         power_w=total_energy_j / jnp.maximum(total_latency_s, 1e-30),
         feasible=fits,
-        extras={"die_cost_usd": die_cost, "mem_cycles": mem_cycles,
-                "k_eff": k_eff, "n_eff": n_eff},
+        extras={**part, "mem_cycles": mem_cycles, "k_eff": k_eff, "n_eff": n_eff,
+                "mapping": traffic.mapping, "fill_drain_cycles": fill_drain,
+                "dram_bytes_if_rows_grow": traffic.bytes_if_rows_grow,
+                "dram_bytes_if_cols_grow": traffic.bytes_if_cols_grow},
     )
 
 

@@ -2,8 +2,8 @@
 
 Numeric fields are pytree leaves, so a batch of designs is one ``AsicSpec`` whose
 fields have a leading batch axis (``jax.vmap`` over it). Categorical fields
-(``dataflow``, ``sparsity_support``) are stored as integer codes so that they can be
-batched too; the constructor also accepts their names.
+(``dataflow``, ``mapping``, ``sparsity_support``) are stored as integer codes so that
+they can be batched too; the constructor also accepts their names.
 
 Example:
     >>> spec = AsicSpec(pe_rows=16, pe_cols=16, dataflow="ws")
@@ -23,6 +23,8 @@ from lepton_codesign.hw_models.schema import categorical_code as _code
 from lepton_codesign.hw_models.specio import describe_spec, register_spec_kind
 
 DATAFLOWS = ("os", "ws", "is")
+MAPPINGS = ("best", "scalesim")
+MAP_BEST, MAP_SCALESIM = 0, 1
 SPARSITY_SUPPORT = ("none", "zero-gating", "skipping", "nm")
 OS, WS, IS = 0, 1, 2
 # Optional per-level energies (None = the size law), see AsicSpec's docstring.
@@ -40,6 +42,10 @@ class AsicSpec:
     Attributes:
         pe_rows, pe_cols: PE array shape.
         dataflow: ``"os" | "ws" | "is"`` (stored as 0/1/2), as in SCALE-Sim.
+        mapping: ``"best" | "scalesim"`` (0/1): how each layer's loops are ordered and
+            tiled for DRAM traffic. ``"best"`` picks, per layer, the least-traffic
+            candidate of ``hw_models.asic_traffic.MAPPING_NAMES``; ``"scalesim"`` keeps
+            SCALE-Sim's fixed fold order. Compute cycles are the same in both.
         freq_hz: clock frequency. Default 1 GHz [A].
         ifmap_sram_bytes, filter_sram_bytes, ofmap_sram_bytes: double-buffered
             on-chip buffers (SCALE-Sim's three SRAMs). Default 256 KiB each [A]
@@ -62,6 +68,16 @@ class AsicSpec:
         wafer_price_usd: 300 mm wafer price; ``None`` = CSET 2020 table at ``node_nm``.
         nre_usd: one-off engineering cost; ``None`` = mask-set cost at ``node_nm``
             (SemiAnalysis [S]).
+        dram_devices: DRAM devices on the part; ``None`` = enough to supply
+            ``dram_bandwidth_bytes_per_s``: ceil(bandwidth / per-device bandwidth).
+            0 for an SRAM-only part.
+        dram_device_bandwidth_bytes_per_s: bandwidth of one device. Default 6.4 GB/s
+            [D] (DDR4-3200 x16); an HBM3 stack is 819 GB/s [S] (``constants``).
+        dram_device_usd: price of one device. Default $3.5 [D] (DRAMeXchange DDR4
+            8 Gb quotes, ``constants.DDR4_DEVICE_USD``); HBM3 stack $160 [D].
+        board_usd: board or module around the package (PCB, regulators, connector,
+            assembly). Default $10 [A] (M.2-class module); a PCIe card ~$80 [D]
+            (``constants.BOARD_PCIE_CARD_USD``). See docs/dollars.md.
         rf_weight_bytes, rf_input_bytes, rf_psum_bytes: per-PE register file of each
             operand (memory hierarchy level below the SRAMs, ``hw_models.asic_memory``).
             Default 0 = no RF level (the three-buffer template). Eyeriss: 448 B weight,
@@ -82,6 +98,7 @@ class AsicSpec:
     pe_rows: jax.Array | float
     pe_cols: jax.Array | float
     dataflow: jax.Array | int | str = "ws"
+    mapping: jax.Array | int | str = "best"
     freq_hz: jax.Array | float = 1.0e9
     ifmap_sram_bytes: jax.Array | float = 256 * 1024.0
     filter_sram_bytes: jax.Array | float = 256 * 1024.0
@@ -99,6 +116,10 @@ class AsicSpec:
     volume_units: jax.Array | float = C.DEFAULT_VOLUME_UNITS
     wafer_price_usd: jax.Array | float | None = None
     nre_usd: jax.Array | float | None = None
+    dram_devices: jax.Array | float | None = None
+    dram_device_bandwidth_bytes_per_s: jax.Array | float = C.DDR4_DEVICE_BYTES_PER_S
+    dram_device_usd: jax.Array | float = C.DDR4_DEVICE_USD
+    board_usd: jax.Array | float = C.BOARD_MODULE_USD
     rf_weight_bytes: jax.Array | float = 0.0
     rf_input_bytes: jax.Array | float = 0.0
     rf_psum_bytes: jax.Array | float = 0.0
@@ -118,13 +139,15 @@ class AsicSpec:
 
     def __post_init__(self):
         object.__setattr__(self, "dataflow", _code(self.dataflow, DATAFLOWS, "AsicSpec.dataflow"))
+        object.__setattr__(self, "mapping", _code(self.mapping, MAPPINGS, "AsicSpec.mapping"))
         object.__setattr__(
             self,
             "sparsity_support",
             _code(self.sparsity_support, SPARSITY_SUPPORT, "AsicSpec.sparsity_support"),
         )
         # The file schema, on concrete values (tracers skipped; every batch element).
-        check_fields(self, _RULES, optional=("wafer_price_usd", "nre_usd", *ENERGY_OVERRIDES))
+        check_fields(self, _RULES, optional=("wafer_price_usd", "nre_usd", "dram_devices",
+                                               *ENERGY_OVERRIDES))
 
     @property
     def num_pes(self):
@@ -136,7 +159,8 @@ class AsicSpec:
 
     def describe(self) -> dict:
         """Plain-Python view of an unbatched spec (categorical codes as names)."""
-        return describe_spec(self, {"dataflow": DATAFLOWS, "sparsity_support": SPARSITY_SUPPORT})
+        return describe_spec(self, {"dataflow": DATAFLOWS, "mapping": MAPPINGS,
+                                    "sparsity_support": SPARSITY_SUPPORT})
 
 
 _RULES = {
@@ -147,6 +171,7 @@ _RULES = {
     # memory system (the top is the "infinite bandwidth" that makes a design compute-bound).
     "pe_rows": Rule("int", 0, max=4096), "pe_cols": Rule("int", 0, max=4096),
     "dataflow": Rule("choice", choices=DATAFLOWS),
+    "mapping": Rule("choice", choices=MAPPINGS),
     "freq_hz": Rule(max=1e12), "ifmap_sram_bytes": Rule(), "filter_sram_bytes": Rule(),
     "ofmap_sram_bytes": Rule(),
     "dram_bandwidth_bytes_per_s": Rule(min=1e3, exclusive=False, max=1e16),
@@ -162,6 +187,12 @@ _RULES = {
     "volume_units": Rule(),
     "wafer_price_usd": Rule(),
     "nre_usd": Rule(min=0.0, exclusive=False),
+    # Deployable-part terms (docs/dollars.md): a count of devices (0 = SRAM-only part),
+    # a per-device bandwidth within the Rule of the spec's own bandwidth, and prices.
+    "dram_devices": Rule("int", min=0.0, exclusive=False, max=1e6),
+    "dram_device_bandwidth_bytes_per_s": Rule(min=1e3, exclusive=False, max=1e16),
+    "dram_device_usd": Rule(min=0.0, exclusive=False),
+    "board_usd": Rule(min=0.0, exclusive=False),
     # Memory hierarchy (asic_memory): an RF of 0 B is absent; 1 MiB per PE caps a typo
     # (Eyeriss's largest per-PE scratchpad is 448 B) [A]. Energies >= 0 pJ/B, capped at
     # 1e4 pJ/B (60x DRAM's 162.5) [A].

@@ -161,3 +161,26 @@ def sram_energy_pj_per_byte(size_bytes, node_nm):
     size = jnp.clip(jnp.asarray(size_bytes, jnp.float32), 1024.0, SRAM_BANK_BYTES)
     e64 = E_SRAM_64B_PJ_8KB_45 * (size / 8192.0) ** SRAM_SIZE_EXPONENT
     return e64 / 8.0 * node_energy_scale(node_nm)
+
+# ---------------------------------------------------------------------------
+# Deployable-part dollars (docs/dollars.md): what an ASIC needs around its die to be a
+# part you plug in, like an FPGA board or a GPU card / module.
+# DRAM: one DDR4-3200 x16 8 Gb device moves 3200 MT/s x 2 B = 6.4 GB/s [D]. Its price:
+# DRAMeXchange DDR4 8 Gb contract average $3.29 (Apr 2020, via Korea Herald) [S] and
+# spot average $3.78 for DDR4 8 Gb 3200 (Jun 2025, via incusit.com) [S]; $3.5 taken [D].
+DDR4_DEVICE_BYTES_PER_S = 3200e6 * 2.0  # [D] DDR4-3200, x16
+DDR4_DEVICE_USD = 3.5  # [D] between the two DRAMeXchange quotes above
+# HBM3: 819 GB/s per stack (SK Hynix HBM3 announcement, 1024-bit at 6.4 Gb/s) [S];
+# HBM3e ~$8-10/GB (asiatechfeed.com 2026) [S], so a 16 GB stack ~$130-160; $160 taken
+# [D] (an HBM3 8-Hi cost estimate gives $198 per stack, legitlads.com [U]).
+HBM3_STACK_BYTES_PER_S = 819e9  # [S]
+HBM3_STACK_USD = 160.0  # [D] 16 GB x $10/GB
+# Board / module around the package: PCB, voltage regulators, connector, assembly.
+# Edge module (M.2 2280 class, a few W): 6-layer 22x80 mm PCB + PMIC + passives +
+# assembly, ~$10 [A]; real M.2 accelerators list at $25 (Coral M.2, Edge TPU) to
+# ~$180 (Hailo-8 M.2) [S], so $10 is a floor for the non-silicon part, not a price.
+BOARD_MODULE_USD = 10.0  # [A]
+# PCIe card (tens of W): a GPU vendor puts PCB + cooling + assembly at ~20% of a card's
+# manufacturing cost, die + memory the other 80% (itbrief.co / gpu.name, 2025) [S];
+# for a $300-500 high-end card that is $60-100 [D]; $80 taken [D].
+BOARD_PCIE_CARD_USD = 80.0  # [D]

@@ -41,8 +41,10 @@ class Costs:
         bound: 1 = memory-bound, 0 = compute-bound, per layer.
         total_latency_s, total_energy_j: sums over layers (one batch).
         area_mm2: die area (ASIC), or 0 where not applicable.
-        cost_usd: unit hardware price (capex): die + packaging + NRE share for an
-            ASIC, board price for an FPGA, purchase price for a GPU.
+        cost_usd: unit capex, the part you plug in without a host server
+            (``dollars.CAPEX_CONVENTION``): die + package + DRAM + board + NRE share
+            for an ASIC (breakdown in ``extras``), board price for an FPGA, card /
+            module price for a GPU.
         usd_per_1m_inferences: total cost of ownership per million inferences
             (capex amortised over lifetime x utilisation + electricity).
         power_w: average power while running the workload.
@@ -74,6 +76,8 @@ class Costs:
         keys = ("total_latency_s", "total_energy_j", "area_mm2", "cost_usd",
                 "usd_per_1m_inferences", "power_w")
         out = {k: float(np.asarray(getattr(self, k))) for k in keys}
+        if "throughput_per_s" in self.extras:  # steady state (set by ``evaluate``)
+            out["throughput_per_s"] = float(np.asarray(self.extras["throughput_per_s"]))
         out["feasible"] = bool(np.asarray(self.feasible))
         return out
 

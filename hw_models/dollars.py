@@ -2,9 +2,11 @@
 
 One convention for every hardware family (documented in the README):
 
-* ``cost_usd`` (capex) is the price of one unit of hardware: for an ASIC the good-die
-  cost (wafer price / (dies per wafer x yield)) + packaging and test + NRE / volume;
-  for an FPGA the board price; for a GPU its purchase price.
+* ``cost_usd`` (capex) is the part you plug in: the accelerator card, board or module,
+  without a host server (``CAPEX_CONVENTION``). For an ASIC that is the deployable part
+  (``asic_part_cost_usd``): good die (wafer price / (dies per wafer x yield)) + package
+  and test + DRAM devices + board / module + NRE / volume, at cost (no vendor margin);
+  for an FPGA the board price; for a GPU the card (PCIe) or module (SXM) price.
 * ``usd_per_1m_inferences`` = capex amortised over the deployment's lifetime at its
   utilisation, charged for the time the inferences occupy the hardware, plus the
   electricity they use: ``1e6 * (capex * t_inf / (lifetime * util) + E_inf * $/J)``.
@@ -13,6 +15,8 @@ One convention for every hardware family (documented in the README):
 Example:
     >>> round(float(dies_per_wafer(100.0)))
     640
+    >>> int(dram_devices(25.6e9, 6.4e9))  # one 64-bit DDR4-3200 channel = 4 x16 devices
+    4
 """
 
 from __future__ import annotations
@@ -22,9 +26,14 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from lepton_codesign.hw_models import _smooth
 from lepton_codesign.hw_models import constants as C
 from lepton_codesign.hw_models.schema import Rule, check_fields, spec_pytree
 
+CAPEX_CONVENTION = (
+    "capex_usd = the accelerator you plug in, without host server: ASIC = die + package "
+    "+ DRAM devices + board/module + NRE/volume (at cost); FPGA = board list price; "
+    "GPU = card (PCIe) or module (SXM) price")
 SECONDS_PER_YEAR = 365.25 * 24 * 3600.0
 J_PER_KWH = 3.6e6
 
@@ -83,6 +92,49 @@ def asic_unit_cost_usd(area_mm2, node_nm, defect_density_per_cm2, packaging_usd,
     good = jnp.maximum(dpw, 1.0) * negative_binomial_yield(area_mm2, defect_density_per_cm2)
     die_cost = wafer / good
     return die_cost + packaging_usd + nre / volume_units, die_cost, fits
+
+
+def dram_devices(bandwidth_bytes_per_s, device_bytes_per_s, devices=None, smooth=False):
+    """DRAM devices an ASIC needs: ``devices`` if given, else enough to supply its
+    bandwidth, ``ceil(bandwidth / per-device bandwidth)`` (at least 1)."""
+    if devices is not None:
+        return jnp.asarray(devices, jnp.float32)
+    need = _smooth.ceil(bandwidth_bytes_per_s / device_bytes_per_s, smooth)
+    return jnp.maximum(need, 1.0)
+
+
+def asic_part_cost_usd(spec, area_mm2, smooth: bool = False) -> dict:
+    """Capex of an ASIC as a deployable part, with its breakdown.
+
+    ``cost_usd = die_cost_usd + package_usd + dram_usd + board_usd + nre_share_usd``:
+    good-die cost from wafer economics, package and test (``spec.packaging_usd``), DRAM
+    devices x ``spec.dram_device_usd`` (``dram_devices``), the board or module
+    (``spec.board_usd``), and NRE / volume. ``fits_on_wafer`` is False for a die larger
+    than a wafer (its cost stays finite).
+
+    Args:
+        spec: an ``AsicSpec`` (duck-typed: only its dollar and DRAM fields are read).
+        area_mm2: die area.
+        smooth: relax the device count's ceil for gradients.
+
+    Example:
+        >>> from lepton_codesign import hw_models as hw
+        >>> p = asic_part_cost_usd(hw.AsicSpec(16, 16), 1.0)
+        >>> float(p["dram_usd"]), float(p["board_usd"])  # 4 DDR4 devices x $3.5, module
+        (14.0, 10.0)
+    """
+    _, die, fits = asic_unit_cost_usd(area_mm2, spec.node_nm, spec.defect_density_per_cm2,
+                                      0.0, spec.volume_units, spec.wafer_price_usd, 0.0)
+    nre = C.mask_set_usd(spec.node_nm) if spec.nre_usd is None else spec.nre_usd
+    n_dram = dram_devices(spec.dram_bandwidth_bytes_per_s,
+                          spec.dram_device_bandwidth_bytes_per_s, spec.dram_devices, smooth)
+    parts = {"die_cost_usd": die,
+             "package_usd": jnp.asarray(spec.packaging_usd, jnp.float32),
+             "dram_usd": n_dram * spec.dram_device_usd,
+             "board_usd": jnp.asarray(spec.board_usd, jnp.float32),
+             "nre_share_usd": nre / spec.volume_units}
+    total = sum(parts.values())
+    return {**parts, "cost_usd": total, "dram_devices": n_dram, "fits_on_wafer": fits}
 
 
 def usd_per_1m_inferences(capex_usd, latency_per_inference_s, energy_per_inference_j,

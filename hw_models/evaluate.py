@@ -10,9 +10,11 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 
 from lepton_codesign.hw_models.asic import evaluate_asic
 from lepton_codesign.hw_models.asic_spec import AsicSpec
@@ -30,6 +32,28 @@ def register_evaluator(spec_cls: type, fn: Callable[..., Costs]) -> None:
     _EVALUATORS[spec_cls] = fn
 
 
+def with_throughput(costs: Costs, batch: int) -> Costs:
+    """Add steady-state ``throughput_per_s`` and ``interval_s`` where a family has none.
+
+    A family that overlaps inferences (an FPGA dataflow pipeline, a GPU's queued calls)
+    sets them itself; otherwise back-to-back batches take ``total_latency_s`` each, so
+    throughput is ``batch / total_latency_s``.
+
+    Example:
+        >>> from lepton_codesign import hw_models as hw
+        >>> c = hw.evaluate(hw.gemm_workload([(4, 8, 8)], batch=4), hw.AsicSpec(4, 4))
+        >>> bool(abs(c.extras["throughput_per_s"] * c.total_latency_s - 4.0) < 1e-4)
+        True
+    """
+    if "throughput_per_s" in costs.extras and "interval_s" in costs.extras:
+        return costs
+    extras = dict(costs.extras)
+    lat = jnp.maximum(costs.total_latency_s, 1e-30)
+    extras.setdefault("interval_s", lat / float(max(batch, 1)))
+    extras.setdefault("throughput_per_s", float(max(batch, 1)) / lat)
+    return dataclasses.replace(costs, extras=extras)
+
+
 def evaluate(workload: Workload, spec, compression: Compression | None = None, *,
              smooth: bool = False, deployment: Deployment | None = None) -> Costs:
     """Cost of running ``workload`` (compressed as ``compression``) on ``spec``.
@@ -44,7 +68,9 @@ def evaluate(workload: Workload, spec, compression: Compression | None = None, *
         deployment: lifetime / utilisation / electricity price for TCO numbers.
 
     Returns:
-        ``Costs`` with per-layer arrays and totals, all finite and non-negative; a
+        ``Costs`` with per-layer arrays and totals, all finite and non-negative
+        (``total_latency_s``: one synchronous call of the batch; ``extras
+        ["throughput_per_s"]`` / ``["interval_s"]``: steady state, back to back); a
         design that cannot run, or whose costs overflow, has ``feasible`` False and
         ``extras["infeasible_reason"]`` (``costs.reason_name``) says why.
 
@@ -63,6 +89,7 @@ def evaluate(workload: Workload, spec, compression: Compression | None = None, *
     if compression.num_layers != workload.num_layers:
         raise ValueError(f"compression has {compression.num_layers} layers, "
                          f"workload has {workload.num_layers}")
-    costs = fn(workload, spec, compression, deployment or Deployment(), smooth=smooth)
+    costs = with_throughput(fn(workload, spec, compression, deployment or Deployment(),
+                               smooth=smooth), workload.batch)
     traced = isinstance(costs.total_latency_s, jax.core.Tracer)
     return guard(costs, layers=not traced)  # per-layer cleaning only eagerly (speed)

@@ -7,14 +7,18 @@ layers run as a pipeline. Lanes are given to layers in proportion to their MACs 
 every stage takes the same ``T`` cycles per inference (FINN's balanced folding). ``T`` is
 the smallest interval the scarcest resource allows under the utilisation ceilings,
 ``T = max_r sum_i cost_r,i * MACs_i / budget_r``, and never below one input vector per
-cycle (``max_i m_i``). The reuse factor of a layer is ``weights_i / P_i``; at reuse 1 the
+cycle (``max_i m_i``), nor below ``target_interval_cycles`` (the design's chosen
+interval: hls4ml's reuse factor, FINN's target cycles per frame). With
+``fold_balanced = 0`` (hls4ml) a layer keeps ``lanes / ReuseFactor`` lanes instead of
+folding down to ``T``. The reuse factor of a layer is ``weights_i / P_i``; at reuse 1 the
 layer is fully unrolled with constant weights: unstructured zeros then remove their
 multipliers, and the weights need no BRAM. Folded layers read weights from BRAM/URAM
 (``w / 36`` RAMB18 per lane for port width, and capacity); if all weights do not fit on
 chip they are streamed from DRAM every inference. Each layer also has a pipeline depth
 ``d_i`` (multiplier, adder tree from its fan-in per cycle, activation, inter-layer FIFO;
 ``fpga_pipeline``) and the first layer waits for its input at ``io_bits_per_cycle``. The
-latency of one inference is the fill ``sum_i (c_i + d_i)`` (``extras["fill_latency_s"]``);
+latency of one inference is the fill (``extras["fill_latency_s"]``): ``c_i - 1 + d_i`` per
+dense layer after its input arrived, streamed convs overlapping (``fp.fill_cycles``);
 the interval is ``max_i c_i`` (or the input / DRAM time, if longer;
 ``extras["interval_s"]``). ``total_latency_s`` is the batch: fill + ``(B - 1)`` intervals;
 throughput is one inference per interval.
@@ -55,7 +59,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from lepton_codesign.hw_models import _smooth, dollars
+from lepton_codesign.hw_models import _smooth, dollars, op_costs
 from lepton_codesign.hw_models import constants as C
 from lepton_codesign.hw_models import fpga_pipeline as fp
 from lepton_codesign.hw_models.compression import Compression
@@ -149,10 +153,21 @@ def _dataflow_placed(wl, spec, cp, sh, smooth, budgets, on_chip) -> dict:
     t_unr = intervals(s_unr, jnp.where(unr, 0.0, bram_lane))
     limiting = jnp.asarray((R_LUT, R_FF, R_DSP, R_BRAM))[jnp.argmax(t_fold, axis=0)]
     reach = jnp.max(t_unr, axis=0) <= t_min[..., 0]
-    T = jnp.where(reach, t_min[..., 0],
-                  _smooth.maximum(jnp.max(t_fold, axis=0), t_min[..., 0], smooth))
+    T_res = jnp.where(reach, t_min[..., 0],
+                      _smooth.maximum(jnp.max(t_fold, axis=0), t_min[..., 0], smooth))
+    # a design folded to a target interval (hls4ml ReuseFactor, FINN target cycles/frame)
+    target = jnp.asarray(spec.target_interval_cycles)
+    T = jnp.where(target > T_res, target, T_res)
+    reach = reach | (target > T_res)  # the target, not a resource, sets the interval
     p = jnp.maximum(_smooth.floor(macs_inf / T[..., None] * (1 + 1e-6), smooth), 1.0)
     p = jnp.minimum(p, sh["lanes"])
+    # hls4ml-style (fold_balanced = 0): every layer keeps lanes / ReuseFactor lanes instead
+    # of folding down to the slowest layer's interval, when the resources allow that speed
+    rf = jnp.maximum(target, 1.0)[..., None]
+    p_unf = jnp.maximum(jnp.floor(sh["lanes"] / rf * (1 + 1e-6)), 1.0)
+    t_unf = jnp.max(_smooth.ceil_div(macs_inf, p_unf, smooth), -1)
+    use_unf = (jnp.asarray(spec.fold_balanced) < 0.5) & (T_res <= t_unf * (1 + 1e-6))
+    p = jnp.where(use_unf[..., None], p_unf, p)
     unrolled = sh["has_w"] & (p >= W * (1 - 1e-6)) & on_chip
     s_act = jnp.where(unrolled, sh["unstructured_density"], 1.0)
     c = _smooth.ceil_div(macs_inf, p, smooth)
@@ -177,12 +192,14 @@ def _dataflow_placed(wl, spec, cp, sh, smooth, budgets, on_chip) -> dict:
     mem_inf = jnp.sum(mem_cyc, -1)
     # pipeline depth per layer and input streaming (fpga_pipeline)
     fan = fp.fan_in_per_cycle(wl.k * sh["nm_scale"] * s_act, m_inf, c)
-    depth = fp.layer_depth(fan, spec.adder_levels_per_cycle, lane["use_dsp"], smooth)
+    depth = fp.layer_depth(fan, spec.adder_levels_per_cycle, lane["use_dsp"], smooth,
+                           spec.dsp_mul_stages, spec.act_stages, spec.fifo_stages)
     in_cyc = fp.input_cycles(wl.input_elems[0] / B * ab[..., 0], spec.io_bits_per_cycle, smooth)
-    lat = fp.fill_cycles(c, depth, in_cyc, smooth)
+    ends = fp.fill_cycles(c, depth, in_cyc, fp.first_output_need(wl), smooth)
+    lat = jnp.diff(ends, axis=-1, prepend=jnp.zeros_like(ends[..., :1]))  # per-layer share
     c_max = jnp.max(c, -1)
     ival = _smooth.maximum(_smooth.maximum(c_max, in_cyc, smooth), mem_inf, smooth)
-    fill = _smooth.maximum(jnp.sum(lat, -1), mem_inf, smooth)
+    fill = _smooth.maximum(ends[..., -1], mem_inf, smooth)
     total_cyc = fill + (B - 1.0) * ival
     share = lat / jnp.sum(lat, -1, keepdims=True)
     macs_done = sh["macs"] * s_act
@@ -280,13 +297,28 @@ def evaluate_fpga(workload: Workload, spec: FpgaSpec, compression: Compression,
     wb, ab = (pick(x, y) for x, y in zip(df["mac_bits"], ov["mac_bits"], strict=True))
     B = float(max(workload.batch, 1))
     f = spec.freq_hz
+    e_bram = C.sram_energy_pj_per_byte(BRAM18_BYTES, spec.node_nm) * spec.hard_energy_gap
+    op = None
+    if workload.ops is not None:  # non-GEMM op groups (op_costs): stages or overlay steps
+        op = op_costs.fpga_op_costs(workload.ops, spec, op_costs.layer_value(workload.ops, ab),
+                                    is_ov, e_bram)
+        r = _add_op_cycles(r, workload.ops, op["cycles"], is_ov, B)
     latency_s = r["cycles"] / f
     gap = jnp.where(r["use_dsp"], spec.hard_energy_gap, spec.lut_energy_gap)
     e_mac = (r["mac_count"] * C.mac_energy_pj_45(wb, ab) * C.node_energy_scale(spec.node_nm)
              * gap * 1e-12)
-    e_sram = (r["sram_bytes"] * C.sram_energy_pj_per_byte(BRAM18_BYTES, spec.node_nm)
-              * spec.hard_energy_gap * 1e-12)
+    e_sram = r["sram_bytes"] * e_bram * 1e-12
     e_dram = r["dram_bytes"] * spec.dram_energy_pj_per_byte * 1e-12
+    dram_bytes = r["dram_bytes"]
+    op_extras = {}
+    if op is not None:
+        per_layer = lambda v: workload.ops.per_layer(v * B, workload.num_layers)  # noqa: E731
+        e_mac = e_mac + per_layer(op["compute_j"])
+        e_sram = e_sram + per_layer(op["sram_j"])
+        e_dram = e_dram + per_layer(op["dram_j"])
+        dram_bytes = dram_bytes + per_layer(op["dram_bytes"])
+        op_extras = {"op_latency_s": op["cycles"] * B / f,
+                     "op_energy_j": (op["compute_j"] + op["sram_j"] + op["dram_j"]) * B}
     total_latency_s = total(latency_s)
     interval_s = r["interval_cycles"] / f
     # static energy over B intervals (throughput-bound; see module doc), split like latency
@@ -307,7 +339,7 @@ def evaluate_fpga(workload: Workload, spec: FpgaSpec, compression: Compression,
     return Costs(
         compute_cycles=r["compute_cycles"], cycles=r["cycles"], latency_s=latency_s,
         energy_j=energy_j, energy_mac_j=e_mac, energy_sram_j=e_sram, energy_dram_j=e_dram,
-        energy_leak_j=e_leak, dram_bytes=r["dram_bytes"], bound=r["bound"],
+        energy_leak_j=e_leak, dram_bytes=dram_bytes, bound=r["bound"],
         total_latency_s=total_latency_s, total_energy_j=total_energy_j,
         area_mm2=jnp.zeros_like(total_latency_s),
         cost_usd=jnp.asarray(spec.board_price_usd, jnp.float32), usd_per_1m_inferences=tco,
@@ -322,8 +354,31 @@ def evaluate_fpga(workload: Workload, spec: FpgaSpec, compression: Compression,
                 "mac_utilization": r["mac_utilization"],
                 "fully_unrolled": r["fully_unrolled"],
                 "dsp_macs": r["use_dsp"].astype(jnp.int32),
-                "weights_on_chip": r["on_chip"].astype(jnp.int32)},
+                "weights_on_chip": r["on_chip"].astype(jnp.int32), **op_extras},
     )
+
+
+def _add_op_cycles(r: dict, ops, op_cycles, is_ov, B: float) -> dict:
+    """Fold non-GEMM op-group cycles (one inference each) into the layer cycles.
+
+    Overlay: groups run after their layer, every inference (``B x`` cycles, and one
+    interval grows by their sum). Dataflow: each group is one more pipeline stage: the
+    fill grows by its cycles, and the interval becomes the slowest stage's; the extra
+    ``(B - 1) x`` interval growth is charged to the layers whose groups cause it.
+    """
+    n = r["cycles"].shape[-1]
+    per_layer = lambda v: ops.per_layer(v, n)  # noqa: E731
+    ov = jnp.reshape(is_ov, jnp.shape(is_ov) + (1,) * (r["cycles"].ndim - jnp.ndim(is_ov)))
+    ival_df = jnp.maximum(r["interval_cycles"], jnp.max(op_cycles, -1))
+    grow = ival_df - r["interval_cycles"]
+    slow = jnp.where(op_cycles >= jnp.max(op_cycles, -1, keepdims=True), op_cycles, 0.0)
+    slow_share = per_layer(slow) / jnp.maximum(jnp.sum(slow, -1, keepdims=True), 1e-30)
+    df_cycles = r["cycles"] + per_layer(op_cycles) + (B - 1.0) * grow[..., None] * slow_share
+    ov_cycles = r["cycles"] + B * per_layer(op_cycles)
+    total_op = jnp.sum(op_cycles, -1)
+    return {**r, "cycles": jnp.where(ov, ov_cycles, df_cycles),
+            "interval_cycles": jnp.where(is_ov, r["interval_cycles"] + total_op, ival_df),
+            "fill_cycles": r["fill_cycles"] + total_op}
 
 
 register_evaluator(FpgaSpec, evaluate_fpga)

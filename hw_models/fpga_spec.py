@@ -24,6 +24,7 @@ import dataclasses
 import jax
 
 from lepton_codesign.hw_models import constants as C
+from lepton_codesign.hw_models.fpga_pipeline import MAX_ADDER_LEVELS_PER_CYCLE
 from lepton_codesign.hw_models.schema import Rule, check_fields, code_name, spec_pytree
 from lepton_codesign.hw_models.schema import categorical_code as _code
 from lepton_codesign.hw_models.specio import describe_spec, register_spec_kind
@@ -105,7 +106,22 @@ class FpgaSpec:
             the input width in bits).
         adder_levels_per_cycle: adder-tree levels per register stage (dataflow pipeline
             depth, ``fpga_pipeline``). Default 1 [A] (every level registered, a fully
-            pipelined RTL tree; HLS chains several narrow adds per 5 ns cycle).
+            pipelined RTL tree); at most 8 [A] (a 5 ns cycle holds a few narrow carry
+            chains plus routing, not more). HLS chains several narrow adds per cycle:
+            ``fpga_pipeline.PIPELINE_STYLES["hls4ml"]`` is fitted on published reports.
+        dsp_mul_stages: register stages of a DSP multiplier. Default 3 [C] (DSP48E2
+            AREG/BREG + MREG + PREG at full speed, AMD UG579); at least 1 (a registered
+            product). HLS at 200 MHz schedules fewer (``PIPELINE_STYLES``).
+        act_stages, fifo_stages: register stages of the activation / requantisation and of
+            the inter-layer stream FIFO or layer-output register. Default 1 / 1 [A].
+        target_interval_cycles: the design's target initiation interval in cycles (hls4ml
+            ``ReuseFactor`` of an ``io_parallel`` design, FINN ``target_cycles_per_frame``):
+            layers fold to this interval even when the device could go faster. Default 0
+            = as fast as the resources allow [A].
+        fold_balanced: 1 (true) = every layer is folded to the design's interval, the
+            slowest layer's (FINN's balanced folding [C], Umuroglu et al. 2017); 0 = every
+            layer keeps ``lanes / ReuseFactor`` MAC lanes (hls4ml: a cheap layer stays fully
+            parallel and finishes early), when the resources allow that interval. Default 1.
         name: display name (static).
     """
 
@@ -140,6 +156,11 @@ class FpgaSpec:
     hard_energy_gap: jax.Array | float = 7.0
     io_bits_per_cycle: jax.Array | float = 512.0
     adder_levels_per_cycle: jax.Array | float = 1.0
+    dsp_mul_stages: jax.Array | float = 3.0  # [C] AMD UG579 DSP48E2 full-speed registers
+    act_stages: jax.Array | float = 1.0  # [A] one registered activation / requantisation
+    fifo_stages: jax.Array | float = 1.0  # [A] one inter-layer stream register
+    target_interval_cycles: jax.Array | float = 0.0  # [A] 0 = as fast as resources allow
+    fold_balanced: jax.Array | float = 1.0  # [C] FINN balanced folding (FPGA'17)
     name: str = dataclasses.field(default="fpga", metadata={"static": True})
 
     def __post_init__(self):
@@ -182,7 +203,12 @@ _RULES = {
     "lut_energy_gap": Rule(min=1.0, exclusive=False),
     "hard_energy_gap": Rule(min=1.0, exclusive=False),
     "io_bits_per_cycle": Rule(min=1.0, exclusive=False),
-    "adder_levels_per_cycle": Rule(min=1.0, max=64.0, exclusive=False),
+    "adder_levels_per_cycle": Rule(min=1.0, max=MAX_ADDER_LEVELS_PER_CYCLE, exclusive=False),
+    "dsp_mul_stages": Rule(min=1.0, max=8.0, exclusive=False),
+    "act_stages": Rule(min=0.0, max=8.0, exclusive=False),
+    "fifo_stages": Rule(min=0.0, max=8.0, exclusive=False),
+    "target_interval_cycles": Rule(exclusive=False),
+    "fold_balanced": Rule("bool"),
 }
 register_spec_kind("fpga", FpgaSpec, _RULES,
                    ("lut", "dsp", "bram18", "freq_hz", "dram_bandwidth_bytes_per_s",

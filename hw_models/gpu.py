@@ -1,27 +1,38 @@
-"""Analytic kernel-level cost model of a GPU (``GpuSpec``).
+"""Analytic kernel-level cost model of a GPU (``GpuSpec``): single-call latency and
+steady-state throughput.
 
-Each layer is one kernel (an implicit GEMM for convolutions; attention matmuls too):
+Each layer is one kernel (an implicit GEMM for convolutions; attention matmuls too); the
+terms live in ``hw_models.gpu_kernel`` (each documented and tested on its own):
 
-1. **dtype.** Operands of ``b = max(w_bits, a_bits)`` bits run at the first dtype in
-   ``int4, int8, fp8, bf16, tf32, fp32`` that the GPU supports and is at least ``b`` bits
-   wide (``tf32`` only if ``allow_tf32``): a 5-bit model runs at int8, a 4-bit one on an
-   H100 (no int4) at int8 too.
+1. **dtype.** ``select_dtype``: the first supported dtype at least as wide as
+   ``max(w_bits, a_bits)``; fp32 runs as TF32 when ``allow_tf32``; 8-bit runs as fp8
+   instead of int8 when ``prefer_fp8``. Outputs are written at ``output_bits`` (int8 ->
+   int32, fp8 -> bf16).
 2. **Sparsity.** Only N:M patterns that are also 2:4 (``M`` a multiple of 4, ``N <= 2``)
    speed up, by ``sparse_speedup`` (2x on Ampere and later [C]); their weights move as
    values plus 2-bit indices. Unstructured sparsity changes nothing; channel pruning
    makes the GEMM narrower.
-3. **Compute time** with tile and wave quantisation: output tiles of ``tm x tn`` (at most
-   ``tile_m x tile_n``, small dims rounded up to multiples of 16) are spread over
-   ``num_sms``; ``waves = ceil(tiles / num_sms)`` and each wave takes one tile's work at
-   one SM's share of ``peak x compute_efficiency``.
-4. **Memory time**: weights and activations move once, at their stored width (the
-   compression's bits), at ``bandwidth x bandwidth_efficiency``.
-5. **Kernel time** = max(compute, memory) + ``kernel_launch_s``; a call adds
-   ``dispatch_overhead_s`` once (charged to the first layer).
-6. **Energy** = power(utilisation) x time with ``P = idle + (TDP - idle) x max(u_compute,
-   u_memory)``; the dynamic part is split between compute and memory by their
-   utilisation. Dollars: purchase price amortised (``pricing="own"``) or ``usd_per_hour``
-   (``pricing="rent"``, electricity included in the price).
+3. **Compute time**: tile, wave and split-K quantisation over ``num_sms`` at ``peak x
+   efficiency_<dtype>``, with ``k`` padded to the MMA step; GEMMs with fewer than 8
+   outputs per group (depthwise convs) run on the CUDA cores.
+4. **Memory time**: weights and inputs at their stored width, outputs at the GEMM's
+   output width, at ``bandwidth x bandwidth_efficiency``.
+5. **Kernel time** = max(compute, memory) + ``kernel_launch_s`` (+ the 8-bit weight
+   layout pass, ``layout_pass_s``).
+6. **Non-GEMM op groups** (``workload.ops``): one memory-bound kernel each, epilogues
+   only their extra operands (``op_costs.gpu_op_costs``); their time counts on the layer
+   they follow (``extras["op_latency_s"]`` / ``["op_energy_j"]`` per group).
+
+**Latency vs throughput.** ``total_latency_s`` (and the per-layer ``latency_s``, which
+sum to it) is one synchronous call of the batch: ``dispatch_overhead_s`` + kernels +
+the single-call warm-up term (``call_times``). ``extras["interval_s"]`` is the steady
+state, calls queued back to back: ``max(min_call_interval_s, kernels)`` with each kernel's
+compute stretched by the power-cap clock throttle (``sustained_power``);
+``extras["throughput_per_s"] = batch / interval_s``. **Energy, power and
+``usd_per_1m_inferences`` use the throughput time base** (``interval_s``): energy per
+layer is sustained board power (capped at ``tdp_w``) x its steady-state time, plus idle
+power over any host-bound gap. Dollars: purchase price amortised (``pricing="own"``) or
+``usd_per_hour`` (``pricing="rent"``, electricity included in the price).
 
 A workload whose weights plus largest layer activations exceed the memory capacity is
 infeasible (``extras["infeasible_resource"] == 1``, ``gpu_spec.resource_name``).
@@ -34,41 +45,25 @@ Example:
     ...                  hw.dense_compression(1, bits=8))
     >>> gpu_dtype = int(c.extras["dtype"][0]); gpu_dtype
     1
+    >>> bool(c.extras["interval_s"] <= c.total_latency_s)
+    True
 """
 
 from __future__ import annotations
 
 import jax.numpy as jnp
 
-from lepton_codesign.hw_models import _smooth, dollars
+from lepton_codesign.hw_models import _smooth, dollars, op_costs
+from lepton_codesign.hw_models import gpu_kernel as gk
 from lepton_codesign.hw_models.compression import CHANNEL, NM, Compression
 from lepton_codesign.hw_models.costs import Costs, total
 from lepton_codesign.hw_models.evaluate import register_evaluator
 from lepton_codesign.hw_models.fpga_resources import st_scale
-from lepton_codesign.hw_models.gpu_spec import DTYPE_BITS, RENT, GpuSpec
+from lepton_codesign.hw_models.gpu_spec import RENT, GpuSpec
 from lepton_codesign.hw_models.workload import Workload
 
 NM_INDEX_BITS = 2.0  # [C] 2-bit position index per kept value in 2:4 (NVIDIA Ampere)
-MIN_TILE = 16.0  # [A] smallest tile edge (tensor-core MMA granularity)
-
-
-def _peaks(spec: GpuSpec) -> jnp.ndarray:
-    return jnp.stack([jnp.asarray(x, jnp.float32) for x in (
-        spec.peak_int4_ops, spec.peak_int8_ops, spec.peak_fp8_flops, spec.peak_bf16_flops,
-        spec.peak_tf32_flops * spec.allow_tf32, spec.peak_fp32_flops)], axis=-1)
-
-
-def select_dtype(spec: GpuSpec, bits):
-    """Per-layer dtype code and dense peak for operands of ``bits`` bits."""
-    peaks = _peaks(spec)  # (..., 6)
-    widths = jnp.asarray(DTYPE_BITS)
-    b = jnp.minimum(jnp.ceil(bits - 1e-6), 32.0)
-    ok = (widths >= b[..., None]) & (peaks[..., None, :] > 0)
-    code = jnp.argmax(ok, axis=-1)  # first supported dtype wide enough
-    code = jnp.where(jnp.any(ok, axis=-1), code, len(DTYPE_BITS) - 1)
-    peak = jnp.take_along_axis(jnp.broadcast_to(peaks[..., None, :], ok.shape),
-                               code[..., None], axis=-1)[..., 0]
-    return code, jnp.maximum(peak, 1.0)
+select_dtype = gk.select_dtype  # kept here for callers of ``gpu.select_dtype``
 
 
 def evaluate_gpu(workload: Workload, spec: GpuSpec, compression: Compression,
@@ -92,46 +87,64 @@ def evaluate_gpu(workload: Workload, spec: GpuSpec, compression: Compression,
                                       smooth), speed)
 
     # 1-3. dtype, tiles, waves, compute time
-    code, peak = select_dtype(spec, jnp.maximum(wb, ab))
+    code, peak = gk.select_dtype(spec, jnp.maximum(wb, ab))
     peak = st_scale(peak, 1.0 / jnp.maximum(wb, ab), smooth) * speed
-    r16 = lambda x: MIN_TILE * _smooth.ceil_div(x, MIN_TILE, smooth)  # noqa: E731
-    tm = jnp.minimum(spec.tile_m, r16(wl.m))
-    tn = jnp.minimum(spec.tile_n, r16(n_eff))
-    tiles = _smooth.ceil_div(wl.m, tm, smooth) * _smooth.ceil_div(n_eff, tn, smooth) * wl.groups
-    waves = _smooth.ceil_div(tiles, spec.num_sms, smooth)
-    sm_rate = peak * spec.compute_efficiency / spec.num_sms
-    t_compute = waves * 2.0 * tm * tn * wl.k / sm_rate
+    rate = peak * gk.dtype_efficiency(spec, code)
+    k_mma = gk.mma_k_padded(wl.k, code, smooth)
+    t_mma, waves = gk.compute_time_s(spec, wl.m, n_eff, k_mma, wl.groups, rate, smooth)
     flops = 2.0 * wl.m * wl.k * n_eff * wl.groups
+    # no MMA shape (depthwise): CUDA cores, no tile padding (gpu_kernel.uses_tensor_cores)
+    t_compute = jnp.where(gk.uses_tensor_cores(n_eff), t_mma, flops / gk.cuda_core_rate(spec))
 
-    # 4. memory time (stored widths)
+    # 4. memory time (stored widths in, GEMM output width out)
     w_elems = wl.k * n_eff * wl.groups
     w_bits = jnp.where(two_four, d_in * (wb + NM_INDEX_BITS), wb)
     w_bytes = jnp.where(has_w, w_elems * w_bits, w_elems * ab) / 8.0
-    a_bytes = (wl.input_elems + wl.output_elems * n_eff / wl.n) * ab / 8.0
+    a_bytes = (wl.input_elems * ab + wl.output_elems * n_eff / wl.n * gk.output_bits(code)) / 8.0
     bytes_moved = w_bytes + a_bytes
-    bw = spec.mem_bandwidth_bytes_per_s * spec.bandwidth_efficiency
-    t_mem = bytes_moved / bw
+    t_mem = bytes_moved / (spec.mem_bandwidth_bytes_per_s * spec.bandwidth_efficiency)
 
-    # 5. kernel and call time
-    t_busy = _smooth.maximum(t_compute, t_mem, smooth)
+    # 5. kernel time; one synchronous call (latency) and back to back (interval)
+    t_pass = gk.layout_pass_s(spec, code, wl.m, jnp.where(has_w, w_bytes, 0.0))
+    t_kernel = _smooth.maximum(t_compute, t_mem, smooth) + spec.kernel_launch_s + t_pass
+    t_ops = jnp.zeros_like(t_kernel)
+    op_extras = {}
+    if wl.ops is not None:  # non-GEMM op groups: memory-bound kernels (op_costs)
+        op = op_costs.gpu_op_costs(wl.ops, spec, op_costs.layer_value(wl.ops, ab))
+        t_ops = wl.ops.per_layer(op["time_s"], wl.num_layers)
+        t_kernel = t_kernel + t_ops
+        bytes_moved = bytes_moved + wl.ops.per_layer(op["bytes"], wl.num_layers)
+        op_extras = {"op_latency_s": op["time_s"]}
+    busy = total(t_kernel)
+    total_latency_s, _ = gk.call_times(spec, busy)
     first = jnp.zeros(wl.num_layers).at[0].set(1.0)
-    latency_s = t_busy + spec.kernel_launch_s + first * spec.dispatch_overhead_s
+    share = t_kernel / jnp.maximum(busy, 1e-30)[..., None]
+    latency_s = (t_kernel + first * spec.dispatch_overhead_s
+                 + share * gk.warmup_s(spec, busy)[..., None])
     bound = (t_mem > t_compute).astype(jnp.int32)
 
-    # 6. energy = power(utilisation) x time
-    u_c = flops / jnp.maximum(t_busy * peak, 1e-30)
-    u_m = bytes_moved / jnp.maximum(t_busy * spec.mem_bandwidth_bytes_per_s, 1e-30)
+    # 6. sustained power (capped, throttled) x steady-state time
+    u_c = flops / jnp.maximum(t_kernel * peak, 1e-30)
+    u_m = bytes_moved / jnp.maximum(t_kernel * spec.mem_bandwidth_bytes_per_s, 1e-30)
     activity = jnp.clip(_smooth.maximum(u_c, u_m, smooth), 0.0, 1.0)
-    dyn_j = (spec.tdp_w - spec.idle_w) * activity * t_busy
+    power, clock = gk.sustained_power(spec, activity)
+    t_ss = (_smooth.maximum(t_compute / clock, t_mem, smooth) + spec.kernel_launch_s + t_pass
+            + t_ops)
+    interval_s = jnp.maximum(spec.min_call_interval_s, total(t_ss))
+    gap = interval_s - total(t_ss)  # host-bound idle time per call
+    dyn_j = (power - spec.idle_w) * t_ss
     split = u_c / jnp.maximum(u_c + u_m, 1e-30)
     e_mac, e_dram = dyn_j * split, dyn_j * (1.0 - split)
-    e_leak = spec.idle_w * latency_s
+    e_leak = spec.idle_w * (t_ss + first * gap[..., None])
     energy_j = e_mac + e_dram + e_leak
+    if wl.ops is not None:  # each group's share of its layer's steady-state energy
+        layer_e = op_costs.layer_value(wl.ops, energy_j / jnp.maximum(t_ss, 1e-30))
+        op_extras["op_energy_j"] = layer_e * op["time_s"]
 
-    total_latency_s, total_energy_j = total(latency_s), total(energy_j)
+    total_energy_j = total(energy_j)
     resident = total(jnp.where(has_w, w_bytes, 0.0)) + jnp.max(a_bytes, axis=-1)
     fits = resident <= spec.mem_capacity_bytes
-    t_inf = total_latency_s / B
+    t_inf = interval_s / B
     own = dollars.usd_per_1m_inferences(spec.purchase_usd, t_inf, total_energy_j / B,
                                         deployment)
     rent = dollars.usd_per_1m_inferences(spec.purchase_usd, t_inf, 0.0, deployment,
@@ -144,12 +157,13 @@ def evaluate_gpu(workload: Workload, spec: GpuSpec, compression: Compression,
         dram_bytes=bytes_moved, bound=bound, total_latency_s=total_latency_s,
         total_energy_j=total_energy_j, area_mm2=jnp.zeros_like(total_latency_s),
         cost_usd=jnp.asarray(spec.purchase_usd, jnp.float32), usd_per_1m_inferences=tco,
-        power_w=total_energy_j / jnp.maximum(total_latency_s, 1e-30), feasible=fits,
+        power_w=total_energy_j / jnp.maximum(interval_s, 1e-30), feasible=fits,
         extras={"dtype": code, "sparse_speedup": speed, "waves": waves,
                 "compute_utilization": u_c, "memory_utilization": u_m,
-                "throughput_per_s": B / jnp.maximum(total_latency_s, 1e-30),
+                "throughput_per_s": B / jnp.maximum(interval_s, 1e-30),
+                "interval_s": interval_s, "clock_factor": clock,
                 "infeasible_resource": jnp.where(fits, 0, 1).astype(jnp.int32),
-                "resident_bytes": resident},
+                "resident_bytes": resident, **op_extras},
     )
 
 

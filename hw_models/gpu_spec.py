@@ -84,9 +84,10 @@ class GpuSpec:
         kernel_launch_s: fixed cost per kernel. Default 3 us [A] (CUDA launch latency is
             2-5 us; pre-compiled launches measured at 2.2 us, meta-pytorch/tritonbench
             PR #1002 [S]).
-        dispatch_overhead_s: fixed cost per jitted call (host dispatch). Default 20 us
-            [A] (jax-ml/jax PR #4128 measured 29 us for a trivial jit dispatch in 2020
-            [S]; current C++ dispatch is faster).
+        dispatch_overhead_s: fixed cost of one synchronous jitted call (dispatch to
+            ``block_until_ready``). Default 20 us [A] (jax-ml/jax PR #4128 measured 29 us
+            for a trivial jit dispatch in 2020 [S]); the ``h200`` preset's fitted value
+            is 84 us [M] (single-call floor of the measured GEMMs).
         compute_efficiency: fraction of a peak a well-tiled kernel sustains. Default 0.75
             [A] (large cuBLAS GEMMs reach ~70-80% of tensor-core peak).
         bandwidth_efficiency: fraction of peak bandwidth sustained. Default 0.85 [A]
@@ -94,8 +95,36 @@ class GpuSpec:
         tile_m, tile_n: largest output tile per thread block. Default 128 x 128 [A]
             (CUTLASS's default tensor-op threadblock tile); small GEMMs use tiles rounded
             up to multiples of 16.
+        efficiency_fp32, efficiency_tf32, efficiency_bf16, efficiency_fp8,
+            efficiency_int8, efficiency_int4: achieved fraction of that dtype's peak on a
+            large, well-tiled GEMM (XLA's kernels). ``None`` (default) means
+            ``compute_efficiency``. The ``h200`` preset carries values fitted to measured
+            kernels (``lepton-codesign calibrate``); XLA reaches far less of the 8-bit
+            peaks than of the 16-bit one there.
         allow_tf32: 1 if fp32 matmuls may run as TF32 (JAX's default matmul precision on
             Ampere and later GPUs [S]), else 0.
+        prefer_fp8: 1 if 8-bit (and 4-bit) operands are floating point (fp8, e4m3) rather
+            than integers (int8/int4); default 0.
+        min_call_interval_s: shortest time between back-to-back calls (the host-side
+            dispatch rate bounds small kernels). Default 20 us [A] (= the default
+            ``dispatch_overhead_s``: one host dispatch per call).
+        warmup_s, warmup_tau_s: extra time a single synchronous call pays over the same
+            work back to back, ``warmup_s x (1 - exp(-t / warmup_tau_s))`` for ``t`` of
+            device work. Defaults 0 and 100 us [A] (no extra); the ``h200`` preset
+            carries fitted values.
+        layout_pass_bytes_per_s, layout_pass_min_m: 8-bit GEMMs (int8, fp8) with at
+            least ``layout_pass_min_m`` rows pay one extra pass over their weight
+            operand at this rate (XLA's 8-bit tensor-core path; on the measured H200 it is
+            a per-weight-byte cost, ~6 ps each, independent of M). Default 0 = no pass
+            [A]; the ``h200`` preset carries the fitted rate. ``layout_pass_min_m``
+            default 512 [M]: on the H200, int8 GEMMs with M <= 128 show no such cost and
+            those with M >= 2048 do; 512 is the geometric middle of that bracket.
+        dynamic_w: board power above idle at full activity and boost clock. ``None``
+            (default) means ``tdp_w - idle_w`` (never throttles). Where it exceeds
+            ``tdp_w - idle_w`` the sustained (back-to-back) clock drops until power
+            meets ``tdp_w``.
+        throttle_exponent: dynamic power ~ clock ** this while throttled. Default 3 [A]
+            (P ~ f V^2 with voltage roughly proportional to clock in the DVFS range).
         purchase_usd: unit capex. Default $10,000 [A]; presets state theirs.
         usd_per_hour: rental price per GPU-hour (used when ``pricing == "rent"``).
         pricing: ``"own"`` (capex amortised + electricity) or ``"rent"`` ($/hour, power
@@ -123,6 +152,20 @@ class GpuSpec:
     tile_m: jax.Array | float = 128.0
     tile_n: jax.Array | float = 128.0
     allow_tf32: jax.Array | float = 1.0
+    efficiency_fp32: jax.Array | float | None = None
+    efficiency_tf32: jax.Array | float | None = None
+    efficiency_bf16: jax.Array | float | None = None
+    efficiency_fp8: jax.Array | float | None = None
+    efficiency_int8: jax.Array | float | None = None
+    efficiency_int4: jax.Array | float | None = None
+    prefer_fp8: jax.Array | float = 0.0
+    min_call_interval_s: jax.Array | float = 20e-6
+    warmup_s: jax.Array | float = 0.0
+    warmup_tau_s: jax.Array | float = 100e-6
+    layout_pass_bytes_per_s: jax.Array | float = 0.0
+    layout_pass_min_m: jax.Array | float = 512.0
+    dynamic_w: jax.Array | float | None = None
+    throttle_exponent: jax.Array | float = 3.0
     purchase_usd: jax.Array | float = 10000.0
     usd_per_hour: jax.Array | float = 0.0
     pricing: jax.Array | int | str = "own"
@@ -131,7 +174,7 @@ class GpuSpec:
     def __post_init__(self):
         object.__setattr__(self, "pricing",
                            categorical_code(self.pricing, PRICING, "GpuSpec.pricing"))
-        check_fields(self, _RULES, optional=("idle_w",))  # the file schema, concrete values
+        check_fields(self, _RULES, optional=_OPTIONAL)  # the file schema, concrete values
         if self.idle_w is None:
             object.__setattr__(self, "idle_w", IDLE_FRACTION_OF_TDP * self.tdp_w)
         elif not (is_abstract(self.idle_w) or is_abstract(self.tdp_w)):
@@ -144,14 +187,32 @@ class GpuSpec:
                     f"allowed with tdp_w {np.broadcast_to(tdp, over.shape)[i].item()!r}; "
                     "allowed: a number >= 0 and <= tdp_w (leave idle_w out for "
                     f"{IDLE_FRACTION_OF_TDP:g} x tdp_w)")
+        for f in EFFICIENCY_FIELDS:
+            if getattr(self, f) is None:
+                object.__setattr__(self, f, self.compute_efficiency)
+        if self.dynamic_w is None:
+            object.__setattr__(self, "dynamic_w", self.tdp_w - self.idle_w)
 
     def replace(self, **changes) -> GpuSpec:
-        """A copy with some fields changed (``pricing`` accepts its names). A derived
-        ``idle_w`` (15% of ``tdp_w``) follows a new ``tdp_w`` unless ``idle_w`` is given."""
+        """A copy with some fields changed (``pricing`` accepts its names).
+
+        Derived defaults follow their source unless given: ``idle_w`` (15% of
+        ``tdp_w``) a new ``tdp_w``; the ``efficiency_*`` still equal to
+        ``compute_efficiency`` a new ``compute_efficiency``; a ``dynamic_w`` still equal
+        to ``tdp_w - idle_w`` a new ``tdp_w`` or ``idle_w``."""
+        def same(a, b) -> bool:
+            return not (is_abstract(a) or is_abstract(b)) and bool(np.allclose(a, b))
+
         if ("tdp_w" in changes and "idle_w" not in changes
-                and not (is_abstract(self.idle_w) or is_abstract(self.tdp_w))
-                and np.allclose(self.idle_w, IDLE_FRACTION_OF_TDP * np.asarray(self.tdp_w))):
+                and same(self.idle_w, IDLE_FRACTION_OF_TDP * np.asarray(self.tdp_w))):
             changes["idle_w"] = None
+        if "compute_efficiency" in changes:
+            for f in EFFICIENCY_FIELDS:
+                if f not in changes and same(getattr(self, f), self.compute_efficiency):
+                    changes[f] = None
+        if (("tdp_w" in changes or "idle_w" in changes) and "dynamic_w" not in changes
+                and same(self.dynamic_w, np.asarray(self.tdp_w) - self.idle_w)):
+            changes["dynamic_w"] = None
         return dataclasses.replace(self, **changes)
 
     def describe(self) -> dict:
@@ -159,6 +220,9 @@ class GpuSpec:
         return describe_spec(self, {"pricing": PRICING})
 
 
+# Per-dtype efficiency fields, in ``DTYPES`` order.
+EFFICIENCY_FIELDS = tuple(f"efficiency_{d}" for d in DTYPES)
+_OPTIONAL = ("idle_w", "dynamic_w", *EFFICIENCY_FIELDS)
 _PEAK = Rule(exclusive=False)
 _FRACTION = Rule(min=0.0, max=1.0)
 _RULES = {
@@ -172,7 +236,14 @@ _RULES = {
     "idle_w": Rule(exclusive=False), "kernel_launch_s": Rule(exclusive=False),
     "dispatch_overhead_s": Rule(exclusive=False), "compute_efficiency": _FRACTION,
     "bandwidth_efficiency": _FRACTION, "tile_m": Rule("int"), "tile_n": Rule("int"),
-    "allow_tf32": Rule("bool"), "purchase_usd": Rule(exclusive=False),
+    "allow_tf32": Rule("bool"), "prefer_fp8": Rule("bool"),
+    **{f: _FRACTION for f in EFFICIENCY_FIELDS},
+    "min_call_interval_s": Rule(exclusive=False), "warmup_s": Rule(exclusive=False),
+    "warmup_tau_s": Rule(), "dynamic_w": Rule(exclusive=False),
+    "layout_pass_bytes_per_s": Rule(exclusive=False, max=1e16),
+    "layout_pass_min_m": Rule(exclusive=False),
+    "throttle_exponent": Rule(min=1.0, max=4.0, exclusive=False),
+    "purchase_usd": Rule(exclusive=False),
     "usd_per_hour": Rule(exclusive=False), "pricing": Rule("choice", choices=PRICING),
 }
 register_spec_kind("gpu", GpuSpec, _RULES,

@@ -25,6 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from lepton_codesign.hw_models.vector_ops import VectorOps
+
 KINDS = ("dense", "conv", "matmul")
 
 _ARRAY_FIELDS = (
@@ -47,6 +49,8 @@ class Workload:
         kinds: ``"dense" | "conv" | "matmul"`` per layer (static). ``matmul`` layers
             multiply two activations (attention) and have no stored weights.
         batch: the batch size the workload was traced with (static).
+        ops: the non-GEMM operators (elementwise, reductions, norms, softmax, pooling,
+            data movement) grouped into kernels, or ``None`` (``hw_models.vector_ops``).
     """
 
     m: jax.Array
@@ -67,6 +71,7 @@ class Workload:
     names: tuple[str, ...] = dataclasses.field(default=(), metadata={"static": True})
     kinds: tuple[str, ...] = dataclasses.field(default=(), metadata={"static": True})
     batch: int = dataclasses.field(default=1, metadata={"static": True})
+    ops: VectorOps | None = None
 
     @property
     def num_layers(self) -> int:
@@ -95,6 +100,7 @@ class Workload:
             names=tuple(self.names[i] for i in idx),
             kinds=tuple(self.kinds[i] for i in idx),
             batch=self.batch,
+            ops=None if self.ops is None else self.ops.select_layers(idx),
         )
 
     def table(self) -> list[dict]:
@@ -108,11 +114,13 @@ class Workload:
         return rows
 
 
-def make_workload(layers: Sequence[dict], batch: int = 1) -> Workload:
+def make_workload(layers: Sequence[dict], batch: int = 1,
+                  ops: VectorOps | None = None) -> Workload:
     """Build a workload from per-layer dicts (keys: fields of ``Workload``).
 
     Missing element counts are derived from ``m, k, n, groups``; missing conv fields are
-    zero. Used by both ``gemm_workload`` and ``lepton_codesign.extract_workload``.
+    zero. ``ops``: the non-GEMM op groups (``hw_models.vector_ops.make_vector_ops``).
+    Used by both ``gemm_workload`` and ``lepton_codesign.extract_workload``.
     """
     if not layers:
         raise ValueError("a workload needs at least one layer")
@@ -139,7 +147,11 @@ def make_workload(layers: Sequence[dict], batch: int = 1) -> Workload:
     if len(set(names)) != len(names):
         raise ValueError(f"layer names must be unique, got {names}")
     arrays = {f: jnp.asarray(np.asarray(v, np.float32)) for f, v in cols.items()}
-    return Workload(**arrays, names=tuple(names), kinds=tuple(kinds), batch=int(batch))
+    if ops is not None and int(np.max(np.asarray(ops.after), initial=-1)) >= len(names):
+        raise ValueError(f"an op group follows layer {int(np.max(np.asarray(ops.after)))}, "
+                         f"but the workload has {len(names)} layers")
+    return Workload(**arrays, names=tuple(names), kinds=tuple(kinds), batch=int(batch),
+                    ops=ops)
 
 
 def gemm_workload(

@@ -3,11 +3,13 @@
 Subcommands::
 
     lepton-codesign evaluate --spec FILE|PRESET --model NAME|module:factory [--batch N]
-                             [--format table|json|csv]
+                             [--format table|json|csv] [--dtype fp32|tf32|bf16|fp16|fp8|int8|int4]
     lepton-codesign compare --model NAME --spec A --spec B ... [--plot out.png]
+                            [--sort KEY] [--format table|json|csv]
     lepton-codesign search [--config FILE.toml] [--out RUN_DIR [--fresh]]
                            [--executor local|ray] [--address ADDR]
     lepton-codesign report RUN_DIR     # re-render plots and report.md
+    lepton-codesign calibrate [--from FILE] [--out spec.yaml] [--quick] [--base PRESET]
     lepton-codesign show-config        # print the embedded quickstart config
     lepton-codesign presets            # list shipped specs
     lepton-codesign models             # list built-in models
@@ -27,6 +29,14 @@ from lepton_codesign import __version__
 # JAX and flax load inside the commands that need them, so that ``--help``,
 # ``--version``, ``presets`` and ``models`` answer in well under a second.
 FORMATS = ("table", "json", "csv")
+# ``compare --sort`` keys: a copy of ``compare.SORT_KEYS`` (that module loads JAX;
+# tests/test_dollars_parts.py checks the two agree).
+SORT_KEYS = ("latency_s", "energy_per_inference_j", "power_w", "usd_per_1m_inferences",
+             "capex_usd", "cost_usd", "area_mm2", "throughput_per_s", "utilization_max")
+# --dtype choices (kept here so --help needs no JAX; compare.DTYPE_FORMATS maps them).
+DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4")
+DTYPE_HELP = ("numeric format to price (weights and activations); fp32 vs tf32 and int8 "
+              "vs fp8 matter on GPUs (default: dense 8-bit, a GPU runs it as int8)")
 
 
 def _batch(text: str) -> int:
@@ -50,15 +60,23 @@ def _evaluate(args) -> int:
     spec = hw_models.resolve_spec(args.spec)
     model, x = build_model(args.model, batch=args.batch, abstract=True)
     workload = extract_workload(model, x, batch=args.batch)
-    costs = hw_models.evaluate(workload, spec)
+    from lepton_codesign.compare import priced_as, with_dtype
+
+    compression = None
+    if args.dtype:
+        spec, compression = with_dtype(spec, workload, args.dtype)
+    costs = hw_models.evaluate(workload, spec, compression)
     layers, totals = layer_rows(workload, costs), total_row(workload, costs)
-    totals = {"spec": spec.name, "model": args.model, "batch": args.batch, **totals}
+    priced = priced_as(spec, costs, compression)
+    totals = {"spec": spec.name, "model": args.model, "batch": args.batch,
+              "priced_as": priced, **totals}
     if args.format == "json":
         print(json.dumps({"totals": totals, "layers": layers}, indent=2))
     elif args.format == "csv":
         print(format_rows(with_total_row(layers, totals), "csv"), end="")
     else:
-        print(f"{args.model} on {spec.name} (batch {args.batch})\n")
+        print(f"{args.model} on {spec.name} (batch {args.batch}), priced as {priced}"
+              f"{'' if args.dtype else ' (default; --dtype to choose)'}\n")
         print(format_rows(layers, "table"))
         print()
         print(format_rows([totals], "table"))
@@ -95,11 +113,49 @@ def _compare(args) -> int:
         _check_plot_path(args.plot)
     specs = [hw_models.resolve_spec(s) for s in args.spec]
     model, x = build_model(args.model, batch=args.batch, abstract=True)
-    rows = compare(extract_workload(model, x, batch=args.batch), specs)
-    print(format_table(rows, args.format))
+    rows = compare(extract_workload(model, x, batch=args.batch), specs, sort_by=args.sort,
+                   dtype=args.dtype)
+    print(format_table(rows, args.format, sort_by=args.sort))
+    if args.format == "table":
+        note = "" if args.dtype else " (default; --dtype to choose)"
+        print("\npriced as" + note + ": "
+              + "; ".join(f"{r['spec']} {r['priced_as']}" for r in rows))
     if args.plot:
         plot_compare(rows, args.plot)
         print(f"\nplot written to {args.plot}")
+    return 0
+
+
+def _calibrate(args) -> int:
+    import shlex
+    from pathlib import Path
+
+    from lepton_codesign.hw_models import gpu_calibrate, gpu_specfile
+
+    if args.from_file:
+        data = gpu_calibrate.load_measurements(args.from_file)
+    else:
+        from lepton_codesign.microbench import run_suite
+
+        print("measuring on the local JAX device ...", file=sys.stderr, flush=True)
+        data = run_suite(quick=args.quick)
+        if args.save_measurements:
+            Path(args.save_measurements).write_text(json.dumps(data, indent=1) + "\n")
+    command = ["lepton-codesign", "calibrate"]
+    command += ["--from", args.from_file] if args.from_file else (
+        ["--quick"] if args.quick else [])
+    command += (["--base", args.base] if args.base else []) + (
+        ["--out", args.out] if args.out else [])
+    spec, report, text = gpu_specfile.calibrate(data, args.base, shlex.join(command))
+    for dtype, r in report["residuals"].items():
+        print(f"{dtype:>14}: median |error| latency {100 * r['latency_median_abs']:5.1f}%, "
+              f"per call {100 * r['per_call_median_abs']:5.1f}% ({r['n']} GEMMs, in sample)",
+              file=sys.stderr)
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"spec written to {args.out} (kind gpu, name {spec.name})", file=sys.stderr)
+    else:
+        print(text, end="")
     return 0
 
 
@@ -184,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch", type=_batch, default=1,
                     help="inference batch the costs are for (default 1)")
     ev.add_argument("--format", choices=FORMATS, default="table")
+    ev.add_argument("--dtype", choices=DTYPES, help=DTYPE_HELP)
     ev.set_defaults(func=_evaluate)
     cp = sub.add_parser("compare", help="one model on several specs, side by side")
     cp.add_argument("--model", required=True, help="built-in model name or module:factory")
@@ -193,7 +250,24 @@ def build_parser() -> argparse.ArgumentParser:
                     help="inference batch the costs are for (default 1)")
     cp.add_argument("--format", choices=FORMATS, default="table")
     cp.add_argument("--plot", help="write a bar chart PNG here")
+    cp.add_argument("--sort", choices=SORT_KEYS, metavar="KEY",
+                    help="order rows by this column, best first (throughput and "
+                    "utilization descending, the rest ascending); one of: "
+                    + ", ".join(SORT_KEYS))
+    cp.add_argument("--dtype", choices=DTYPES, help=DTYPE_HELP)
     cp.set_defaults(func=_compare)
+    ca = sub.add_parser("calibrate", help="fit a GPU-kind spec to measured kernels")
+    ca.add_argument("--from", dest="from_file", metavar="FILE",
+                    help="fit saved measurements (JSON, the h200_kernels.json schema) "
+                    "instead of measuring the local JAX device")
+    ca.add_argument("--out", help="write the spec YAML here (default: print it)")
+    ca.add_argument("--quick", action="store_true",
+                    help="small microbenchmark suite (under a minute on a CPU)")
+    ca.add_argument("--base", help="preset or .yaml with the device's datasheet numbers "
+                    "(default: from the measured device kind; a CPU needs none)")
+    ca.add_argument("--save-measurements", metavar="FILE",
+                    help="also write the measurements as JSON")
+    ca.set_defaults(func=_calibrate)
     se = sub.add_parser("search", help="co-design search (embedded quickstart by default)")
     se.add_argument("--config", help="TOML config (default: embedded quickstart)")
     se.add_argument("--out", help="run directory; an existing one resumes a run of the same "

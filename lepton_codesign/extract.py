@@ -37,6 +37,8 @@ from jax import tree_util
 from jax.extend import core as jcore
 
 from lepton_codesign import hw_models
+from lepton_codesign.extract_ops import OpGrouper
+from lepton_codesign.hw_models.vector_ops import make_vector_ops
 from lepton_codesign.hw_models.workload import Workload
 
 
@@ -67,6 +69,7 @@ class _Tracer:
 
     def __init__(self):
         self.layers: list[dict] = []
+        self.ops = OpGrouper()
         self._matmuls = 0
         self._last_name = ""
 
@@ -87,9 +90,10 @@ class _Tracer:
             ins = [get(v) for v in eqn.invars]
             name = eqn.primitive.name
             if name in ("dot_general", "conv_general_dilated"):
-                self._gemm(eqn, ins, repeat)
-            else:
-                self._recurse(eqn, ins, repeat)
+                if self._gemm(eqn, ins, repeat):
+                    self.ops.gemm(eqn.outvars[0], len(self.layers) - 1)
+            elif not self._recurse(eqn, ins, repeat) and any(d for d, _ in ins):
+                self.ops.add(eqn, repeat)
             out_data = any(d for d, _ in ins)
             out_orig = None
             if not out_data:
@@ -100,7 +104,8 @@ class _Tracer:
             for v in eqn.outvars:
                 is_data[v], orig[v] = out_data, out_orig
 
-    def _recurse(self, eqn, ins, repeat: int) -> None:
+    def _recurse(self, eqn, ins, repeat: int) -> bool:
+        """Walk a call's / control flow's body; False if the primitive has none."""
         p, prim = eqn.params, eqn.primitive.name
         data = [d for d, _ in ins]
         origin = [o for _, o in ins]
@@ -119,14 +124,19 @@ class _Tracer:
                     continue
                 sub = getattr(sub, "jaxpr", sub)
                 if hasattr(sub, "eqns") and len(sub.invars) == len(ins):
+                    self.ops.alias(eqn.invars, sub.invars)
                     self.run(sub, data, origin, repeat)
-                    return
+                    self.ops.alias(sub.outvars, eqn.outvars)
+                    return True
+            return False
+        return True
 
-    def _gemm(self, eqn, ins, repeat: int) -> None:
+    def _gemm(self, eqn, ins, repeat: int) -> bool:
+        """Record a GEMM / conv layer; False for a parameter-only product."""
         (lhs_d, lhs_o), (rhs_d, rhs_o) = ins[0], ins[1]
         lhs, rhs = (v.aval.shape for v in eqn.invars[:2])
         if not lhs_d and not rhs_d:
-            return  # parameter-only product: not activation work
+            return False  # parameter-only product: not activation work
         if eqn.primitive.name == "conv_general_dilated":
             layer = _conv_layer(eqn, lhs, rhs)
             weight = None if rhs_d else rhs_o
@@ -146,6 +156,7 @@ class _Tracer:
             for f in ("groups", "weight_elems", "input_elems", "output_elems"):
                 layer[f] = layer.get(f, 0) * repeat if f != "groups" else layer["groups"] * repeat
         self.layers.append(layer)
+        return True
 
 
 def _dot_layer(eqn, lhs, rhs, swap: bool) -> dict:
@@ -243,6 +254,7 @@ def extract_workload(model_or_fn: Any, *example_inputs: Any, batch: int | None =
         inputs = [a for i, a in enumerate(args) if i not in param_args]
         leaves = [a for a in jax.tree.leaves(inputs) if hasattr(a, "shape") and len(a.shape) > 0]
         batch = int(leaves[0].shape[0]) if leaves else 1
-    return hw_models.make_workload(tracer.layers, batch=batch)
+    ops = make_vector_ops(tracer.ops.groups([layer["name"] for layer in tracer.layers]))
+    return hw_models.make_workload(tracer.layers, batch=batch, ops=ops)
 
 

@@ -46,9 +46,27 @@ def format_rows(rows: list[dict], fmt: str = "table") -> str:
 
 
 def layer_rows(workload: Workload, costs: Costs) -> list[dict]:
-    """Per-layer rows: shape, MACs, cycles, latency, energy and bound."""
+    """Per-layer rows: shape, MACs, cycles, latency, energy and bound.
+
+    When the workload has non-GEMM op groups and the cost model priced them
+    (``extras["op_latency_s"]``), each layer's ``latency_s`` / ``energy_j`` include the
+    groups that follow it, and one row per group (``kind`` = ``op:<kind>``, ``fused``
+    epilogues marked) follows its layer, showing its share.
+    """
     rows = []
     arr = lambda x: np.asarray(x).reshape(-1)
+    ops = workload.ops
+    priced = ops is not None and "op_latency_s" in costs.extras
+    op_rows: dict[int, list[dict]] = {}
+    if priced:
+        op_lat, op_en = arr(costs.extras["op_latency_s"]), arr(costs.extras["op_energy_j"])
+        after = arr(ops.after).astype(int)
+        for j, name in enumerate(ops.names):
+            op_rows.setdefault(max(int(after[j]), 0), []).append({
+                "layer": name, "kind": f"op:{ops.kinds[j]}" + (
+                    " (epilogue)" if float(arr(ops.fused)[j]) > 0.5 else ""),
+                "gemm_mxkxn": "-", "macs": 0, "compute_cycles": 0.0, "cycles": 0.0,
+                "latency_s": float(op_lat[j]), "energy_j": float(op_en[j]), "bound": "-"})
     cyc, lat, en = arr(costs.cycles), arr(costs.latency_s), arr(costs.energy_j)
     ccyc, bound = arr(costs.compute_cycles), arr(costs.bound)
     m, k, n, g = (arr(getattr(workload, f)) for f in ("m", "k", "n", "groups"))
@@ -62,6 +80,7 @@ def layer_rows(workload: Workload, costs: Costs) -> list[dict]:
             "latency_s": float(lat[i]), "energy_j": float(en[i]),
             "bound": "memory" if bound[i] else "compute",
         })
+        rows.extend(op_rows.get(i, []))
     return rows
 
 

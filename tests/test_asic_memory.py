@@ -304,7 +304,7 @@ def test_split_matches_direct_onchip_energy():
     # ... and equals the direct call with evaluate's inputs (dense 8-bit GEMM: k_eff = k)
     fr, fc = systolic.folds(wl.m, wl.k, wl.n, 8.0, 8.0, spec.dataflow, False)
     t = dram_traffic(wl, spec, act_bits=8.0, w_bytes=wl.k * wl.n, i_bytes=wl.m * wl.k,
-                     o_bytes=wl.m * wl.n, n_eff=wl.n, fr=fr, fc=fc)
+                     o_bytes=wl.m * wl.n, n_eff=wl.n, k_eff=wl.k, fr=fr, fc=fc)
     direct = onchip_energy_j(wl, spec, act_bits=8.0, w_bytes=wl.k * wl.n, k_streamed=wl.k,
                              n_eff=wl.n, fr=fr, fc=fc, traffic=t)
     np.testing.assert_allclose(split.rf_j, direct.rf_j, rtol=1e-5)

@@ -56,7 +56,10 @@ def test_capex_is_the_unit_price_of_each_family(workload):
     c = EVAL(workload, asic)
     die = float(c.extras["die_cost_usd"])
     nre = float(hw.constants.mask_set_usd(16.0)) / float(asic.volume_units)
-    assert float(c.cost_usd) == pytest.approx(die + float(asic.packaging_usd) + nre, rel=1e-4)
+    # The deployable part: die + package + DRAM devices + board + NRE share.
+    part = float(asic.packaging_usd) + float(c.extras["dram_usd"]) + float(asic.board_usd)
+    assert float(c.extras["dram_usd"]) == 3 * 3.5  # ceil(16 / 6.4 GB/s) DDR4 devices
+    assert float(c.cost_usd) == pytest.approx(die + part + nre, rel=1e-4)
 
 
 @pytest.mark.parametrize("name", ["kv260", "l4"])
@@ -75,7 +78,7 @@ def test_rented_gpu_pays_by_the_hour_only(workload):
     spec = hw.preset("h100-sxm").replace(pricing="rent", name="x")
     a = EVAL(workload, spec, deployment=dollars.Deployment(lifetime_years=1.0))
     b = EVAL(workload, spec, deployment=dollars.Deployment(electricity_usd_per_kwh=1.0))
-    t = float(a.total_latency_s) / 4
+    t = float(a.extras["interval_s"]) / 4  # $/1M use the throughput time base
     assert float(a.usd_per_1m_inferences) == pytest.approx(1e6 * 4.916 * t / 3600, rel=1e-5)
     assert float(b.usd_per_1m_inferences) == pytest.approx(float(a.usd_per_1m_inferences))
 

@@ -30,13 +30,6 @@ def cnn(batch=1):
     return hw.make_workload(layers, batch=batch)
 
 
-def floor_cycles(wl, bits):
-    """Sum of per-layer depth floors: multiplier + log2 adder floor of a fully folded lane
-    (fan-in 1, no adders) + activation + FIFO; a DSP multiplier when bits^2 > 16."""
-    mul = fp.DSP_MUL_STAGES if bits * bits > 16 else fp.LUT_MUL_STAGES
-    return wl.num_layers * (mul + fp.ACT_STAGES + fp.FIFO_STAGES) + wl.num_layers
-
-
 @st.composite
 def dataflow_specs(draw):
     return FpgaSpec(
@@ -44,7 +37,12 @@ def dataflow_specs(draw):
         bram18=float(draw(st.integers(0, 5000))), uram=float(draw(st.integers(0, 1500))),
         freq_hz=draw(st.floats(5e7, 8e8)), dram_bandwidth_bytes_per_s=draw(st.floats(1e9, 1e12)),
         io_bits_per_cycle=float(draw(st.sampled_from([8, 64, 512, 4096]))),
-        adder_levels_per_cycle=float(draw(st.sampled_from([1, 2, 4]))), name="fpga")
+        adder_levels_per_cycle=float(draw(st.sampled_from([1, 2, 4, 6, 8]))),
+        dsp_mul_stages=float(draw(st.sampled_from([1, 3]))),
+        act_stages=float(draw(st.sampled_from([0, 1]))),
+        fifo_stages=float(draw(st.sampled_from([0, 1]))),
+        fold_balanced=float(draw(st.sampled_from([0, 1]))),
+        target_interval_cycles=float(draw(st.sampled_from([0, 1, 3, 40]))), name="fpga")
 
 
 WORKLOADS = {"mlp": lambda b: mlp([40, 256, 256, 10], b), "sfc": lambda b: mlp([784, 256, 10], b),
@@ -63,7 +61,14 @@ def test_never_faster_than_the_pipeline_and_batch_is_fill_plus_intervals(spec, w
     lat = float(c.total_latency_s) * f
     depth = np.asarray(c.extras["pipeline_depth_cycles"])
     assert lat >= depth.sum() * (1 - 1e-5)
-    assert depth.sum() >= floor_cycles(wl, bits) - wl.num_layers  # >= mul + act + fifo
+    # whatever the style: a registered product (>= 1 stage) per layer (the adder levels on
+    # top, <= 8 per stage, are checked in test_depth_formula_and_fan_in_follows_the_reuse_factor)
+    assert np.all(depth >= 1.0) and lat >= depth.sum() * (1 - 1e-5)
+    mul = float(spec.dsp_mul_stages) if bits * bits > 16 else fp.LUT_MUL_STAGES
+    assert np.all(depth >= mul + float(spec.act_stages) + float(spec.fifo_stages) - 1e-6)
+    if float(spec.target_interval_cycles) > 0:
+        ival_t = float(c.extras["interval_s"]) * f
+        assert ival_t >= float(spec.target_interval_cycles) * (1 - 1e-5)
     fill = float(c.extras["fill_latency_s"]) * f
     ival = float(c.extras["interval_s"]) * f
     assert fill >= depth.sum() * (1 - 1e-5) and fill >= ival * (1 - 1e-5)
@@ -89,6 +94,14 @@ def test_depth_formula_and_fan_in_follows_the_reuse_factor():
                        jnp.array([True, False, True, True, True]), smooth=False)
     assert [int(x) for x in d] == [5, 4, 11, 13, 14]
     assert float(fp.adder_levels(jnp.float32(256.0), 4.0, False)) == 2.0
+    # the most chaining a spec allows (8 levels per stage) still costs a stage per 8 levels
+    assert float(fp.adder_levels(jnp.float32(4096.0), fp.MAX_ADDER_LEVELS_PER_CYCLE,
+                                 False)) == 2.0
+    hls = fp.pipeline_style("hls4ml")
+    d = fp.layer_depth(jnp.array([1.0, 64.0]), hls["adder_levels_per_cycle"],
+                       jnp.array([True, True]), False, hls["dsp_mul_stages"],
+                       hls["act_stages"], hls["fifo_stages"])
+    assert [int(x) for x in d] == [1, 2]  # the product register, + one chained adder stage
     # a layer folded r times adds k / r products per cycle
     fan = fp.fan_in_per_cycle(jnp.array([64.0, 64.0, 64.0]), jnp.array([1.0, 1.0, 2.0]),
                               jnp.array([1.0, 4.0, 8.0]))
@@ -146,3 +159,59 @@ def test_jit_eager_vmap_loop_and_smooth_gradients():
     for k, v in g.items():
         assert np.all(np.isfinite(np.asarray(v))), k
     assert math.isfinite(float(g["lut"]))
+
+
+def test_fill_of_dense_chain_and_streamed_conv_overlap():
+    # dense chain: input, then c_i - 1 + d_i per layer
+    ends = fp.fill_cycles(jnp.array([4.0, 2.0]), jnp.array([3.0, 2.0]), jnp.float32(5.0),
+                          jnp.array([1.0, 1.0]), False)
+    np.testing.assert_allclose(ends, [5 + 3 + 3, 11 + 1 + 2])
+    # a conv needing 10% of its input starts early: s = 0.1 * 100 = 10, o = 12,
+    # e = max(10 + 100 - 1, 100) + 2 = 111; the next layer needs half: s = 12 + 0.5 * 99
+    ends = fp.fill_cycles(jnp.array([100.0, 20.0]), jnp.array([2.0, 2.0]),
+                          jnp.float32(100.0), jnp.array([0.1, 0.5]), False)
+    np.testing.assert_allclose(ends, [111.0, max(12 + 49.5 + 19, 111) + 2])
+    wl = cnn()
+    need = np.asarray(fp.first_output_need(wl))
+    assert need[-1] == 1.0 and 0 < need[0] < 0.2  # 2 rows + 3 px of 16 x 16
+
+
+def test_target_interval_and_hls4ml_unfolded_layers():
+    wl = cnn()
+    cp = hw.make_compression(wl.num_layers, weight_bits=16, act_bits=16)
+    u250 = hw.preset("alveo-u250").replace(name="fpga")
+    slow = EVAL(wl, u250.replace(target_interval_cycles=5000.0), cp)
+    # folded to the target; integer lanes per layer round the slowest stage up a little
+    assert 5000.0 <= float(slow.extras["interval_s"]) * 200e6 <= 5000.0 * 1.1
+    hls = u250.replace(**fp.pipeline_style("hls4ml"))
+    bal = EVAL(wl, hls.replace(fold_balanced=1.0), cp)
+    unf = EVAL(wl, hls, cp)
+    # same interval (the first conv's pixels), but the cheap layers stay parallel
+    assert float(unf.extras["interval_s"]) == pytest.approx(float(bal.extras["interval_s"]))
+    assert float(np.asarray(unf.compute_cycles)[-1]) == 1.0
+    assert float(np.asarray(bal.compute_cycles)[-1]) > 100.0
+    assert float(unf.total_latency_s) < float(bal.total_latency_s)
+
+
+def test_pipeline_style_names_and_physical_bounds():
+    assert fp.pipeline_style("rtl")["adder_levels_per_cycle"] == 1.0
+    with pytest.raises(ValueError, match="allowed"):
+        fp.pipeline_style("vhdl")
+    for bad in ({"adder_levels_per_cycle": 9.0}, {"dsp_mul_stages": 0.5},
+                {"act_stages": -1.0},
+                {"target_interval_cycles": float("nan")}):
+        with pytest.raises(Exception, match=next(iter(bad))):
+            FpgaSpec(lut=1e5, dsp=100, bram18=100, **bad)
+
+
+@pytest.mark.parametrize("name", ["alveo-u250", "alveo-u55c", "zcu102", "zcu104"])
+def test_presets_in_either_style_respect_the_depth_floor(name):
+    wl = cnn()
+    cp = hw.make_compression(wl.num_layers, weight_bits=8, act_bits=8)
+    for style in ("rtl", "hls4ml"):
+        spec = hw.preset(name).replace(name="fpga", **fp.pipeline_style(style))
+        c = EVAL(wl, spec, cp)
+        depth = np.asarray(c.extras["pipeline_depth_cycles"])
+        fill = float(c.extras["fill_latency_s"]) * float(spec.freq_hz)
+        assert np.all(depth >= 1.0) and fill >= depth.sum() * (1 - 1e-5), (name, style)
+        assert fill >= float(c.extras["interval_s"]) * float(spec.freq_hz) * (1 - 1e-5)

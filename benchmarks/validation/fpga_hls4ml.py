@@ -1,144 +1,251 @@
-"""Dataflow FPGA latency (cycles), interval and DSPs vs published hls4ml / FINN syntheses.
+"""Dataflow FPGA latency (cycles) and interval vs published hls4ml / FINN syntheses.
 
-Run:  python benchmarks/validation/fpga_hls4ml.py  [--out DIR]
-Writes ``results/fpga_hls4ml.md`` (and prints it). Takes a few seconds.
+Run:  python benchmarks/validation/fpga_hls4ml.py  [--out DIR] [--calibrate]
+Writes ``results/fpga_hls4ml.md`` (and prints it); ``--calibrate`` also prints the grid
+search that chose ``fpga_pipeline.PIPELINE_STYLES["hls4ml"]``. About a minute on a CPU.
 
-Datapoints. Nothing is fitted to them: the pipeline-stage constants come from
-``hw_models/fpga_pipeline.py`` (UG579 and stated assumptions), the rest are library defaults
-or the published part / clock / precision.
+Rows, split by source (calibration rows choose the hls4ml stage counts; validation rows
+are reported untouched):
 
-* hls4ml C-synthesis baselines committed to ``fastmachinelearning/hls4ml``
-  (``test/pytest/baselines/<backend>/<version>/*.json``, ``CSynthesisReport``: BestLatency,
-  WorstLatency, IntervalMin, DSP, LUT) [C]. Models from ``test/pytest/test_keras_api.py``
-  [C]: ``test_dense`` = Dense(2) on a 1-input vector + ELU; ``test_activations`` =
-  Dense(64) on a 1-input vector + ReLU; ``test_conv2d`` = Conv2D 32 filters 4x4 stride 4
-  ``same`` on 28x28x3 (Resource strategy). All ``ap_fixed<16,6>``, reuse factor 1, 5 ns
-  clock, part with 1,728,000 LUT / 12,288 DSP / 5,376 BRAM18 / 1,280 URAM (xcvu13p).
-* FINN SFC-max / CNV-max on a ZC706 at 200 MHz (Umuroglu et al., FPGA'17, arXiv
-  1612.07119, abstract) [C]: latency 0.31 us / 283 us, 12.3 M / 21,906 images/s.
+* **calibration**: the jet-tagging MLP (16-64-32-32-5 + softmax, Duarte et al. 2018) of
+  the hls4ml tutorial, C-synthesised with Vivado HLS 2019.2 for an xczu3eg at 5 ns; the
+  reports are the executed outputs of ``fastmachinelearning/hls4ml-tutorial`` notebooks at
+  commit ``f758e558`` [C]: part 1 (``ap_fixed<16,6>``, ReuseFactor 1: 13 cycles, II 1),
+  part 2 (ReuseFactor 2: 18 cycles, II 2), part 4 (QKeras 6-bit, 75% pruned: 15, II 1).
+* **validation**: (a) the same tutorial rebuilt with Vitis HLS 2024.1 for an xcu250
+  (commit ``c6b63d37``) [C]: parts 1-4 (14/1, 13/2, pruned 12/1, QKeras 12/1); (b) the
+  SVHN CNN of the tutorial part 6 (Aarrestad et al. 2021, arXiv 2101.05108; ``io_stream``,
+  50% pruned, ``ap_fixed<16,6>`` and QKeras 6-bit), csynth reports committed in the
+  tutorial (``pruned_cnn_reference/`` at ``2922f295``, ``quantized_pruned_cnn/`` at
+  ``5a2b7c8``) [C]; (c) hls4ml C-synthesis unit-test baselines
+  (``fastmachinelearning/hls4ml`` ``test/pytest/baselines``, toy layers from
+  ``test_keras_api.py``) [C]; (d) FINN SFC-max / CNV-max on a ZC706 (Umuroglu et al.,
+  FPGA'17, arXiv 1612.07119, abstract) [C], modelled in the default ``"rtl"`` style
+  (no FINN row was used to calibrate).
 
-The hls4ml designs take their input in parallel (``io_parallel``: the whole vector on
-its ports; ``io_stream``: one full vector per stream word), so ``io_bits_per_cycle`` is
-set to the input width. The jet-tagging MLP rows (Duarte et al. 2018; Fahim et al. 2021)
-are not included: their tables were not retrievable here, and no number is typed from
-memory.
+C synthesis does not enforce the device's capacity (the part-1 report uses 3,915 DSPs of
+the xczu3eg's 360), so every hls4ml row uses the xcu250 / xcvu13p totals (same die) and
+sets the design's interval from its ReuseFactor (``target_interval_cycles``). The model
+has no softmax layer: rows whose network ends in one add ``SOFTMAX_CYCLES``.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import math
 import statistics
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import jax
+
 from lepton_codesign import hw_models as hw
+from lepton_codesign.hw_models import fpga_pipeline as fp
 from lepton_codesign.hw_models.fpga_spec import FpgaSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fpga_published import ZC706, finn_cnv, finn_sfc  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+SOFTMAX_CYCLES = 4.0  # [C] hls4ml tutorial part 4.1: the softmax "takes 3~5 cycles" (mid)
+TUT = "fastmachinelearning/hls4ml-tutorial"
+CAL = f"{TUT}@f758e558 (Vivado HLS 2019.2, xczu3eg)"
+VAL = f"{TUT}@c6b63d37 (Vitis HLS 2024.1, xcu250)"
 BASE = "fastmachinelearning/hls4ml test/pytest/baselines"
-# xcvu13p, the hls4ml test part: resources as reported by the baselines ("Available*") [C].
-# A C-synthesised hls4ml IP has no DRAM: its ports are the I/O, so DRAM bandwidth is set
-# out of the way (1 PB/s) and io_bits_per_cycle per row.
-VU13P = FpgaSpec(lut=1728000.0, ff=3456000.0, dsp=12288.0, bram18=5376.0, uram=1280.0,
-                 freq_hz=200e6, node_nm=16.0, dram_bandwidth_bytes_per_s=1e15,
-                 name="xcvu13p")
+# xcu250 / xcvu13p totals as the csynth reports print them ("Available") [C]; a C-synthesised
+# hls4ml IP has no DRAM (its ports are the I/O): DRAM bandwidth is set out of the way.
+U250 = FpgaSpec(lut=1728000.0, ff=3456000.0, dsp=12288.0, bram18=5376.0, uram=1280.0,
+                freq_hz=200e6, node_nm=16.0, dram_bandwidth_bytes_per_s=1e15, name="xcu250")
+EVAL = jax.jit(hw.evaluate, static_argnames=("smooth",))
 
 
-def _hls4ml_rows():
-    dense = hw.gemm_workload([(1, 1, 2)])
-    act = hw.gemm_workload([(1, 1, 64)])
-    conv = hw.make_workload([hw.conv_layer("conv", (28, 28), 3, 32, (4, 4), 4, 0)])
-    # (name, workload, input bits, published best/worst latency, interval, DSP, source)
-    return [
-        ("Dense 1-2 + ELU, io_parallel", dense, 16, (2, 2), 1, 2,
-         f"{BASE}/Vivado/2020.1/test_dense-Vivado-io_parallel.json"),
-        ("Dense 1-2 + ELU, io_parallel (Vitis)", dense, 16, (2, 2), 1, 2,
-         f"{BASE}/Vitis/2023.1/test_keras_api_test_dense_io_parallel-Vitis.json"),
-        ("Dense 1-2 + ELU, io_stream", dense, 16, (4, 4), 4, 2,
-         f"{BASE}/Vitis/2024.1/test_keras_api_test_dense_io_stream-Vitis.json"),
-        ("Dense 1-64 + ReLU, io_parallel", act, 16, (0, 0), 1, 58,
-         f"{BASE}/Vitis/2024.1/test_keras_api_test_activations_io_parallel-Vitis-relu.json"),
-        ("Dense 1-64 + ReLU, io_stream", act, 16, (2, 2), 2, 59,
-         f"{BASE}/Vitis/2024.1/test_keras_api_test_activations_io_stream-Vitis-relu.json"),
-        ("Conv2D 28x28x3 -> 32, 4x4/4, Resource", conv, 28 * 28 * 3 * 16, (51, 52), 49, 740,
-         f"{BASE}/Vivado/2020.1/test_keras_api_test_conv2d_io_parallel-Vivado-Resource-same-"
-         "channels_last.json"),
+@dataclass
+class Row:
+    name: str
+    wl: hw.Workload
+    bits: tuple  # (weight bits, act bits), scalars or per-layer lists
+    latency: float  # published, cycles (mean of best/worst)
+    interval: float  # published, cycles
+    role: str  # "calibration" | "validation"
+    source: str
+    style: str = "hls4ml"
+    spec: FpgaSpec = U250
+    over: dict = field(default_factory=dict)  # spec fields that are design inputs
+    density: float = 1.0
+    softmax: bool = False
+
+
+def jet_mlp():
+    return hw.gemm_workload([(1, 16, 64), (1, 64, 32), (1, 32, 32), (1, 32, 5)])
+
+
+def svhn_cnn():
+    c = hw.conv_layer
+    return hw.make_workload([
+        c("conv0", (32, 32), 3, 16, (3, 3), 1, 0), c("conv1", (15, 15), 16, 16, (3, 3), 1, 0),
+        c("conv2", (6, 6), 16, 24, (3, 3), 1, 0),
+        {"name": "d0", "m": 1, "k": 96, "n": 42}, {"name": "d1", "m": 1, "k": 42, "n": 64},
+        {"name": "out", "m": 1, "k": 64, "n": 10}])
+
+
+def table_rows() -> list[Row]:
+    jet, cnn = jet_mlp(), svhn_cnn()
+    par = {"io_bits_per_cycle": 16.0 * 16}  # io_parallel: the whole 16 x 16-bit input
+    rf2 = {**par, "target_interval_cycles": 2.0}
+    stream = {"io_bits_per_cycle": 3.0 * 16}  # io_stream: one RGB pixel per cycle
+    rows = [
+        Row("jet MLP, <16,6>, RF 1", jet, (16, 16), 13, 1, "calibration",
+            f"{CAL} part1 report", over=par, softmax=True),
+        Row("jet MLP, <16,6>, RF 2", jet, (16, 16), 18, 2, "calibration",
+            f"{CAL} part2 report", over=rf2, softmax=True),
+        Row("jet MLP, QKeras 6b, 75% pruned", jet, (6, 6), 15, 1, "calibration",
+            f"{CAL} part4 report", over=par, density=0.25, softmax=True),
+        Row("jet MLP, <16,6>, RF 1", jet, (16, 16), 14, 1, "validation",
+            f"{VAL} part1 report", over=par, softmax=True),
+        Row("jet MLP, <16,6>, RF 2", jet, (16, 16), 13, 2, "validation",
+            f"{VAL} part2 report", over=rf2, softmax=True),
+        Row("jet MLP, <16,6>, 75% pruned", jet, (16, 16), 12, 1, "validation",
+            f"{VAL} part3 report", over=par, density=0.25, softmax=True),
+        Row("jet MLP, QKeras 6b, 75% pruned", jet, (6, 6), 12, 1, "validation",
+            f"{VAL} part4 report", over=par, density=0.25, softmax=True),
+        Row("SVHN CNN, <16,6>, 50% pruned, io_stream", cnn, (16, 16), 1055, 1029,
+            "validation", f"{TUT}@2922f295 pruned_cnn_reference/.../myproject_csynth.rpt "
+            "(Vivado HLS 2020.1)", over=stream, density=0.5, softmax=True),
+        Row("SVHN CNN, QKeras 6b, 50% pruned, io_stream", cnn, (6, 16), 1044, 1028,
+            "validation", f"{TUT}@5a2b7c8 quantized_pruned_cnn/.../myproject_csynth.rpt "
+            "(Vivado HLS 2020.1)", over=stream, density=0.5, softmax=True),
     ]
-
-
-def _err(model, published):
-    if published == 0:
-        return f"{model - published:+.0f} cyc (published 0)"
-    return f"{(model - published) / published:+.0%}"
-
-
-def rows() -> list[dict]:
-    out = []
-    for name, wl, in_bits, (best, worst), ii, dsp, src in _hls4ml_rows():
-        spec = VU13P.replace(io_bits_per_cycle=float(in_bits))
-        c = hw.evaluate(wl, spec, hw.make_compression(wl.num_layers, weight_bits=16,
-                                                      act_bits=16))
-        lat = float(c.total_latency_s) * 200e6
-        ival = float(c.extras["interval_s"]) * 200e6
-        pub = (best + worst) / 2
-        out.append({"design": name, "hardware": "xcvu13p @200 MHz, ap_fixed<16,6>, RF 1",
-                    "latency_model": lat, "latency_pub": pub, "latency_err": _err(lat, pub),
-                    "ival_model": ival, "ival_pub": ii, "ival_err": _err(ival, ii),
-                    "dsp": f"{float(c.extras['util_dsp']) * 12288:.0f} vs {dsp}",
-                    "source": src + " [C]"})
-    w1a1 = lambda n: hw.make_compression(n, weight_bits=1, act_bits=1)  # noqa: E731
+    dense, act = hw.gemm_workload([(1, 1, 2)]), hw.gemm_workload([(1, 1, 64)])
+    conv = hw.make_workload([hw.conv_layer("conv", (28, 28), 3, 32, (4, 4), 4, 0)])
+    one = {"io_bits_per_cycle": 16.0}
+    for name, wl, lat, ii, path, over in [
+        ("Dense 1-2 + ELU, io_parallel", dense, 2, 1,
+         "Vivado/2020.1/test_dense-Vivado-io_parallel.json", one),
+        ("Dense 1-2 + ELU, io_parallel", dense, 2, 1,
+         "Vitis/2023.1/test_keras_api_test_dense_io_parallel-Vitis.json", one),
+        ("Dense 1-2 + ELU, io_stream", dense, 4, 4,
+         "Vitis/2024.1/test_keras_api_test_dense_io_stream-Vitis.json", one),
+        ("Dense 1-64 + ReLU, io_parallel", act, 0, 1,
+         "Vitis/2024.1/test_keras_api_test_activations_io_parallel-Vitis-relu.json", one),
+        ("Dense 1-64 + ReLU, io_stream", act, 2, 2,
+         "Vitis/2024.1/test_keras_api_test_activations_io_stream-Vitis-relu.json", one),
+        ("Conv2D 28x28x3 -> 32, 4x4/4, Resource", conv, 51.5, 49,
+         "Vivado/2020.1/test_keras_api_test_conv2d_io_parallel-Vivado-Resource-same-"
+         "channels_last.json", {"io_bits_per_cycle": 28 * 28 * 3 * 16.0})]:
+        rows.append(Row(name, wl, (16, 16), lat, ii, "validation", f"{BASE}/{path}",
+                        over=over))
     cnv = finn_cnv()
-    cnv_bits = hw.make_compression(cnv.num_layers, weight_bits=1,
-                                   act_bits=[8] + [1] * (cnv.num_layers - 1))
-    for name, wl, cp, fps, lat_s in [("FINN SFC-max (W1A1)", finn_sfc(), w1a1(4), 12.3e6, 0.31e-6),
-                                     ("FINN CNV-max (W1A1)", cnv, cnv_bits, 21906, 283e-6)]:
-        c = hw.evaluate(wl, ZC706, cp)
-        lat = float(c.total_latency_s) * 200e6
-        ival = float(c.extras["interval_s"]) * 200e6
-        out.append({"design": name, "hardware": "ZC706 @200 MHz", "latency_model": lat,
-                    "latency_pub": lat_s * 200e6, "latency_err": _err(lat, lat_s * 200e6),
-                    "ival_model": ival, "ival_pub": 200e6 / fps,
-                    "ival_err": _err(ival, 200e6 / fps), "dsp": "-",
-                    "source": "Umuroglu et al. FPGA'17 (arXiv 1612.07119) abstract [C]"})
+    for name, wl, bits, fps, lat_s in [
+            ("FINN SFC-max (W1A1)", finn_sfc(), (1, 1), 12.3e6, 0.31e-6),
+            ("FINN CNV-max (W1A1)", cnv, (1, [8] + [1] * (cnv.num_layers - 1)), 21906, 283e-6)]:
+        rows.append(Row(name, wl, bits, lat_s * 200e6, 200e6 / fps, "validation",
+                        "Umuroglu et al. FPGA'17 (arXiv 1612.07119) abstract", style="rtl",
+                        spec=ZC706))
+    return rows
+
+
+def model(row: Row, style: dict | None = None) -> tuple[float, float]:
+    """(latency, interval) in cycles of one row, in its style (or ``style`` overrides)."""
+    st = fp.pipeline_style(row.style) if style is None else style
+    spec = row.spec.replace(**st, **row.over)
+    wb, ab = row.bits
+    cp = hw.make_compression(row.wl.num_layers, weight_density=row.density,
+                             weight_bits=wb, act_bits=ab)
+    c = EVAL(row.wl, spec, cp)
+    f = float(spec.freq_hz)
+    lat = float(c.total_latency_s) * f + (SOFTMAX_CYCLES if row.softmax else 0.0)
+    return lat, float(c.extras["interval_s"]) * f
+
+
+def _logerr(m, p):
+    return abs(math.log(max(m, 1e-9) / p))
+
+
+def calibrate(rows: list[Row]) -> tuple[dict, list]:
+    """Grid over physical stage counts; min median |log error| of latency on calibration
+    rows (ties: the slower, more conservative setting)."""
+    cal = [r for r in rows if r.role == "calibration"]
+    grid = []
+    for mul, lv, act, fifo in itertools.product((1.0, 2.0, 3.0), (1.0, 2.0, 3.0, 4.0, 6.0, 8.0),
+                                                (0.0, 1.0), (0.0, 1.0)):
+        st = {"dsp_mul_stages": mul, "adder_levels_per_cycle": lv, "act_stages": act,
+              "fifo_stages": fifo, "fold_balanced": 0.0}
+        lats = [model(r, st)[0] for r in cal]
+        err = statistics.median(_logerr(m, r.latency) for m, r in zip(lats, cal, strict=True))
+        grid.append((round(err, 6), -sum(lats), st))
+    grid.sort(key=lambda g: (g[0], g[1]))
+    return grid[0][2], grid
+
+
+def evaluate_rows(rows: list[Row]) -> list[dict]:
+    out = []
+    for r in rows:
+        lat, ival = model(r)
+        out.append({"row": r, "lat": lat, "ival": ival,
+                    "lat_err": (lat - r.latency) / r.latency if r.latency else None,
+                    "ival_err": (ival - r.interval) / r.interval})
     return out
 
 
-def summary(table: list[dict]) -> str:
+def _fmt(e, m, p):
+    return f"{e:+.0%}" if e is not None else f"{m - p:+.0f} cyc (published 0)"
+
+
+def summary(res: list[dict], role: str) -> str:
+    sel = [x for x in res if x["row"].role == role]
     lines = []
-    for key, label in (("latency", "latency"), ("ival", "interval")):
-        errs = [abs(r[f"{key}_model"] / r[f"{key}_pub"] - 1) for r in table if r[f"{key}_pub"]]
-        signed = [r[f"{key}_model"] - r[f"{key}_pub"] for r in table]
-        lines.append(f"- {label}: median |error| {statistics.median(errs):.0%} over {len(errs)} "
-                     f"rows with a nonzero published value (max {max(errs):.0%}); model above "
-                     f"published on {sum(s > 0 for s in signed)} of {len(signed)} rows\n")
+    for key, label in (("lat_err", "latency"), ("ival_err", "interval")):
+        errs = [abs(x[key]) for x in sel if x[key] is not None]
+        over = sum(x[key] is not None and x[key] > 0 for x in sel)
+        lines.append(f"- {role}, {label}: median |error| {statistics.median(errs):.0%} over "
+                     f"{len(errs)} rows with a nonzero published value (max {max(errs):.0%}); "
+                     f"model above published on {over}\n")
+    hard = [abs(x["ival_err"]) for x in sel if x["row"].interval > 1
+            and "target_interval_cycles" not in x["row"].over]
+    if hard:
+        lines.append(f"- {role}, interval where it is neither 1 nor set by the ReuseFactor: "
+                     f"median |error| {statistics.median(hard):.0%} over {len(hard)} rows\n")
     return "".join(lines)
 
 
-def to_markdown(table: list[dict]) -> str:
-    head = ("| design | hardware | latency model (cyc) | published | error | interval model "
-            "(cyc) | published | error | DSP model vs published | source |\n"
-            "|---|---|---|---|---|---|---|---|---|---|\n")
-    body = "".join(
-        f"| {r['design']} | {r['hardware']} | {r['latency_model']:.4g} | "
-        f"{r['latency_pub']:.4g} | {r['latency_err']} | {r['ival_model']:.4g} | "
-        f"{r['ival_pub']:.4g} | {r['ival_err']} | {r['dsp']} | {r['source']} |\n"
-        for r in table)
-    return head + body
+def to_markdown(res: list[dict]) -> str:
+    head = ("| design | role | style | latency model (cyc) | published | error | interval "
+            "model (cyc) | published | error | source |\n|---|---|---|---|---|---|---|---|---|"
+            "---|\n")
+    return head + "".join(
+        f"| {x['row'].name} | {x['row'].role} | {x['row'].style} | {x['lat']:.4g} | "
+        f"{x['row'].latency:.4g} | {_fmt(x['lat_err'], x['lat'], x['row'].latency)} | "
+        f"{x['ival']:.4g} | {x['row'].interval:.4g} | {x['ival_err']:+.0%} | "
+        f"{x['row'].source} [C] |\n" for x in res)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--calibrate", action="store_true",
+                    help="rerun the grid search for the hls4ml style (calibration rows)")
     args = ap.parse_args(argv)
-    table = rows()
+    rows = table_rows()
+    if args.calibrate:
+        best, grid = calibrate(rows)
+        print("best hls4ml stages on the calibration rows:", best)
+        for err, neg, st in grid[:8]:
+            print(f"  median |log err| {err:.3f}  sum latency {-neg:.1f}  {st}")
+        if best != fp.PIPELINE_STYLES["hls4ml"]:
+            print("NOTE: differs from fpga_pipeline.PIPELINE_STYLES['hls4ml']")
+    res = evaluate_rows(rows)
+    st = fp.PIPELINE_STYLES["hls4ml"]
     text = ("# Dataflow FPGA pipeline latency vs published syntheses\n\nGenerated by "
             "`python benchmarks/validation/fpga_hls4ml.py`. Error = (model - published) / "
-            "published; latency is one inference (batch 1), in clock cycles. No model "
-            "constant is fitted to these numbers.\n\n" + to_markdown(table) + "\n"
-            + summary(table))
+            "published; latency is one inference (batch 1), in clock cycles at 5 ns. Style "
+            f"`hls4ml` = {st} (`fpga_pipeline.PIPELINE_STYLES`, chosen on the calibration "
+            "rows only by `--calibrate`); style `rtl` = the library defaults (every stage "
+            f"registered). Rows ending in a softmax add {SOFTMAX_CYCLES:g} cycles (not "
+            "modelled). The interval of the RF 2 rows is a design input (ReuseFactor).\n\n"
+            + to_markdown(res) + "\n" + summary(res, "calibration")
+            + summary(res, "validation"))
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "fpga_hls4ml.md").write_text(text)
     print(text)

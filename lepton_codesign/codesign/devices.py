@@ -8,7 +8,8 @@ entry when the config is validated, so a typo, a missing file or a GPU under
 ``[fpga]`` is reported before anything trains.
 
 A point of a run records where its hardware came from (``hardware_record``): a preset
-as ``{"preset": name}``, a file as ``{"spec_file": absolute path, "name": spec name}``;
+as ``{"preset": name}``, a file as ``{"spec_file": absolute path, "name": spec name}``,
+plus ``"design"`` (``dataflow`` / ``overlay``) for an FPGA, shown in labels and reports;
 ``spec_of_record`` rebuilds the spec from that record.
 
 Example:
@@ -16,6 +17,8 @@ Example:
     't4'
     >>> hardware_label({"spec_file": "/tmp/my_gpu.yaml", "name": "my-gpu"})
     'my-gpu'
+    >>> hardware_label({"preset": "kv260", "design": "overlay"})
+    'kv260 (overlay)'
 """
 
 from __future__ import annotations
@@ -127,10 +130,12 @@ def resolve_entry(entry: str, kind: str, base_dir: str | Path | None = None) -> 
 
 
 def hardware_record(entry: str, spec: Any) -> dict:
-    """What a result point records about resolved hardware (see module docstring)."""
-    if is_spec_file(entry):
-        return {"spec_file": entry, "name": spec.name}
-    return {"preset": entry}
+    """What a result point records about resolved hardware (see module docstring); an
+    FPGA also records its design style (``"design": "dataflow" | "overlay"``)."""
+    rec = {"spec_file": entry, "name": spec.name} if is_spec_file(entry) else {"preset": entry}
+    if hasattr(spec, "architecture") and hasattr(spec, "describe"):
+        rec["design"] = str(spec.describe()["architecture"])
+    return rec
 
 
 def spec_of_record(hardware: dict) -> Any | None:
@@ -143,9 +148,10 @@ def spec_of_record(hardware: dict) -> Any | None:
 
 def hardware_label(hardware: dict) -> str:
     """Short readable name of a point's hardware (preset / spec name, or ASIC knobs)."""
+    design = f" ({hardware['design']})" if "design" in hardware else ""
     if "spec_file" in hardware:
-        return str(hardware["name"])
+        return f"{hardware['name']}{design}"
     if "preset" in hardware:
-        return str(hardware["preset"])
+        return f"{hardware['preset']}{design}"
     h = hardware
     return f"ASIC {h['pe_rows']}x{h['pe_cols']} {h['dataflow']} {h['node_nm']:g}nm"

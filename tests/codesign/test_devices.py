@@ -114,3 +114,11 @@ def test_records_rebuild_the_spec_and_label_it(tmp_path):
     assert hardware_label(hardware_record("t4", hw_models.preset("t4"))) == "t4"
     assert spec_of_record({"preset": "t4"}) == hw_models.preset("t4")
     assert spec_of_record({"pe_rows": 4}) is None
+
+
+def test_fpga_records_and_labels_carry_the_design_style():
+    for name, design in (("kv260", "overlay"), ("zcu104", "dataflow")):
+        rec = hardware_record(name, hw_models.preset(name))
+        assert rec == {"preset": name, "design": design}
+        assert hardware_label(rec) == f"{name} ({design})"
+        assert spec_of_record(rec) == hw_models.preset(name)

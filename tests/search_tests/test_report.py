@@ -107,6 +107,21 @@ def test_infeasible_points_keep_their_reason_and_no_nan(tmp_path):
         assert not re.search(r"\b(nan|inf)\b", (tmp_path / name).read_text(), re.I)
 
 
+def test_front_lists_the_fpga_design_style_next_to_the_device(tmp_path):
+    res = rs.results()
+    fpga = next(p for p in res["points"] if p["id"] == "fpga0")
+    fpga.update({"label": "dense-int8 @ kv260 (overlay)", "on_front": True, "feasible": True,
+                 "hardware": {"preset": "kv260", "design": "overlay"}, "violation": 0.0,
+                 "objectives": [0.31, 5e-3, 2e-2, 1e-3]})
+    fpga.pop("reason")
+    write_report(rs.write(tmp_path, res))
+    front = (tmp_path / "front.csv").read_text().splitlines()
+    col = front[0].split(",").index("hw.design")
+    row = next(r for r in front[1:] if "kv260" in r)
+    assert row.split(",")[col] == "overlay"
+    assert "dense-int8 @ kv260 (overlay)" in (tmp_path / "report.md").read_text()
+
+
 def test_html_report_is_self_contained_with_human_units(tmp_path):
     write_report(rs.write(tmp_path))
     html = (tmp_path / "report.html").read_text(encoding="utf-8")

@@ -1,0 +1,113 @@
+"""Kernel microbenchmarks on the local JAX device, for ``lepton-codesign calibrate``.
+
+Writes the measurement schema ``hw_models.gpu_calibrate`` fits (the one of
+``benchmarks/validation/data/h200_kernels.json``): per GEMM ``latency_s`` (median of
+single synchronous jitted calls, dispatch to ``block_until_ready``) and ``per_call_s``
+(calls queued back to back, one sync at the end, divided by their number); a copy
+bandwidth sweep the same way. The smallest GEMM gives the dispatch floor. No power is
+measured (nvidia-smi is not read here).
+
+Example:
+    >>> data = run_suite(quick=True, shapes=[(8, 8, 8)], dtypes=["float32"], mib=[1],
+    ...                  reps=2)
+    >>> sorted(data), data["gemm"][0]["dtype"]
+    (['about', 'bandwidth', 'gemm', 'meta'], 'float32')
+"""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import statistics
+import time
+
+# GEMM shapes (M, N, K) [A]: a dispatch-floor call, skinny GEMVs, MLP-like and square
+# sizes; the quick set keeps the whole suite under a minute on a 2-core CPU.
+QUICK_SHAPES = ((8, 8, 8), (1, 1024, 1024), (64, 784, 300), (256, 256, 256),
+                (128, 1024, 1024), (512, 512, 512), (1024, 1024, 1024))
+FULL_SHAPES = QUICK_SHAPES + ((1, 4096, 4096), (32, 4096, 4096), (197, 768, 3072),
+                              (3136, 64, 576), (2048, 2048, 2048), (4096, 1024, 4096))
+QUICK_MIB, FULL_MIB = (1, 16, 64), (1, 16, 256, 1024)
+ABOUT = ("Measured by lepton_codesign.microbench on the local JAX device. Each GEMM row: "
+         "the median of single synchronous jitted calls, each timed from dispatch to "
+         "block_until_ready (latency_s), and the time per call of calls queued back to "
+         "back with one sync at the end (per_call_s). GEMM: C[M,N] = A[M,K] @ B[K,N] at "
+         "JAX's default precision. bandwidth: a read+write copy of an array of the given "
+         "size (x + 1).")
+
+
+def default_dtypes(platform_name: str) -> list[str]:
+    """Dtypes measured by default: fp32 everywhere; bf16, fp16, int8 and fp8 on GPUs
+    (XLA:CPU's bf16 dots are erratic, 20-70% fit residuals on a 2-core CPU [M])."""
+    if platform_name == "gpu":
+        return ["float32", "bfloat16", "float16", "int8", "float8_e4m3fn"]
+    return ["float32"]
+
+
+def _time(fn, args, reps: int) -> tuple[float, float]:
+    """``(median single-call latency, back-to-back time per call)`` in seconds."""
+    fn(*args).block_until_ready()  # compile and warm up
+    single = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn(*args).block_until_ready()
+        single.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    outs = [fn(*args) for _ in range(reps)]
+    outs[-1].block_until_ready()
+    for o in outs:
+        o.block_until_ready()
+    return statistics.median(single), (time.perf_counter() - t0) / reps
+
+
+def _gemm_fn(dtype: str):
+    import jax
+    import jax.numpy as jnp
+
+    if dtype == "int8":
+        return jax.jit(lambda a, b: jnp.matmul(a, b, preferred_element_type=jnp.int32))
+    if dtype.startswith("float8"):
+        return jax.jit(lambda a, b: jnp.matmul(a, b, preferred_element_type=jnp.bfloat16))
+    return jax.jit(jnp.matmul)
+
+
+def run_suite(quick: bool = True, shapes=None, dtypes=None, mib=None,
+              reps: int | None = None) -> dict:
+    """Run the GEMM and bandwidth sweeps; return the measurement dict.
+
+    Args:
+        quick: small shapes, 1-64 MiB copies and 5 repetitions (full: 30).
+        shapes: ``(M, N, K)`` GEMMs (default ``QUICK_SHAPES`` / ``FULL_SHAPES``).
+        dtypes: JAX dtype names (default ``default_dtypes``).
+        mib: copy sizes in MiB.
+        reps: repetitions per timing.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    dev = jax.devices()[0]
+    shapes = shapes or (QUICK_SHAPES if quick else FULL_SHAPES)
+    dtypes = dtypes or default_dtypes(dev.platform)
+    mib = mib or (QUICK_MIB if quick else FULL_MIB)
+    reps = reps or (5 if quick else 30)
+    key = jax.random.PRNGKey(0)
+    gemm = []
+    for dtype in dtypes:
+        fn = _gemm_fn(dtype)
+        for m, n, k in shapes:
+            a = jax.random.normal(key, (m, k), jnp.float32).astype(dtype)
+            b = jax.random.normal(key, (k, n), jnp.float32).astype(dtype)
+            lat, per_call = _time(fn, (a, b), reps)
+            gemm.append({"M": m, "N": n, "K": k, "dtype": dtype, "latency_s": lat,
+                         "per_call_s": per_call, "flops": 2 * m * n * k})
+    copy = jax.jit(lambda x: x + 1)
+    bandwidth = []
+    for size in mib:
+        x = jnp.zeros(size * 2**20 // 4, jnp.float32)
+        lat, per_call = _time(copy, (x,), reps)
+        bandwidth.append({"MiB": size, "latency_s": lat, "per_call_s": per_call,
+                          "GBps_rw": 2 * size * 2**20 / per_call / 1e9})
+    meta = {"device": str(dev), "device_kind": dev.device_kind, "platform": dev.platform,
+            "jax": jax.__version__, "quick": quick, "host": platform.node(),
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")}
+    return {"about": ABOUT, "meta": meta, "gemm": gemm, "bandwidth": bandwidth}
