@@ -129,10 +129,15 @@ def onchip_energy_j(wl: Workload, spec: AsicSpec, *, act_bits, w_bytes, k_stream
     rw_load, ri_load = h_w * w_bytes * e["rf_w_rd"], h_i * mka * e["rf_i_rd"]
 
     def candidate(b_r, b_c):
-        """(SRAM pJ, RF pJ) per group when ``b_r`` x ``b_c`` folds run per pass."""
-        nr, nc = mem.ceil_div_nonneg(fr, b_r, smooth), mem.ceil_div_nonneg(fc, b_c, smooth)
-        held = b_r * b_c > 1.0
-        reuse = jnp.where(is_os, jnp.where(b_c > 1.0, 1.0, b_r), b_c)
+        """(SRAM pJ, RF pJ) per group when ``b_r`` x ``b_c`` folds run per pass
+        (``None``: no blocking, SCALE-Sim's fold loop)."""
+        if b_r is None:
+            nr, nc, held, b_c, reuse = fr, fc, False, 1.0, 1.0
+        else:
+            nr = mem.ceil_div_nonneg(fr, b_r, smooth)
+            nc = mem.ceil_div_nonneg(fc, b_c, smooth)
+            held = b_r * b_c > 1.0
+            reuse = jnp.where(is_os, jnp.where(b_c > 1.0, 1.0, b_r), b_c)
         n_i = jnp.where(is_is, 1.0, nc)
         n_w = jnp.where(is_os, nr, jnp.where(is_ws, 1.0, nc))
         n_o = jnp.where(is_os, 0.0, nr - 1.0)
@@ -141,9 +146,8 @@ def onchip_energy_j(wl: Workload, spec: AsicSpec, *, act_bits, w_bytes, k_stream
         sram = sram0 + ci_s * n_i + cw_s * n_w + co_s * n_o
         return sram, rf0 + ci_r * n_i + cw_r * n_w + co_r * n_o + w_rd + i_rd
 
-    one = jnp.ones_like(jnp.asarray(fr * e_s, jnp.float32))
-    blocks = [(one, one)] + [mem.blocking(e_s, e_p, fr, fc, dataflow, o, smooth)
-                             for o in mem.ORDERS[1:]]
+    blocks = [(None, None)] + [mem.blocking(e_s, e_p, fr, fc, dataflow, o, smooth)
+                               for o in mem.ORDERS[1:]]
     cands = [candidate(b_r, b_c) for b_r, b_c in blocks]
     # The total is a min-reduction over a candidate axis, not sram_j + rf_j: when only
     # the total is used (``evaluate``) the split's selects are dead code, and XLA:CPU
