@@ -16,12 +16,14 @@ Per layer (each of its ``groups`` GEMMs runs in turn):
    them. ``extras["fill_drain_cycles"]`` is the array-size-dependent part of compute.
 4. **Cycles** = max(compute, memory) (double-buffered overlap); ``bound`` says which.
 5. **Energy** = MACs actually performed x e_mac(w, a, node) + SRAM bytes x
-   e_sram(size, node) + DRAM bytes x e_dram + leakage x area x time. Partial sums are
+   e_sram(size, node) + DRAM bytes x e_dram + leakage x area x time; per-PE register
+   files when the spec has them (``asic_memory``; included in ``energy_sram_j``, split
+   by ``asic_energy.onchip_split_j``). Partial sums are
    read and written in the ofmap SRAM at accumulator width (``constants.ACC_BITS``);
    every DRAM transfer also fills or drains its own operand's SRAM once.
-6. **Area** = PEs x PE area(pe_bits) + SRAM bits x bit-cell area, plus overheads;
-   dollars from ``hw_models.dollars``: capex is the deployable part (die + package +
-   DRAM devices + board + NRE / volume), broken down in ``extras``.
+6. **Area** = PEs x PE area(pe_bits) + SRAM bits x bit-cell area + RF bits, plus
+   overheads; dollars from ``hw_models.dollars``: capex is the deployable part (die +
+   package + DRAM devices + board + NRE / volume), broken down in ``extras``.
 
 Example:
     >>> import hw_models as hw
@@ -37,7 +39,8 @@ import jax.numpy as jnp
 
 from lepton_codesign.hw_models import _smooth, dollars
 from lepton_codesign.hw_models import constants as C
-from lepton_codesign.hw_models.asic_energy import sram_energy_j
+from lepton_codesign.hw_models.asic_energy import onchip_energy_j
+from lepton_codesign.hw_models.asic_memory import rf_area_um2
 from lepton_codesign.hw_models.asic_spec import (
     SP_GATING,
     SP_NM,
@@ -76,7 +79,7 @@ def asic_area_mm2(spec: AsicSpec):
     pe_array_um2 = spec.pe_rows * spec.pe_cols * pe_um2 * (1.0 + sp_over)
     sram_bytes = spec.ifmap_sram_bytes + spec.filter_sram_bytes + spec.ofmap_sram_bytes
     sram_um2 = sram_bytes * 8.0 * C.sram_cell_um2(spec.node_nm) / C.SRAM_ARRAY_EFFICIENCY
-    return (pe_array_um2 + sram_um2) * C.CHIP_OVERHEAD_FACTOR / 1e6
+    return (pe_array_um2 + sram_um2 + rf_area_um2(spec)) * C.CHIP_OVERHEAD_FACTOR / 1e6
 
 
 def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
@@ -143,8 +146,9 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
     macs = wl.groups * wl.m * wl.k * n_eff * performed
     e_mac_j = macs * C.mac_energy_pj_45(wb, ab) * C.node_energy_scale(spec.node_nm) * 1e-12
     k_sk = wl.k * jnp.where(skips, wd_in, 1.0)  # reduction elements streamed per output
-    sram_j = sram_energy_j(wl, spec, act_bits=ab, w_bytes=w_bytes, k_streamed=k_sk,
-                           n_eff=n_eff, fr=fr, fc=fc, traffic=traffic)
+    onchip = onchip_energy_j(wl, spec, act_bits=ab, w_bytes=w_bytes, k_streamed=k_sk,
+                             n_eff=n_eff, fr=fr, fc=fc, traffic=traffic, smooth=smooth)
+    sram_j = onchip.total_j  # SRAM + per-PE RFs; split: asic_energy.onchip_split_j
     dram_j = dram_bytes * spec.dram_energy_pj_per_byte * 1e-12
     area_mm2 = asic_area_mm2(spec)
     leak_j = spec.leakage_w_per_mm2 * area_mm2 * latency_s

@@ -27,6 +27,10 @@ MAPPINGS = ("best", "scalesim")
 MAP_BEST, MAP_SCALESIM = 0, 1
 SPARSITY_SUPPORT = ("none", "zero-gating", "skipping", "nm")
 OS, WS, IS = 0, 1, 2
+# Optional per-level energies (None = the size law), see AsicSpec's docstring.
+_LEVELS = ("rf_weight", "rf_input", "rf_psum", "ifmap_sram", "filter_sram", "ofmap_sram")
+ENERGY_OVERRIDES = (tuple(f"{lv}_pj_per_byte" for lv in _LEVELS)
+                    + tuple(f"{lv}_write_pj_per_byte" for lv in _LEVELS))
 SP_NONE, SP_GATING, SP_SKIPPING, SP_NM = 0, 1, 2, 3
 
 
@@ -74,6 +78,20 @@ class AsicSpec:
         board_usd: board or module around the package (PCB, regulators, connector,
             assembly). Default $10 [A] (M.2-class module); a PCIe card ~$80 [D]
             (``constants.BOARD_PCIE_CARD_USD``). See docs/dollars.md.
+        rf_weight_bytes, rf_input_bytes, rf_psum_bytes: per-PE register file of each
+            operand (memory hierarchy level below the SRAMs, ``hw_models.asic_memory``).
+            Default 0 = no RF level (the three-buffer template). Eyeriss: 448 B weight,
+            24 B input, 48 B psum scratchpads (Chen et al. JSSC 2017; [U] as in the
+            eyeriss-like preset).
+        rf_weight_pj_per_byte, rf_input_pj_per_byte, rf_psum_pj_per_byte: energy per
+            byte read from each RF; ``None`` = Eyeriss's RF = 1x 16-bit MAC law at
+            ``node_nm`` (``constants.E_RF_PJ_PER_BYTE_45``).
+        ifmap_sram_pj_per_byte, filter_sram_pj_per_byte, ofmap_sram_pj_per_byte:
+            energy per byte read from each SRAM; ``None`` = the banked Horowitz size
+            law (``constants.sram_energy_pj_per_byte``). Set them to state a known
+            (measured, CACTI/Accelergy) per-access energy divided by the access width.
+        rf_*_write_pj_per_byte, *_sram_write_pj_per_byte: the same per byte written;
+            ``None`` = the level's read energy.
         name: display name (static).
     """
 
@@ -102,6 +120,21 @@ class AsicSpec:
     dram_device_bandwidth_bytes_per_s: jax.Array | float = C.DDR4_DEVICE_BYTES_PER_S
     dram_device_usd: jax.Array | float = C.DDR4_DEVICE_USD
     board_usd: jax.Array | float = C.BOARD_MODULE_USD
+    rf_weight_bytes: jax.Array | float = 0.0
+    rf_input_bytes: jax.Array | float = 0.0
+    rf_psum_bytes: jax.Array | float = 0.0
+    rf_weight_pj_per_byte: jax.Array | float | None = None
+    rf_input_pj_per_byte: jax.Array | float | None = None
+    rf_psum_pj_per_byte: jax.Array | float | None = None
+    ifmap_sram_pj_per_byte: jax.Array | float | None = None
+    filter_sram_pj_per_byte: jax.Array | float | None = None
+    ofmap_sram_pj_per_byte: jax.Array | float | None = None
+    rf_weight_write_pj_per_byte: jax.Array | float | None = None
+    rf_input_write_pj_per_byte: jax.Array | float | None = None
+    rf_psum_write_pj_per_byte: jax.Array | float | None = None
+    ifmap_sram_write_pj_per_byte: jax.Array | float | None = None
+    filter_sram_write_pj_per_byte: jax.Array | float | None = None
+    ofmap_sram_write_pj_per_byte: jax.Array | float | None = None
     name: str = dataclasses.field(default="asic", metadata={"static": True})
 
     def __post_init__(self):
@@ -113,8 +146,8 @@ class AsicSpec:
             _code(self.sparsity_support, SPARSITY_SUPPORT, "AsicSpec.sparsity_support"),
         )
         # The file schema, on concrete values (tracers skipped; every batch element).
-        check_fields(self, _RULES, optional=("wafer_price_usd", "nre_usd",
-                                               "dram_devices"))
+        check_fields(self, _RULES, optional=("wafer_price_usd", "nre_usd", "dram_devices",
+                                               *ENERGY_OVERRIDES))
 
     @property
     def num_pes(self):
@@ -160,5 +193,11 @@ _RULES = {
     "dram_device_bandwidth_bytes_per_s": Rule(min=1e3, exclusive=False, max=1e16),
     "dram_device_usd": Rule(min=0.0, exclusive=False),
     "board_usd": Rule(min=0.0, exclusive=False),
+    # Memory hierarchy (asic_memory): an RF of 0 B is absent; 1 MiB per PE caps a typo
+    # (Eyeriss's largest per-PE scratchpad is 448 B) [A]. Energies >= 0 pJ/B, capped at
+    # 1e4 pJ/B (60x DRAM's 162.5) [A].
+    **{f: Rule(min=0.0, exclusive=False, max=2.0**20)
+       for f in ("rf_weight_bytes", "rf_input_bytes", "rf_psum_bytes")},
+    **{f: Rule(min=0.0, exclusive=False, max=1e4) for f in ENERGY_OVERRIDES},
 }
 register_spec_kind("asic", AsicSpec, _RULES, ("pe_rows", "pe_cols", "dataflow", "freq_hz"))

@@ -34,6 +34,14 @@ SRAM_SIZE_EXPONENT = 0.475  # [D] from the three Horowitz SRAM points
 # sp_banks = 4) [U]. Without banking, Horowitz's law priced a 1 MiB buffer at 13-22x
 # ZigZag's CACTI-based per-byte energy (benchmarks/validation/README_zigzag.md).
 SRAM_BANK_BYTES = 32 * 1024.0
+# Per-PE register files (RF, <= ~1 KiB): Eyeriss's normalised energies put one RF access
+# at 1x a 16-bit MAC (MAC 1 : RF 1 : NoC 2 : global buffer 6 : DRAM 200), Chen, Emer, Sze
+# ISCA 2016 [C] (anchors.md 3.1). Per byte at 45 nm [D]: (0.2 * 4 + 0.03 * 2) / 2 =
+# 0.43 pJ/B, from this file's 16x16-bit MAC (mac_energy_pj_45). The table gives one number
+# for 0.5-1 KiB RFs, so no size dependence is modelled [A]. Cross-check: the SRAM law
+# below at its 1 KiB floor gives 0.46 pJ/B.
+RF_TO_MAC16_ENERGY = 1.0  # [C] Eyeriss ISCA 2016 normalised RF access energy
+E_RF_PJ_PER_BYTE_45 = RF_TO_MAC16_ENERGY * (E_INT8_MULT_PJ_45 * 4.0 + E_INT8_ADD_PJ_45 * 2.0) / 2.0
 # DRAM: 1.3-2.6 nJ per 64-bit access [C] Horowitz 2014; the low end, per byte [D].
 E_DRAM_PJ_PER_BYTE = 1300.0 / 8.0  # [D] = 162.5 pJ/B
 
@@ -49,6 +57,10 @@ A_INT8_ADD_UM2_45 = 36.0  # [U]
 PE_OVERHEAD_FACTOR = 2.0  # [A] registers+control roughly equal the datapath
 PRECISION_SCALABLE_AREA_FACTOR = 1.3  # [A] fusion/shift logic (Bit Fusion-style PEs)
 CHIP_OVERHEAD_FACTOR = 1.3  # [A] NoC, control, I/O beyond PEs and SRAM
+# Per-PE register files are latch / flip-flop arrays with their own read muxes, not 6T
+# SRAM macros: RF bit area = 3x the high-density SRAM bit-cell [A] (a ~12-18 transistor
+# latch cell plus read port against 6 transistors), over the same array efficiency.
+RF_CELL_AREA_FACTOR = 3.0
 SRAM_ARRAY_EFFICIENCY = 0.65  # [U] macro density ~60-70% of bit-cell density
 
 # ---------------------------------------------------------------------------

@@ -202,6 +202,15 @@ def derive_spec(hw: dict, spatial: dict):
     in ZigZag; DRAM pJ/byte = mean of ZigZag's DRAM read and write cost per word;
     DRAM bytes/cycle = its port width; node solved so that our MAC energy equals
     ZigZag's ``unit_energy``; leakage 0 (ZigZag has no static energy).
+
+    Memory hierarchy (read from the same file, like the capacities; nothing here looks
+    at ZigZag's outputs): an operand's per-PE register file = its memory with no served
+    dimension (one instance per PE), ``rf_*_bytes`` = that memory's size. Every on-chip
+    level's read (write) energy per byte = its read (write) cost per access divided by
+    its port width in bytes, for the RFs and for the three buffers.
+    An operand whose only on-chip memory is its RF array (tpu_like weights) keeps that
+    array as its buffer for capacity, at 0 pJ/B: the level does not exist on its own,
+    and its bytes are charged once, at the RF.
     """
     import math
 
@@ -219,12 +228,30 @@ def derive_spec(hw: dict, spatial: dict):
         inst = math.prod(sizes[d] for d in hw["dimensions"] if d not in m["served_dimensions"])
         return m["size_bits"] * inst / 8.0
 
-    buffers = {}
-    for field, mem_op in (("ifmap", "I1"), ("filter", "I2"), ("ofmap", "O")):
+    def pj_per_byte(m, cost="both"):
+        pj = 0.5 * (m["r_cost_pj"] + m["w_cost_pj"]) if cost == "both" else m[cost]
+        return pj / (m["bw_max_bits"] / 8.0)
+
+    buffers, rfs, levels = {}, {}, {}
+    for field, rf_field, mem_op in (("ifmap", "input", "I1"), ("filter", "weight", "I2"),
+                                    ("ofmap", "psum", "O")):
         cands = [(total_bytes(m), n) for n, m in mems.items()
                  if n != dram_name and mem_op in m["operands"]]
         buffers[field] = max(cands)
-    dram_pj_b = 0.5 * (dram["r_cost_pj"] + dram["w_cost_pj"]) / (dram["bw_max_bits"] / 8.0)
+        own = [n for n, m in mems.items()
+               if mem_op in m["operands"] and not m["served_dimensions"]]
+        if own:  # per-PE register file of this operand
+            rfs[rf_field] = own[0]
+            levels[f"rf_{rf_field}_bytes"] = mems[own[0]]["size_bits"] / 8.0
+            levels[f"rf_{rf_field}_pj_per_byte"] = pj_per_byte(mems[own[0]], "r_cost_pj")
+            levels[f"rf_{rf_field}_write_pj_per_byte"] = pj_per_byte(mems[own[0]],
+                                                                      "w_cost_pj")
+        buf = mems[buffers[field][1]]
+        shared = bool(buf["served_dimensions"])
+        levels[f"{field}_sram_pj_per_byte"] = pj_per_byte(buf, "r_cost_pj") if shared else 0.0
+        levels[f"{field}_sram_write_pj_per_byte"] = (pj_per_byte(buf, "w_cost_pj") if shared
+                                                     else 0.0)
+    dram_pj_b = pj_per_byte(dram)
     node = solve_node_nm(hw["unit_energy_pj"])
     spec = hwm.AsicSpec(
         pe_rows=float(rows), pe_cols=float(cols), dataflow="ws", freq_hz=FREQ_HZ,
@@ -232,19 +259,28 @@ def derive_spec(hw: dict, spatial: dict):
         ofmap_sram_bytes=buffers["ofmap"][0],
         dram_bandwidth_bytes_per_s=dram["bw_max_bits"] / 8.0 * FREQ_HZ,
         dram_energy_pj_per_byte=dram_pj_b, node_nm=node, pe_bits=float(BITS),
-        leakage_w_per_mm2=0.0, name=hw["name"])
+        leakage_w_per_mm2=0.0, name=hw["name"], **levels)
     e_mac = float(C.mac_energy_pj_45(BITS, BITS) * C.node_energy_scale(node))
     memories = [{"memory": n, "operands": m["operands"], "total_bytes": total_bytes(m),
                  "zigzag_read_pj_per_byte": m["r_cost_pj"] / (m["bw_max_bits"] / 8.0),
                  "zigzag_write_pj_per_byte": m["w_cost_pj"] / (m["bw_max_bits"] / 8.0)}
                 for n, m in mems.items()]
     ours_buffers = {f: {"zigzag_memory": n, "bytes": b,
-                        "ours_pj_per_byte": float(C.sram_energy_pj_per_byte(b, node))}
+                        "ours_pj_per_byte": levels[f"{f}_sram_pj_per_byte"],
+                        "ours_write_pj_per_byte": levels[f"{f}_sram_write_pj_per_byte"],
+                        "size_law_pj_per_byte": float(C.sram_energy_pj_per_byte(b, node))}
                     for f, (b, n) in buffers.items()}
+    ours_rfs = {f: {"zigzag_memory": n, "bytes_per_pe": levels[f"rf_{f}_bytes"],
+                    "ours_pj_per_byte": levels[f"rf_{f}_pj_per_byte"],
+                    "ours_write_pj_per_byte": levels[f"rf_{f}_write_pj_per_byte"],
+                    "rf_law_pj_per_byte": float(C.E_RF_PJ_PER_BYTE_45
+                                                * C.node_energy_scale(node))}
+                for f, n in rfs.items()}
     matched = {"pe_rows": rows, "pe_cols": cols, "dataflow": "ws", "freq_hz": FREQ_HZ,
                "node_nm": node, "e_mac_pj_ours": e_mac,
                "e_mac_pj_zigzag": hw["unit_energy_pj"], "dram_pj_per_byte": dram_pj_b,
                "dram_bytes_per_cycle": dram["bw_max_bits"] / 8.0, "buffers": ours_buffers,
+               "register_files": ours_rfs,
                "zigzag_memories": memories}
     return spec, matched
 
@@ -295,6 +331,9 @@ def compare_accelerator(acc: dict) -> dict:
     ours = {k: np.asarray(getattr(c, k), np.float64) for k in (
         "energy_j", "energy_mac_j", "energy_sram_j", "energy_dram_j", "dram_bytes",
         "compute_cycles", "cycles")}
+    from lepton_codesign.hw_models.asic_energy import onchip_split_j
+
+    ours["energy_rf_j"] = np.asarray(onchip_split_j(wl, spec).rf_j, np.float64)
     rows = []
     for i, zz in enumerate(acc["layers"]):
         if zz["name"] != wl.names[i] or zz["macs"] != int(np.asarray(wl.macs)[i]):
@@ -308,7 +347,9 @@ def compare_accelerator(acc: dict) -> dict:
             "energy_ratio": e_ours / zz["energy_pj"],
             "zz_mac_uj": zz["mac_energy_pj"] / 1e6, "ours_mac_uj": ours["energy_mac_j"][i] * 1e6,
             "zz_onchip_uj": (reg + sram) / 1e6, "zz_reg_uj": reg / 1e6,
-            "zz_sram_uj": sram / 1e6, "ours_sram_uj": ours["energy_sram_j"][i] * 1e6,
+            "zz_sram_uj": sram / 1e6, "ours_onchip_uj": ours["energy_sram_j"][i] * 1e6,
+            "ours_rf_uj": ours["energy_rf_j"][i] * 1e6,
+            "ours_sram_uj": (ours["energy_sram_j"][i] - ours["energy_rf_j"][i]) * 1e6,
             "zz_dram_uj": dram_pj / 1e6, "ours_dram_uj": ours["energy_dram_j"][i] * 1e6,
             "zz_dram_bytes": dram_b, "ours_dram_bytes": ours["dram_bytes"][i],
             "dram_bytes_ratio": ours["dram_bytes"][i] / max(dram_b, 1.0),
@@ -331,9 +372,10 @@ def compare_accelerator(acc: dict) -> dict:
 
     summary = {
         "spearman_energy": rho("zz_energy_uj", "ours_energy_uj"),
-        "spearman_onchip_energy": rho("zz_onchip_uj", "ours_sram_uj"),
+        "spearman_onchip_energy": rho("zz_onchip_uj", "ours_onchip_uj"),
+        "spearman_reg_energy": rho("zz_reg_uj", "ours_rf_uj"),
         "spearman_energy_per_mac": rho("zz_energy_uj", "ours_energy_uj", True),
-        "spearman_onchip_per_mac": rho("zz_onchip_uj", "ours_sram_uj", True),
+        "spearman_onchip_per_mac": rho("zz_onchip_uj", "ours_onchip_uj", True),
         "spearman_dram_bytes": rho("zz_dram_bytes", "ours_dram_bytes"),
         "spearman_cycles": rho("zz_cycles", "ours_cycles"),
         "energy_ratio_gmean": gmean("energy_ratio"),
@@ -345,7 +387,7 @@ def compare_accelerator(acc: dict) -> dict:
         "share_zz": {k: float(col(k).sum() / col("zz_energy_uj").sum())
                      for k in ("zz_mac_uj", "zz_reg_uj", "zz_sram_uj", "zz_dram_uj")},
         "share_ours": {k: float(col(k).sum() / col("ours_energy_uj").sum())
-                       for k in ("ours_mac_uj", "ours_sram_uj", "ours_dram_uj")},
+                       for k in ("ours_mac_uj", "ours_rf_uj", "ours_sram_uj", "ours_dram_uj")},
         "zigzag_s_total": float(col("zigzag_s").sum()),
     }
     # Sensitivity: our total energy under the other two dataflow templates.
@@ -365,32 +407,40 @@ def _markdown(results: dict, raw: dict) -> str:
                    f"(MAC {m['e_mac_pj_ours']:.3f} pJ vs ZigZag {m['e_mac_pj_zigzag']} pJ), "
                    f"DRAM {m['dram_pj_per_byte']:.1f} pJ/B at {m['dram_bytes_per_cycle']:.0f} "
                    "B/cycle, leakage 0.\n")
-        out.append("| our buffer | ZigZag memory | bytes | ours pJ/B |\n|---|---|---:|---:|")
+        out.append("| our level | ZigZag memory | bytes | ours read / write pJ/B "
+                   "| our size law pJ/B (not used) |\n|---|---|---:|---:|---:|")
         for f, b in m["buffers"].items():
-            out.append(f"| {f} | {b['zigzag_memory']} | {b['bytes']:.0f} | "
-                       f"{b['ours_pj_per_byte']:.3f} |")
+            out.append(f"| {f} SRAM | {b['zigzag_memory']} | {b['bytes']:.0f} | "
+                       f"{b['ours_pj_per_byte']:.3f} / {b['ours_write_pj_per_byte']:.3f} | "
+                       f"{b['size_law_pj_per_byte']:.3f} |")
+        for f, b in m["register_files"].items():
+            out.append(f"| {f} RF (per PE) | {b['zigzag_memory']} | {b['bytes_per_pe']:.0f} | "
+                       f"{b['ours_pj_per_byte']:.3f} / {b['ours_write_pj_per_byte']:.3f} | "
+                       f"{b['rf_law_pj_per_byte']:.3f} |")
         out.append("\n| ZigZag memory | operands | total bytes | read pJ/B | write pJ/B |\n"
                    "|---|---|---:|---:|---:|")
         for z in m["zigzag_memories"]:
             out.append(f"| {z['memory']} | {','.join(z['operands'])} | {z['total_bytes']:.0f} "
                        f"| {z['zigzag_read_pj_per_byte']:.3f} "
                        f"| {z['zigzag_write_pj_per_byte']:.3f} |")
-        out.append("\n| layer | MACs | ZigZag uJ | ours uJ | ratio | ZZ mac/onchip/DRAM uJ | "
-                   "ours mac/SRAM/DRAM uJ | DRAM B ratio | ZZ cycles | ours cycles | cyc ratio |\n"
-                   "|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|")
+        out.append("\n| layer | MACs | ZigZag uJ | ours uJ | ratio | ZZ mac/regs/SRAM/DRAM uJ | "
+                   "ours mac/RF/SRAM/DRAM uJ | DRAM B ratio | ZZ cycles | ours cycles | "
+                   "cyc ratio |\n|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|")
         for r in res["rows"]:
             out.append(
                 f"| {r['layer']} | {r['macs']:.3g} | {r['zz_energy_uj']:.2f} | "
                 f"{r['ours_energy_uj']:.2f} | {r['energy_ratio']:.2f} | "
                 f"{r['zz_mac_uj']:.2f}/{r['zz_reg_uj']:.2f}/{r['zz_sram_uj']:.2f}/"
                 f"{r['zz_dram_uj']:.2f} | "
-                f"{r['ours_mac_uj']:.2f}/{r['ours_sram_uj']:.2f}/{r['ours_dram_uj']:.2f} | "
+                f"{r['ours_mac_uj']:.2f}/{r['ours_rf_uj']:.2f}/{r['ours_sram_uj']:.2f}/"
+                f"{r['ours_dram_uj']:.2f} | "
                 f"{r['dram_bytes_ratio']:.2f} | {r['zz_cycles']:.0f} | {r['ours_cycles']:.0f} | "
                 f"{r['cycles_ratio']:.2f} |")
         out.append(
             f"\nSpearman rho (ours vs ZigZag, {len(res['rows'])} layers): energy "
             f"**{s['spearman_energy']:.3f}**, on-chip memory energy "
-            f"{s['spearman_onchip_energy']:.3f}, DRAM bytes {s['spearman_dram_bytes']:.3f}, "
+            f"{s['spearman_onchip_energy']:.3f} (registers vs RF {s['spearman_reg_energy']:.3f}), "
+            f"DRAM bytes {s['spearman_dram_bytes']:.3f}, "
             f"cycles {s['spearman_cycles']:.3f}; per MAC (size removed): energy "
             f"{s['spearman_energy_per_mac']:.3f}, on-chip energy "
             f"{s['spearman_onchip_per_mac']:.3f}. Energy ratio geo-mean "
@@ -402,7 +452,8 @@ def _markdown(results: dict, raw: dict) -> str:
         out.append(
             f"Energy shares, ZigZag: MAC {sz['zz_mac_uj']:.1%}, PE-local registers "
             f"{sz['zz_reg_uj']:.1%}, shared SRAM {sz['zz_sram_uj']:.1%}, DRAM "
-            f"{sz['zz_dram_uj']:.1%}; ours: MAC {so['ours_mac_uj']:.1%}, SRAM "
+            f"{sz['zz_dram_uj']:.1%}; ours: MAC {so['ours_mac_uj']:.1%}, RF "
+            f"{so['ours_rf_uj']:.1%}, SRAM "
             f"{so['ours_sram_uj']:.1%}, DRAM {so['ours_dram_uj']:.1%}. Our total by dataflow "
             "template (uJ): " + ", ".join(f"{k} {v:.1f}" for k, v in
                                           s["ours_total_uj_by_dataflow"].items())
