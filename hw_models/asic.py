@@ -84,8 +84,14 @@ def asic_area_mm2(spec: AsicSpec):
 
 def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
                   deployment: dollars.Deployment | None = None, *,
-                  smooth: bool = False) -> Costs:
-    """Latency, energy, area and dollars of ``workload`` on ``spec`` (see module doc)."""
+                  smooth: bool = False, growth_bounds: bool = False) -> Costs:
+    """Latency, energy, area and dollars of ``workload`` on ``spec`` (see module doc).
+
+    ``growth_bounds=True`` adds ``extras["dram_bytes_if_rows_grow"]`` /
+    ``["dram_bytes_if_cols_grow"]`` (``asic_traffic``): what each layer moves at most on
+    an array with more rows / columns in the same buffers. They are left out by default
+    (two more outputs cost ~10% of ``evaluate``'s throughput under ``vmap``).
+    """
     deployment = deployment or dollars.Deployment()
     wl, cp = workload, compression
     has_w = jnp.asarray(wl.has_weights)
@@ -172,8 +178,9 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
         feasible=fits,
         extras={**part, "mem_cycles": mem_cycles, "k_eff": k_eff, "n_eff": n_eff,
                 "mapping": traffic.mapping, "fill_drain_cycles": fill_drain,
-                "dram_bytes_if_rows_grow": traffic.bytes_if_rows_grow,
-                "dram_bytes_if_cols_grow": traffic.bytes_if_cols_grow},
+                **({"dram_bytes_if_rows_grow": traffic.bytes_if_rows_grow,
+                    "dram_bytes_if_cols_grow": traffic.bytes_if_cols_grow}
+                   if growth_bounds else {})},
     )
 
 

@@ -146,6 +146,10 @@ def onchip_energy_j(wl: Workload, spec: AsicSpec, *, act_bits, w_bytes, k_stream
         sram = sram0 + ci_s * n_i + cw_s * n_w + co_s * n_o
         return sram, rf0 + ci_r * n_i + cw_r * n_w + co_r * n_o + w_rd + i_rd
 
+    scale = wl.groups * 1e-12
+    if not spec.register_files:  # static: no RF level, the three-buffer model alone
+        sram_j, _ = candidate(None, None)
+        return OnChipEnergy(scale * sram_j, scale * sram_j, jnp.zeros_like(sram_j))
     blocks = [(None, None)] + [mem.blocking(e_s, e_p, fr, fc, dataflow, o, smooth)
                                for o in mem.ORDERS[1:]]
     cands = [candidate(b_r, b_c) for b_r, b_c in blocks]
@@ -158,7 +162,6 @@ def onchip_energy_j(wl: Workload, spec: AsicSpec, *, act_bits, w_bytes, k_stream
     for s, r in cands[1:]:
         pick = s + r < sram_j + rf_j
         sram_j, rf_j = jnp.where(pick, s, sram_j), jnp.where(pick, r, rf_j)
-    scale = wl.groups * 1e-12
     return OnChipEnergy(scale * best, scale * sram_j, scale * rf_j)
 
 

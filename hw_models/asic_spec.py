@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 
 import jax
+import numpy as np
 
 from lepton_codesign.hw_models import constants as C
 from lepton_codesign.hw_models.schema import Rule, check_fields, spec_pytree
@@ -93,6 +94,9 @@ class AsicSpec:
         rf_*_write_pj_per_byte, *_sram_write_pj_per_byte: the same per byte written;
             ``None`` = the level's read energy.
         name: display name (static).
+        register_files: (static, derived) whether any ``rf_*_bytes`` is non-zero; set
+            by the constructor, so a batch of designs without register files prices
+            on-chip energy with the three-buffer formula alone (faster).
     """
 
     pe_rows: jax.Array | float
@@ -136,8 +140,16 @@ class AsicSpec:
     filter_sram_write_pj_per_byte: jax.Array | float | None = None
     ofmap_sram_write_pj_per_byte: jax.Array | float | None = None
     name: str = dataclasses.field(default="asic", metadata={"static": True})
+    register_files: bool = dataclasses.field(default=False, metadata={"static": True})
 
     def __post_init__(self):
+        # Static (part of the pytree structure, so a jitted evaluator specialises on
+        # it): whether any per-PE register file exists. Set from the RF sizes whenever
+        # they are concrete; traced sizes count as present.
+        sizes = (self.rf_weight_bytes, self.rf_input_bytes, self.rf_psum_bytes)
+        traced = any(isinstance(v, jax.core.Tracer) for v in sizes)
+        object.__setattr__(self, "register_files", bool(
+            traced or any(float(np.max(np.asarray(v))) > 0.0 for v in sizes)))
         object.__setattr__(self, "dataflow", _code(self.dataflow, DATAFLOWS, "AsicSpec.dataflow"))
         object.__setattr__(self, "mapping", _code(self.mapping, MAPPINGS, "AsicSpec.mapping"))
         object.__setattr__(

@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lepton_codesign import hw_models as hw
+from lepton_codesign.hw_models.asic import evaluate_asic
 from lepton_codesign.hw_models.asic_spec import DATAFLOWS, MAPPINGS
 from lepton_codesign.hw_models.asic_traffic import MAPPING_NAMES, MAPPING_SLICE
 from lepton_codesign.hw_models.schema import SpecError
@@ -51,13 +52,18 @@ def layer_arrays(c: hw.Costs) -> dict[str, np.ndarray]:
     return out
 
 
+# ``evaluate_asic`` with the growth bounds in ``extras``, jitted once for the session.
+_bounds_evaluate = jax.jit(lambda wl, spec: evaluate_asic(
+    wl, spec, hw.dense_compression(wl.num_layers), growth_bounds=True))
+
+
 # --------------------------------------------------------------------- the property
 @pytest.mark.parametrize("side", ["pe_rows", "pe_cols"])
 @given(spec=asic_specs(), wl=workloads())
 def test_doubling_rows_or_cols_never_worse_except_stated_reasons(jit_evaluate, side, spec, wl):
-    small = layer_arrays(jit_evaluate(wl, spec))
+    small = layer_arrays(_bounds_evaluate(wl, spec))
     big_spec = spec.replace(**{side: getattr(spec, side) * 2.0})
-    big = layer_arrays(jit_evaluate(wl, big_spec))
+    big = layer_arrays(_bounds_evaluate(wl, big_spec))
     grow = "rows" if side == "pe_rows" else "cols"
     bound = small[f"dram_bytes_if_{grow}_grow"]
     # DRAM: never above the bound of the mappings whose slices do not grow with `side`
@@ -114,7 +120,7 @@ def test_bigger_fold_slice_is_the_stated_dram_exception():
     # psums per row fold while the 8-column one tiles n to one column (c>t>r).
     wl = hw.gemm_workload([(64, 64, 64)])
     small = hw.AsicSpec(8.0, 8.0, "is", ofmap_sram_bytes=48.0)
-    c_small = hw.evaluate(wl, small)
+    c_small = evaluate_asic(wl, small, hw.dense_compression(1), growth_bounds=True)
     c_big = hw.evaluate(wl, small.replace(pe_cols=16.0))
     assert MAPPING_NAMES[int(c_small.extras["mapping"][0])] == "c>t>r"
     assert MAPPING_SLICE[int(c_small.extras["mapping"][0])] == "cols"

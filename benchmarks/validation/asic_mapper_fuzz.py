@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from lepton_codesign import hw_models as hw
+from lepton_codesign.hw_models.asic import evaluate_asic
 from lepton_codesign.hw_models.asic_spec import DATAFLOWS, SPARSITY_SUPPORT
 from lepton_codesign.hw_models.asic_traffic import MAPPING_NAMES, MAPPING_SLICE
 
@@ -90,7 +91,7 @@ def evaluator(wl: hw.Workload):
     comp = hw.dense_compression(wl.num_layers)
 
     def one(fields):
-        c = hw.evaluate(wl, hw.AsicSpec(**fields), comp)
+        c = evaluate_asic(wl, hw.AsicSpec(**fields), comp, growth_bounds=True)
         return (c.latency_s, c.dram_bytes, c.compute_cycles, c.extras["fill_drain_cycles"],
                 c.bound, c.extras["mapping"], c.extras["dram_bytes_if_rows_grow"],
                 c.extras["dram_bytes_if_cols_grow"])
