@@ -15,6 +15,11 @@ Per layer (each of its ``groups`` GEMMs runs in turn):
    Sparse weights are stored compressed with index metadata when the hardware can use
    them. ``extras["fill_drain_cycles"]`` is the array-size-dependent part of compute.
 4. **Cycles** = max(compute, memory) (double-buffered overlap); ``bound`` says which.
+   Non-GEMM op groups of an extracted workload (``workload.ops``) run on a
+   post-processing unit of ``vector_lanes`` lanes (``op_costs.asic_op_costs``):
+   epilogues overlap their GEMM, other groups add their time to the layer they follow
+   (``extras["op_latency_s"]`` / ``["op_energy_j"]`` per group; its area is not
+   counted [A]: ~``pe_cols`` adders next to ``pe_rows x pe_cols`` MACs).
 5. **Energy** = MACs actually performed x e_mac(w, a, node) + SRAM bytes x
    e_sram(size, node) + DRAM bytes x e_dram + leakage x area x time; per-PE register
    files when the spec has them (``asic_memory``; included in ``energy_sram_j``, split
@@ -37,7 +42,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from lepton_codesign.hw_models import _smooth, dollars
+from lepton_codesign.hw_models import _smooth, dollars, op_costs
 from lepton_codesign.hw_models import constants as C
 from lepton_codesign.hw_models.asic_energy import onchip_energy_j
 from lepton_codesign.hw_models.asic_memory import rf_area_um2
@@ -144,6 +149,13 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
     cycles = _smooth.maximum(compute_cycles, mem_cycles, smooth)
     bound = (mem_cycles > compute_cycles).astype(jnp.int32)
     latency_s = cycles / spec.freq_hz
+    op = None
+    if wl.ops is not None:  # non-GEMM op groups on the post-processing unit (op_costs)
+        lanes = spec.pe_cols if spec.vector_lanes is None else spec.vector_lanes
+        op = op_costs.asic_op_costs(wl.ops, spec, op_costs.layer_value(wl.ops, ab), lanes,
+                                    latency_s)
+        latency_s = latency_s + wl.ops.per_layer(op["latency_s"], wl.num_layers)
+        dram_bytes = dram_bytes + wl.ops.per_layer(op["dram_bytes"], wl.num_layers)
 
     # 5. energy
     performed = jnp.where(sp == SP_NONE, 1.0,
@@ -156,9 +168,17 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
                              n_eff=n_eff, fr=fr, fc=fc, traffic=traffic, smooth=smooth)
     sram_j = onchip.total_j  # SRAM + per-PE RFs; split: asic_energy.onchip_split_j
     dram_j = dram_bytes * spec.dram_energy_pj_per_byte * 1e-12
+    op_extras = {}
+    if op is not None:
+        per_layer = lambda v: wl.ops.per_layer(v, wl.num_layers)  # noqa: E731
+        e_mac_j = e_mac_j + per_layer(op["compute_j"])
+        sram_j = sram_j + per_layer(op["sram_j"])  # (op DRAM bytes are in dram_bytes)
     area_mm2 = asic_area_mm2(spec)
     leak_j = spec.leakage_w_per_mm2 * area_mm2 * latency_s
     energy_j = e_mac_j + sram_j + dram_j + leak_j
+    if op is not None:
+        op_extras = {"op_latency_s": op["latency_s"],
+                     "op_energy_j": op["compute_j"] + op["sram_j"] + op["dram_j"]}
 
     # 6. totals and dollars
     total_latency_s, total_energy_j = total(latency_s), total(energy_j)
@@ -177,7 +197,7 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
         power_w=total_energy_j / jnp.maximum(total_latency_s, 1e-30),
         feasible=fits,
         extras={**part, "mem_cycles": mem_cycles, "k_eff": k_eff, "n_eff": n_eff,
-                "mapping": traffic.mapping, "fill_drain_cycles": fill_drain,
+                "mapping": traffic.mapping, "fill_drain_cycles": fill_drain, **op_extras,
                 **({"dram_bytes_if_rows_grow": traffic.bytes_if_rows_grow,
                     "dram_bytes_if_cols_grow": traffic.bytes_if_cols_grow}
                    if growth_bounds else {})},

@@ -93,6 +93,11 @@ class AsicSpec:
             (measured, CACTI/Accelergy) per-access energy divided by the access width.
         rf_*_write_pj_per_byte, *_sram_write_pj_per_byte: the same per byte written;
             ``None`` = the level's read energy.
+        vector_lanes: simple operations per cycle of the post-processing (vector) unit
+            that runs the non-GEMM op groups (``hw_models.op_costs``); ``None`` = one
+            lane per PE column [A] (the array's output row is post-processed as it
+            drains: TPUv1's activation unit takes one 256-wide accumulator row per
+            cycle, Jouppi et al. ISCA 2017 [C]).
         name: display name (static).
         register_files: (static, derived) whether any ``rf_*_bytes`` is non-zero; set
             by the constructor, so a batch of designs without register files prices
@@ -139,6 +144,7 @@ class AsicSpec:
     ifmap_sram_write_pj_per_byte: jax.Array | float | None = None
     filter_sram_write_pj_per_byte: jax.Array | float | None = None
     ofmap_sram_write_pj_per_byte: jax.Array | float | None = None
+    vector_lanes: jax.Array | float | None = None
     name: str = dataclasses.field(default="asic", metadata={"static": True})
     register_files: bool = dataclasses.field(default=False, metadata={"static": True})
 
@@ -159,6 +165,7 @@ class AsicSpec:
         )
         # The file schema, on concrete values (tracers skipped; every batch element).
         check_fields(self, _RULES, optional=("wafer_price_usd", "nre_usd", "dram_devices",
+                                               "vector_lanes",
                                                *ENERGY_OVERRIDES))
 
     @property
@@ -184,6 +191,7 @@ _RULES = {
     "pe_rows": Rule("int", 0, max=4096), "pe_cols": Rule("int", 0, max=4096),
     "dataflow": Rule("choice", choices=DATAFLOWS),
     "mapping": Rule("choice", choices=MAPPINGS),
+    "vector_lanes": Rule("int", 0, max=65536),
     "freq_hz": Rule(max=1e12), "ifmap_sram_bytes": Rule(), "filter_sram_bytes": Rule(),
     "ofmap_sram_bytes": Rule(),
     "dram_bandwidth_bytes_per_s": Rule(min=1e3, exclusive=False, max=1e16),

@@ -125,3 +125,25 @@ def test_gpu_ops_add_time_and_energy(dtype_bits):
     # at least the op kernel's time (the single-call warm-up term grows with busy time)
     assert float(b.total_latency_s) >= (float(a.total_latency_s) + extra) * (1 - 1e-5)
     assert float(b.total_energy_j) > float(a.total_energy_j)
+
+
+def test_asic_ops_add_their_time_energy_and_per_group_extras():
+    wl, wl_ops = _with_ops([{"after": 0, "fused": 1, "in_elems": 64, "out_elems": 64,
+                             "flops": 128},
+                            {"after": 1, "kind": "softmax", "in_elems": 10,
+                             "out_elems": 10, "flops": 40, "transcendentals": 10}])
+    spec = hw.AsicSpec(16, 16)
+    a, b = hw.evaluate(wl, spec), hw.evaluate(wl_ops, spec)
+    lat = np.asarray(b.extras["op_latency_s"])
+    # softmax: (40 + 8 x 10) slots on 16 lanes at 1 GHz, on chip
+    assert lat[1] == pytest.approx(120 / 16 / 1e9, rel=1e-5)
+    assert float(b.total_latency_s) == pytest.approx(
+        float(a.total_latency_s) + float(np.sum(lat)), rel=1e-5)
+    assert float(b.total_energy_j) > float(a.total_energy_j)
+    more = hw.evaluate(wl_ops, spec.replace(vector_lanes=64.0))
+    assert float(more.extras["op_latency_s"][1]) == pytest.approx(lat[1] / 4, rel=1e-5)
+
+
+def test_asic_vector_lanes_rule():
+    with pytest.raises(hw.SpecError, match="vector_lanes"):
+        hw.AsicSpec(16, 16, vector_lanes=-1.0)
