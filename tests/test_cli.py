@@ -13,7 +13,13 @@ def test_evaluate_json(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["totals"]["layers"] == 3
     assert out["totals"]["macs"] == 4 * (40 * 256 + 256 * 256 + 256 * 10)
-    assert all(row["bound"] in ("compute", "memory") for row in out["layers"])
+    gemms = [r for r in out["layers"] if not r["kind"].startswith("op:")]
+    assert [r["layer"] for r in gemms] == ["layers/0", "layers/1", "layers/2"]
+    assert all(row["bound"] in ("compute", "memory") for row in gemms)
+    # each dense layer's bias (+ ReLU) is its epilogue, listed right after it
+    ops = [r for r in out["layers"] if r["kind"].startswith("op:")]
+    assert [r["kind"] for r in ops] == ["op:elementwise (epilogue)"] * 3
+    assert all(r["latency_s"] >= 0 and r["energy_j"] > 0 for r in ops)
 
 
 def test_evaluate_table_and_csv(capsys):

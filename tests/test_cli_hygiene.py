@@ -64,7 +64,9 @@ def test_catalog_matches_the_real_presets_and_models():
 def test_evaluate_csv_keeps_the_totals(capsys):
     assert main(["evaluate", "--spec", "t4", "--model", "mlp", "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
-    assert [r["layer"] for r in rows] == ["layers/0", "layers/1", "layers/2", "total"]
+    assert [r["layer"] for r in rows] == ["layers/0", "layers/0/elementwise", "layers/1",
+                                          "layers/1/elementwise", "layers/2",
+                                          "layers/2/elementwise", "total"]
     total = rows[-1]
     assert total["spec"] == "t4" and total["feasible"] == "True"
     assert float(total["cost_usd"]) > 0
