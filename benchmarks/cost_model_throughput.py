@@ -84,7 +84,7 @@ def workload(layers: list[dict]) -> hw.Workload:
     return hw.make_workload([mod.hw_layer(layer) for layer in layers])
 
 
-def random_designs(n: int, seed: int = 0) -> hw.AsicSpec:
+def random_designs(n: int, seed: int = 0, mapping: str = "best") -> hw.AsicSpec:
     """``n`` random designs as one ``AsicSpec`` whose every leaf has a leading axis ``n``."""
     rng = np.random.default_rng(seed)
 
@@ -100,7 +100,7 @@ def random_designs(n: int, seed: int = 0) -> hw.AsicSpec:
         filter_sram_bytes=f32(log_uniform(16 * 1024, 8 * 2**20)),
         ofmap_sram_bytes=f32(log_uniform(16 * 1024, 8 * 2**20)),
         dram_bandwidth_bytes_per_s=f32(log_uniform(4e9, 400e9)),
-        node_nm=f32(rng.choice(NODES_NM, n)),
+        node_nm=f32(rng.choice(NODES_NM, n)), mapping=mapping,
     )
     # Broadcast the remaining (default, scalar) fields so every leaf is batched.
     return jax.tree.map(lambda x: jnp.broadcast_to(jnp.asarray(x), (n,) + jnp.shape(x)[1:])
@@ -194,6 +194,8 @@ def report(model: dict, peer: list[dict], command: str) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--designs", type=int, default=100_000)
+    ap.add_argument("--mapping", choices=("best", "scalesim"), default="best",
+                    help="AsicSpec.mapping of every design (static; default best)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--scalesim-layers", default=",".join(DEFAULT_SCALESIM_LAYERS),
                     help="comma-separated ResNet-18 layer names ('' to skip SCALE-Sim)")
@@ -204,7 +206,7 @@ def main(argv=None) -> int:
         argv if argv is not None else sys.argv[1:])
     layers = resnet18_layers()
     wl = workload(layers)
-    model = bench_model(wl, random_designs(args.designs), args.repeats)
+    model = bench_model(wl, random_designs(args.designs, mapping=args.mapping), args.repeats)
     print(f"model: {model['designs']} designs x {model['layers']} layers; "
           f"compile {model['compile_full_s']:.1f} s; full Costs {model['t_full_s']:.3f} s "
           f"-> {model['evals_per_s_full']:.3g} evals/s; objectives only "

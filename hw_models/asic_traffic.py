@@ -289,10 +289,12 @@ def dram_traffic(wl: Workload, spec: AsicSpec, *, act_bits, w_bytes, i_bytes, o_
     b = [jnp.broadcast_to(jnp.asarray(v, jnp.float32), shape)
          for v in (fr, fc, w_bytes, i_bytes, o_bytes, n_eff, k_eff)]
     kw.update(fr=b[0], fc=b[1], w_bytes=b[2], i_bytes=b[3], o_bytes=b[4], n_eff=b[5])
-    sw, si, so = _scalesim_traffic(wl, spec, **kw)
-    bw, bi, bo, code, rows_grow, cols_grow = _best_traffic(wl, spec, k_eff=b[6], **kw)
-    fixed = jnp.asarray(spec.mapping, jnp.int32) == MAP_SCALESIM
-    w_dram, i_dram, o_dram = (jnp.where(fixed, s, v) for s, v in ((sw, bw), (si, bi), (so, bo)))
-    code = jnp.where(fixed, 0, code)
+    if int(spec.mapping) == MAP_SCALESIM:  # static: only this mode is traced
+        w_dram, i_dram, o_dram = _scalesim_traffic(wl, spec, **kw)
+        code = jnp.zeros(shape, jnp.int32)
+        rows_grow = cols_grow = jnp.full(shape, jnp.inf)  # the fixed order has no bound
+    else:
+        w_dram, i_dram, o_dram, code, rows_grow, cols_grow = _best_traffic(
+            wl, spec, k_eff=b[6], **kw)
     return Traffic(w_dram, i_dram, o_dram, wl.groups * (w_dram + i_dram + o_dram), code,
                    wl.groups * rows_grow, wl.groups * cols_grow)

@@ -157,11 +157,11 @@ def test_mapping_field_names_codes_and_errors():
         spec_from_dict(base | {"mapping": "greedy"})
 
 
-def test_batched_specs_with_mixed_modes_match_one_by_one(mixed_workload):
-    specs = [hw.AsicSpec(float(r), float(c), df, mapping=mp, ifmap_sram_bytes=512.0,
+@pytest.mark.parametrize("mode", MAPPINGS)
+def test_batched_specs_match_one_by_one(mixed_workload, mode):
+    specs = [hw.AsicSpec(float(r), float(c), df, mapping=mode, ifmap_sram_bytes=512.0,
                          filter_sram_bytes=300.0, ofmap_sram_bytes=200.0)
-             for r, c, df, mp in [(4, 8, "os", "best"), (16, 2, "ws", "scalesim"),
-                                  (8, 8, "is", "best"), (3, 5, "ws", "best")]]
+             for r, c, df in [(4, 8, "os"), (16, 2, "ws"), (8, 8, "is"), (3, 5, "ws")]]
     batch = jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *specs)
     out = jax.jit(jax.vmap(lambda s: hw.evaluate(mixed_workload, s)))(batch)
     for i, spec in enumerate(specs):
@@ -170,6 +170,12 @@ def test_batched_specs_with_mixed_modes_match_one_by_one(mixed_workload):
                                    rtol=1e-6)
         np.testing.assert_array_equal(np.asarray(out.extras["mapping"][i]),
                                       np.asarray(one.extras["mapping"]))
+
+
+def test_mapping_is_static_one_mode_per_batch():
+    with pytest.raises(SpecError, match="static"):
+        hw.AsicSpec(np.array([8.0, 8.0]), np.array([8.0, 8.0]), mapping=np.array([0, 1]))
+    assert hw.AsicSpec(8, 8, mapping=np.array([1, 1])).mapping == 1
 
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
