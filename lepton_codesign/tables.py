@@ -50,7 +50,8 @@ def layer_rows(workload: Workload, costs: Costs, ops: bool = True) -> list[dict]
 
     When the workload has non-GEMM op groups and the cost model priced them
     (``extras["op_latency_s"]``), each layer's ``latency_s`` / ``energy_j`` include the
-    groups that follow it, and one row per group (``kind`` = ``op:<kind>``, ``fused``
+    groups that follow it (groups before the first GEMM count on the first layer and are
+    listed before it), and one row per group (``kind`` = ``op:<kind>``, ``fused``
     epilogues marked) follows its layer, showing its share.
     """
     rows = []
@@ -62,7 +63,7 @@ def layer_rows(workload: Workload, costs: Costs, ops: bool = True) -> list[dict]
         op_lat, op_en = arr(costs.extras["op_latency_s"]), arr(costs.extras["op_energy_j"])
         after = arr(ops.after).astype(int)
         for j, name in enumerate(ops.names):
-            op_rows.setdefault(max(int(after[j]), 0), []).append({
+            op_rows.setdefault(max(int(after[j]), -1), []).append({
                 "layer": name, "kind": f"op:{ops.kinds[j]}" + (
                     " (epilogue)" if float(arr(ops.fused)[j]) > 0.5 else ""),
                 "gemm_mxkxn": "-", "macs": 0, "compute_cycles": 0.0, "cycles": 0.0,
@@ -71,6 +72,7 @@ def layer_rows(workload: Workload, costs: Costs, ops: bool = True) -> list[dict]
     ccyc, bound = arr(costs.compute_cycles), arr(costs.bound)
     m, k, n, g = (arr(getattr(workload, f)) for f in ("m", "k", "n", "groups"))
     macs = arr(workload.macs)
+    rows.extend(op_rows.get(-1, []))  # groups that run before the first GEMM
     for i, name in enumerate(workload.names):
         rows.append({
             "layer": name, "kind": workload.kinds[i],

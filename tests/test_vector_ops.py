@@ -121,3 +121,16 @@ def test_transformer_preset_has_every_kind_it_should():
     model, x = models.build_model("transformer")[:2]
     kinds = set(extract_workload(model, x).ops.kinds)
     assert {"norm", "softmax", "elementwise"} <= kinds
+
+
+def test_layer_rows_list_each_group_where_it_runs():
+    from lepton_codesign import models
+    from lepton_codesign.tables import layer_rows
+
+    model, x = models.build_model("transformer")[:2]
+    wl = extract_workload(model, x)
+    rows = layer_rows(wl, hw.evaluate(wl, hw.preset("h200")))
+    kinds = [r["kind"] for r in rows]
+    assert kinds[0] == "op:norm"  # the first layer norm runs before the first GEMM
+    assert len(rows) == wl.num_layers + wl.ops.num_ops
+    assert [r["layer"] for r in rows if not r["kind"].startswith("op:")] == list(wl.names)
