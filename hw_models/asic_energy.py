@@ -165,11 +165,6 @@ def onchip_energy_j(wl: Workload, spec: AsicSpec, *, act_bits, w_bytes, k_stream
     return OnChipEnergy(scale * best, scale * sram_j, scale * rf_j)
 
 
-def sram_energy_j(wl: Workload, spec: AsicSpec, **kwargs) -> jax.Array:
-    """Total on-chip (RF + SRAM) energy per layer; ``onchip_energy_j(...).total_j``."""
-    return onchip_energy_j(wl, spec, **kwargs).total_j
-
-
 _RF_ENERGY_KEYS = {"rf_weight_pj_per_byte": "rf_w_rd", "rf_input_pj_per_byte": "rf_i_rd",
                    "rf_psum_pj_per_byte": "rf_o_rd", "rf_weight_write_pj_per_byte": "rf_w_wr",
                    "rf_input_write_pj_per_byte": "rf_i_wr",
