@@ -4,6 +4,13 @@ Subcommands::
 
     lepton-codesign evaluate --spec FILE|PRESET --model NAME|module:factory [--batch N]
                              [--format table|json|csv] [--dtype fp32|tf32|bf16|fp16|fp8|int8|int4]
+    lepton-codesign evaluate --model LLM --spec PRESET --phase prefill|decode [--batch N]
+                             [--prompt P] [--context L] [--devices N] [--parallel tp=N,pp=N,dp=N]
+                             [--quant fp16|w8a16|w4a16|fp8] [--weight-bits B] [--kv-bits B]
+                             [--interconnect NAME]
+    lepton-codesign serve --model LLM --spec PRESET --devices N [--batches 1,8,64] [--plot PNG]
+    lepton-codesign serve --search --model LLM --spec A --spec B --devices 1,2,4,8
+                          [--quant fp16,w4a16,fp8] [--tpot-slo S] [--objectives ...]
     lepton-codesign compare --model NAME --spec A --spec B ... [--plot out.png]
                             [--sort KEY] [--format table|json|csv]
     lepton-codesign search [--config FILE.toml] [--out RUN_DIR [--fresh]]
@@ -51,7 +58,50 @@ def _batch(text: str) -> int:
     return value
 
 
+# LLM flags of ``evaluate`` / ``serve`` (choices copied from lepton_codesign.llm.serve so that
+# --help needs no JAX; tests/llm/test_llm_cli.py checks they agree).
+LLM_PHASES = ("prefill", "decode")
+LLM_QUANTS = ("fp16", "w8a16", "w4a16", "fp8")
+LLM_FLAGS = ("phase", "prompt", "context", "devices", "parallel", "quant", "weight_bits",
+             "kv_bits", "interconnect")
+
+
+def _llm_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--phase", choices=LLM_PHASES, help="LLM models: prefill (TTFT) or decode "
+                   "(TPOT) step")
+    p.add_argument("--prompt", type=_batch, help="LLM models: prompt tokens (default 512)")
+    p.add_argument("--context", type=_batch, help="LLM decode: KV-cache length per sequence "
+                   "(default: --prompt)")
+    p.add_argument("--devices", type=_batch, help="LLM models: number of devices (default 1)")
+    p.add_argument("--parallel", help="LLM models: split, e.g. tp=8 or tp=2,pp=2,dp=2 "
+                   "(default: tp over all devices)")
+    p.add_argument("--quant", choices=LLM_QUANTS, help="LLM models: weight/activation format "
+                   "(default fp16)")
+    p.add_argument("--weight-bits", type=int, help="LLM models: override weight bits (4, 8, 16)")
+    p.add_argument("--kv-bits", type=int, help="LLM models: KV-cache bits (8 or 16)")
+    p.add_argument("--interconnect", help="LLM models: interconnect preset between devices")
+
+
 def _evaluate(args) -> int:
+    from lepton_codesign.llm.serve import evaluate_command, is_llm_model
+
+    if is_llm_model(args.model):
+        return evaluate_command(args)
+    given = [f for f in LLM_FLAGS if getattr(args, f, None) is not None]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise ValueError(f"{flag} applies to LLM models only; {args.model!r} is not one "
+                         "(allowed LLM models: lepton-codesign models)")
+    return _evaluate_network(args)
+
+
+def _serve(args) -> int:
+    from lepton_codesign.llm.serve import serve_command
+
+    return serve_command(args)
+
+
+def _evaluate_network(args) -> int:
     from lepton_codesign import hw_models
     from lepton_codesign.extract import extract_workload
     from lepton_codesign.models import build_model
@@ -241,6 +291,32 @@ def build_parser() -> argparse.ArgumentParser:
                     help="inference batch the costs are for (default 1)")
     ev.add_argument("--format", choices=FORMATS, default="table")
     ev.add_argument("--dtype", choices=DTYPES, help=DTYPE_HELP)
+    _llm_flags(ev)
+
+    sv = sub.add_parser("serve", help="LLM serving report: TTFT, TPOT, tokens/s, $/1M tokens "
+                        "over a batch sweep, or (--search) a co-design search")
+    sv.add_argument("--model", required=True, help="LLM config name (lepton-codesign models)")
+    sv.add_argument("--spec", required=True, action="append",
+                    help="preset or spec file (repeat to search several)")
+    sv.add_argument("--devices", default="1", help="number of devices (a list like 1,2,4,8 "
+                    "with --search)")
+    sv.add_argument("--parallel", help="split, e.g. tp=2,dp=4 (default: tp over all devices)")
+    sv.add_argument("--quant", default="fp16", help="fp16, w8a16, w4a16 or fp8 (a list with "
+                    "--search)")
+    sv.add_argument("--kv-bits", default=None, help="KV-cache bits, 8 or 16 (a list with --search)")
+    sv.add_argument("--prompt", type=_batch, default=512, help="prompt tokens (default 512)")
+    sv.add_argument("--output", type=_batch, default=256, help="generated tokens (default 256)")
+    sv.add_argument("--batches", help="batch sizes, e.g. 1,8,64 (default powers of 2 to 256)")
+    sv.add_argument("--interconnect", help="interconnect preset between devices")
+    sv.add_argument("--format", choices=FORMATS, default="table")
+    sv.add_argument("--plot", help="write a TPOT / tokens-per-s plot here (PNG, PDF, SVG)")
+    sv.add_argument("--search", action="store_true", help="co-design search over specs x "
+                    "devices x split x batch x compression; prints the constrained Pareto front")
+    sv.add_argument("--tpot-slo", type=float, help="--search: max time per output token (s)")
+    sv.add_argument("--ttft-slo", type=float, help="--search: max time to first token (s)")
+    sv.add_argument("--objectives", default="usd,tpot,ttft", help="--search: comma-separated "
+                    "from usd, tpot, ttft, energy (default usd,tpot,ttft)")
+    sv.set_defaults(func=_serve)
     ev.set_defaults(func=_evaluate)
     cp = sub.add_parser("compare", help="one model on several specs, side by side")
     cp.add_argument("--model", required=True, help="built-in model name or module:factory")

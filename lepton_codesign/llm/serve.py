@@ -1,0 +1,225 @@
+"""LLM serving reports: one operating point, and a batch sweep (TTFT, TPOT, tokens/s, $).
+
+``evaluate_point`` prices one (model, phase, batch, lengths, spec, devices, split,
+quantisation) point with ``hw_models.llm_costs.evaluate_llm`` and returns a flat row;
+``serve_sweep`` prices prefill and decode over a list of batch sizes and joins them into
+the serving view (time to first token, time per output token, tokens/s, $ per 1M output
+tokens, energy per token, memory per device). The CLI's ``evaluate --model <llm>`` and
+``serve`` commands print these rows; every input is checked first and a bad one raises
+``ValueError`` naming the flag and what is allowed (the CLI turns it into exit code 2).
+
+Example:
+    >>> parse_parallel("tp=2,dp=4", devices=8)
+    (2, 1, 4)
+    >>> QUANT_MODES["w4a16"]["weight_bits"]
+    4
+"""
+
+from __future__ import annotations
+
+import math
+
+# --quant presets: weight bits, activation format, KV-cache bits (each overridable by
+# --weight-bits / --kv-bits). w8a16 / w4a16: weight-only integer quantisation (GPTQ/AWQ
+# style, dequantised to 16-bit before the GEMM); fp8: weights and activations in fp8
+# (Hopper/Ada tensor cores), KV cache left at 16 bits unless --kv-bits 8.
+QUANT_MODES: dict[str, dict] = {
+    "fp16": {"weight_bits": 16, "act": "fp16", "kv_bits": 16},
+    "w8a16": {"weight_bits": 8, "act": "fp16", "kv_bits": 16},
+    "w4a16": {"weight_bits": 4, "act": "fp16", "kv_bits": 16},
+    "fp8": {"weight_bits": 8, "act": "fp8", "kv_bits": 16},
+}
+WEIGHT_BITS = (4, 8, 16)
+KV_BITS = (8, 16)
+PARALLEL_KEYS = ("tp", "pp", "dp")
+PARALLEL_HELP = "comma-separated tp=N,pp=N,dp=N (integers >= 1; a missing dp is devices/(tp*pp))"
+DEFAULT_SWEEP = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+def parse_parallel(text: str | None, devices: int) -> tuple[int, int, int]:
+    """``--parallel`` text -> ``(tp, pp, dp)`` with ``tp * pp * dp == devices``.
+
+    ``None`` means tensor parallel over every device (``tp=devices``).
+
+    Example:
+        >>> parse_parallel(None, 4), parse_parallel("tp=2 pp=2", 4)
+        ((4, 1, 1), (2, 2, 1))
+    """
+    check_int("--devices", devices)
+    if text is None:
+        return devices, 1, 1
+    parts = [p for p in text.replace(" ", ",").split(",") if p]
+    if not parts:
+        raise ValueError(f"--parallel {text!r} is empty; allowed: {PARALLEL_HELP}")
+    got: dict[str, int] = {}
+    for part in parts:
+        key, sep, val = part.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in PARALLEL_KEYS:
+            raise ValueError(f"--parallel {text!r}: {part!r} is not understood; "
+                             f"allowed: {PARALLEL_HELP}")
+        if key in got:
+            raise ValueError(f"--parallel {text!r}: {key} given twice; allowed: {PARALLEL_HELP}")
+        try:
+            got[key] = int(val)
+        except ValueError:
+            raise ValueError(f"--parallel {text!r}: {key}={val!r} is not an integer; "
+                             f"allowed: {PARALLEL_HELP}") from None
+        if got[key] < 1:
+            raise ValueError(f"--parallel {text!r}: {key}={got[key]}; allowed: an integer >= 1")
+    tp, pp = got.get("tp", 1), got.get("pp", 1)
+    if "dp" in got:
+        dp = got["dp"]
+    elif devices % (tp * pp) == 0:
+        dp = devices // (tp * pp)
+    else:
+        raise ValueError(f"--parallel {text!r}: tp*pp = {tp * pp} does not divide --devices "
+                         f"{devices}; allowed: tp*pp*dp == --devices")
+    if tp * pp * dp != devices:
+        raise ValueError(f"--parallel {text!r}: tp*pp*dp = {tp * pp * dp} but --devices is "
+                         f"{devices}; allowed: tp*pp*dp == --devices")
+    return tp, pp, dp
+
+
+def check_int(flag: str, value, lo: int = 1, hi: int = 2**31 - 1) -> int:
+    """An integer in ``[lo, hi]`` (bools, floats, NaN refused), else ValueError naming ``flag``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError(f"{flag} {value!r} is not allowed; allowed: an integer {lo}..{hi}")
+    return value
+
+
+def check_split(shape, tp: int, pp: int) -> None:
+    """Tensor parallel splits heads (and KV heads, or replicates them); pp splits layers."""
+    if shape.n_heads % tp:
+        raise ValueError(f"--parallel tp={tp} does not divide the {shape.n_heads} attention "
+                         f"heads of {shape.name}; allowed: tp in "
+                         f"{[d for d in range(1, shape.n_heads + 1) if shape.n_heads % d == 0]}")
+    if shape.n_kv_heads % tp and tp % shape.n_kv_heads:
+        raise ValueError(f"--parallel tp={tp}: the {shape.n_kv_heads} KV heads of {shape.name} "
+                         "are neither split evenly nor replicated evenly; allowed: tp dividing "
+                         "or divisible by the KV-head count")
+    if pp > shape.n_layers:
+        raise ValueError(f"--parallel pp={pp} exceeds the {shape.n_layers} layers of "
+                         f"{shape.name}; allowed: pp <= {shape.n_layers}")
+
+
+def resolve_quant(quant: str | None, weight_bits: int | None = None,
+                  kv_bits: int | None = None) -> dict:
+    """``--quant`` preset plus ``--weight-bits`` / ``--kv-bits`` overrides -> a settings dict.
+
+    Example:
+        >>> resolve_quant("fp8", kv_bits=8)
+        {'weight_bits': 8, 'act': 'fp8', 'kv_bits': 8, 'name': 'fp8+kv8'}
+    """
+    name = quant or "fp16"
+    if name not in QUANT_MODES:
+        raise ValueError(f"--quant {quant!r} is not known; allowed: {sorted(QUANT_MODES)}")
+    q = dict(QUANT_MODES[name])
+    if weight_bits is not None:
+        if weight_bits not in WEIGHT_BITS:
+            raise ValueError(f"--weight-bits {weight_bits!r}; allowed: {list(WEIGHT_BITS)}")
+        if q["act"] == "fp8" and weight_bits != 8:
+            raise ValueError(f"--weight-bits {weight_bits} with --quant fp8; allowed: 8")
+        q["weight_bits"] = weight_bits
+    if kv_bits is not None:
+        if kv_bits not in KV_BITS:
+            raise ValueError(f"--kv-bits {kv_bits!r}; allowed: {list(KV_BITS)}")
+        q["kv_bits"] = kv_bits
+    label = name if q["weight_bits"] == QUANT_MODES[name]["weight_bits"] else \
+        f"w{q['weight_bits']}a16"
+    q["name"] = label + ("+kv8" if q["kv_bits"] == 8 else "")
+    return q
+
+
+def sweep_batches(text: str | None) -> tuple[int, ...]:
+    """``--batches 1,8,64`` -> sorted unique batch sizes (default: powers of two to 256)."""
+    if text is None:
+        return DEFAULT_SWEEP
+    out = set()
+    for part in (p for p in text.replace(" ", ",").split(",") if p):
+        try:
+            out.add(check_int("--batches", int(part)))
+        except ValueError:
+            raise ValueError(f"--batches {text!r}: {part!r}; allowed: comma-separated "
+                             "integers >= 1") from None
+    if not out:
+        raise ValueError(f"--batches {text!r} is empty; allowed: comma-separated integers >= 1")
+    return tuple(sorted(out))
+
+
+def finite_or_none(x) -> float | None:
+    """A float for a report cell: NaN / inf never pass (shown as '-')."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+# ---------------------------------------------------------------------------------------
+# pricing: extract_llm + evaluate_llm, normalised into flat rows
+# ---------------------------------------------------------------------------------------
+
+def is_llm_model(name: str) -> bool:
+    """Whether ``name`` is a built-in LLM config (``lepton_codesign.llm.configs``)."""
+    from lepton_codesign.llm.configs import llm_config_names
+
+    return name in llm_config_names()
+
+
+def price_point(model: str, phase: str, batch: int, *, spec, prompt: int = 512,
+                context: int | None = None, devices: int = 1, split=(1, 1, 1),
+                quant: dict | None = None, interconnect: str | None = None) -> dict:
+    """One step of one phase, priced: a flat row (finite numbers or None, never NaN).
+
+    ``prompt`` is the prefill length; ``context`` the decode step's KV length (default
+    ``prompt``). ``split`` is ``(tp, pp, dp)`` with ``tp*pp*dp == devices``.
+    """
+    from lepton_codesign.hw_models import llm_costs
+    from lepton_codesign.llm import extract_llm
+    from lepton_codesign.llm.configs import llm_config
+
+    if phase not in ("prefill", "decode"):
+        raise ValueError(f"--phase {phase!r}; allowed: ['prefill', 'decode']")
+    check_int("--batch", batch)
+    check_int("--prompt", prompt)
+    ctx = prompt if context is None else check_int("--context", context)
+    tp, pp, dp = split
+    check_split(llm_config(model), tp, pp)
+    q = quant or resolve_quant(None)
+    wl = extract_llm(model, phase, batch, prompt_len=prompt, context=ctx)
+    kwargs = _cost_kwargs(llm_costs, q, tp, pp, dp, interconnect)
+    res = llm_costs.evaluate_llm(wl, spec, **kwargs)
+    return _row(model, spec, phase, batch, prompt, ctx, devices, split, q, res)
+
+
+def _cost_kwargs(llm_costs, q: dict, tp: int, pp: int, dp: int, interconnect) -> dict:
+    """The evaluate_llm keyword arguments of a split and a quantisation setting."""
+    kw = {"parallel": llm_costs.Parallelism(tp=tp, pp=pp, dp=dp),
+          "compression": llm_costs.LlmCompression(weight_bits=q["weight_bits"],
+                                                  act=q["act"]),
+          "kv_bits": q["kv_bits"]}
+    if interconnect is not None:
+        kw["interconnect"] = llm_costs.interconnect_preset(interconnect)
+    return kw
+
+
+def _row(model, spec, phase, batch, prompt, ctx, devices, split, q, res) -> dict:
+    tp, pp, dp = split
+    ex = res.extras
+    feasible = bool(res.feasible)
+    reason = "" if feasible else str(ex.get("infeasible_reason_text",
+                                            ex.get("infeasible_reason", "infeasible")))
+    lat = finite_or_none(ex.get("ttft_s" if phase == "prefill" else "tpot_s",
+                                res.total_latency_s))
+    return {"model": model, "spec": spec.name, "devices": devices,
+            "split": f"tp={tp},pp={pp},dp={dp}", "quant": q["name"], "phase": phase,
+            "batch": batch, "prompt": prompt, "context": ctx,
+            "ttft_s" if phase == "prefill" else "tpot_s": lat if feasible else None,
+            "tokens_per_s": finite_or_none(ex.get("tokens_per_s")) if feasible else None,
+            "usd_per_1m_tokens": finite_or_none(ex.get("usd_per_1m_tokens"))
+            if feasible else None,
+            "energy_per_token_j": finite_or_none(ex.get("energy_per_token_j"))
+            if feasible else None,
+            "memory_per_device_bytes": finite_or_none(ex.get("memory_per_device_bytes")),
+            "feasible": feasible, "reason": reason}

@@ -1,0 +1,87 @@
+"""lepton_codesign.llm.serve: flag parsing and validation, the serving sweep (issue 19)."""
+
+import pytest
+
+from lepton_codesign.hw_models.llm_workload import LlmShape
+from lepton_codesign.llm import serve
+
+
+@pytest.mark.parametrize("text, devices, want", [
+    (None, 8, (8, 1, 1)),
+    ("tp=8", 8, (8, 1, 1)),
+    ("tp=2", 8, (2, 1, 4)),             # missing dp = devices / (tp * pp)
+    ("tp=2,pp=2,dp=2", 8, (2, 2, 2)),
+    ("TP=2 pp=2", 4, (2, 2, 1)),
+    ("dp=4", 4, (1, 1, 4)),
+])
+def test_parse_parallel(text, devices, want):
+    assert serve.parse_parallel(text, devices) == want
+
+
+@pytest.mark.parametrize("text, devices, words", [
+    ("tp=3", 8, ["does not divide", "--devices"]),
+    ("tp=2,dp=2", 8, ["tp*pp*dp = 4", "--devices is 8"]),
+    ("tp=0", 1, ["tp=0", ">= 1"]),
+    ("tp=two", 2, ["not an integer"]),
+    ("ep=2", 2, ["not understood", "tp=N"]),
+    ("tp=2,tp=2", 2, ["given twice"]),
+    ("", 2, ["empty"]),
+])
+def test_parse_parallel_refuses(text, devices, words):
+    with pytest.raises(ValueError) as err:
+        serve.parse_parallel(text, devices)
+    msg = str(err.value)
+    assert msg.startswith("--parallel") or msg.startswith("--devices")
+    for w in words:
+        assert w in msg
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, float("nan")])
+def test_devices_must_be_a_positive_integer(bad):
+    with pytest.raises(ValueError, match="--devices"):
+        serve.parse_parallel(None, bad)
+
+
+SHAPE = LlmShape("toy", n_layers=4, d_model=64, n_heads=8, n_kv_heads=2, d_ff=128, vocab=64)
+
+
+def test_check_split():
+    serve.check_split(SHAPE, 8, 4)           # KV heads replicated 4x: allowed
+    serve.check_split(SHAPE, 2, 1)
+    with pytest.raises(ValueError, match=r"tp=3 does not divide the 8 attention heads"):
+        serve.check_split(SHAPE, 3, 1)
+    with pytest.raises(ValueError, match=r"pp=5 exceeds the 4 layers"):
+        serve.check_split(SHAPE, 1, 5)
+    odd = LlmShape("odd", n_layers=2, d_model=48, n_heads=12, n_kv_heads=4, d_ff=96, vocab=8)
+    with pytest.raises(ValueError, match="KV heads"):
+        serve.check_split(odd, 6, 1)        # 6 neither divides nor is a multiple of 4
+
+
+def test_resolve_quant():
+    assert serve.resolve_quant(None)["name"] == "fp16"
+    q = serve.resolve_quant("w8a16", weight_bits=4, kv_bits=8)
+    assert (q["weight_bits"], q["kv_bits"], q["name"]) == (4, 8, "w4a16+kv8")
+    assert serve.resolve_quant("fp8")["act"] == "fp8"
+    with pytest.raises(ValueError, match=r"--quant 'int3'.*allowed"):
+        serve.resolve_quant("int3")
+    with pytest.raises(ValueError, match=r"--weight-bits 3"):
+        serve.resolve_quant("fp16", weight_bits=3)
+    with pytest.raises(ValueError, match=r"--kv-bits 4"):
+        serve.resolve_quant("fp16", kv_bits=4)
+    with pytest.raises(ValueError, match=r"--weight-bits 4 with --quant fp8"):
+        serve.resolve_quant("fp8", weight_bits=4)
+
+
+def test_sweep_batches():
+    assert serve.sweep_batches(None)[0] == 1
+    assert serve.sweep_batches("64, 8,1,8") == (1, 8, 64)
+    for bad in ("0", "a", ",", "1,-2"):
+        with pytest.raises(ValueError, match="--batches"):
+            serve.sweep_batches(bad)
+
+
+def test_finite_or_none():
+    assert serve.finite_or_none(2) == 2.0
+    assert serve.finite_or_none(float("inf")) is None
+    assert serve.finite_or_none(float("nan")) is None
+    assert serve.finite_or_none(None) is None
