@@ -83,7 +83,8 @@ def _llm_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _evaluate(args) -> int:
-    from lepton_codesign.llm.serve import evaluate_command, is_llm_model
+    from lepton_codesign.llm.serve import is_llm_model
+    from lepton_codesign.llm.serve_cli import evaluate_command
 
     if is_llm_model(args.model):
         return evaluate_command(args)
@@ -96,7 +97,7 @@ def _evaluate(args) -> int:
 
 
 def _serve(args) -> int:
-    from lepton_codesign.llm.serve import serve_command
+    from lepton_codesign.llm.serve_cli import serve_command
 
     return serve_command(args)
 

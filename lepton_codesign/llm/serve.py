@@ -89,15 +89,12 @@ def check_int(flag: str, value, lo: int = 1, hi: int = 2**31 - 1) -> int:
 
 
 def check_split(shape, tp: int, pp: int) -> None:
-    """Tensor parallel splits heads (and KV heads, or replicates them); pp splits layers."""
-    if shape.n_heads % tp:
-        raise ValueError(f"--parallel tp={tp} does not divide the {shape.n_heads} attention "
-                         f"heads of {shape.name}; allowed: tp in "
-                         f"{[d for d in range(1, shape.n_heads + 1) if shape.n_heads % d == 0]}")
-    if shape.n_kv_heads % tp and tp % shape.n_kv_heads:
-        raise ValueError(f"--parallel tp={tp}: the {shape.n_kv_heads} KV heads of {shape.name} "
-                         "are neither split evenly nor replicated evenly; allowed: tp dividing "
-                         "or divisible by the KV-head count")
+    """Tensor parallel splits the query and the KV heads (a common divisor); pp the layers."""
+    g = math.gcd(shape.n_heads, shape.n_kv_heads)
+    if g % tp:
+        raise ValueError(f"--parallel tp={tp} does not divide the heads of {shape.name} "
+                         f"({shape.n_heads} query, {shape.n_kv_heads} KV); allowed: tp in "
+                         f"{[d for d in range(1, g + 1) if g % d == 0]}")
     if pp > shape.n_layers:
         raise ValueError(f"--parallel pp={pp} exceeds the {shape.n_layers} layers of "
                          f"{shape.name}; allowed: pp <= {shape.n_layers}")
@@ -223,3 +220,48 @@ def _row(model, spec, phase, batch, prompt, ctx, devices, split, q, res) -> dict
             if feasible else None,
             "memory_per_device_bytes": finite_or_none(ex.get("memory_per_device_bytes")),
             "feasible": feasible, "reason": reason}
+
+
+def serve_point(model: str, *, spec, devices: int, split, quant: dict, batch: int,
+                prompt: int, output: int, interconnect: str | None = None) -> dict:
+    """Serving view of ``batch`` requests of ``prompt`` in / ``output`` out tokens.
+
+    TTFT = the prefill step of the batch; TPOT = a decode step at the mean context
+    ``prompt + output / 2``; memory is checked at the full context ``prompt + output``.
+    Tokens/s (all ``dp`` replicas) = ``dp * batch * output / (TTFT + output * TPOT)``;
+    $ per 1M output tokens = the devices' cost rate / tokens/s; energy per output token =
+    (prefill energy + ``output`` decode steps) / (``batch * output``).
+    """
+    kw = {"spec": spec, "prompt": prompt, "devices": devices, "split": split,
+          "quant": quant, "interconnect": interconnect}
+    pre = price_point(model, "prefill", batch, **kw)
+    dec = price_point(model, "decode", batch, context=prompt + max(1, output // 2), **kw)
+    peak = price_point(model, "decode", batch, context=prompt + output, **kw)
+    tp, pp, dp = split
+    row = {"model": model, "spec": spec.name, "devices": devices,
+           "split": f"tp={tp},pp={pp},dp={dp}", "quant": quant["name"], "batch": batch,
+           "prompt": prompt, "output": output, "ttft_s": None, "tpot_s": None,
+           "tokens_per_s": None, "usd_per_1m_tokens": None, "energy_per_token_j": None,
+           "memory_per_device_bytes": peak["memory_per_device_bytes"],
+           "feasible": False, "reason": ""}
+    bad = next((r for r in (pre, dec, peak) if not r["feasible"]), None)
+    if bad is not None:
+        row["reason"] = bad["reason"] or "infeasible"
+        return row
+    ttft, tpot = pre["step_s"], dec["step_s"]
+    total_s = ttft + output * tpot
+    tokens_per_s = dp * batch * output / total_s
+    row.update(ttft_s=ttft, tpot_s=tpot, tokens_per_s=tokens_per_s, feasible=True,
+               usd_per_1m_tokens=None if dec["usd_per_s"] is None
+               else dec["usd_per_s"] / tokens_per_s * 1e6,
+               energy_per_token_j=(pre["step_energy_j"] + output * dec["step_energy_j"])
+               / (batch * output))
+    return row
+
+
+def serve_sweep(model: str, *, spec, devices: int, split, quant: dict, batches,
+                prompt: int, output: int, interconnect: str | None = None) -> list[dict]:
+    """``serve_point`` rows over ``batches`` (infeasible ones kept, with their reason)."""
+    return [serve_point(model, spec=spec, devices=devices, split=split, quant=quant,
+                        batch=b, prompt=prompt, output=output, interconnect=interconnect)
+            for b in batches]

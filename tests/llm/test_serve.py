@@ -46,15 +46,13 @@ SHAPE = LlmShape("toy", n_layers=4, d_model=64, n_heads=8, n_kv_heads=2, d_ff=12
 
 
 def test_check_split():
-    serve.check_split(SHAPE, 8, 4)           # KV heads replicated 4x: allowed
-    serve.check_split(SHAPE, 2, 1)
-    with pytest.raises(ValueError, match=r"tp=3 does not divide the 8 attention heads"):
+    serve.check_split(SHAPE, 2, 4)
+    with pytest.raises(ValueError, match=r"tp=3 does not divide the heads of toy"):
         serve.check_split(SHAPE, 3, 1)
+    with pytest.raises(ValueError, match=r"tp=4 .*allowed: tp in \[1, 2\]"):
+        serve.check_split(SHAPE, 4, 1)      # divides the 8 query heads, not the 2 KV heads
     with pytest.raises(ValueError, match=r"pp=5 exceeds the 4 layers"):
         serve.check_split(SHAPE, 1, 5)
-    odd = LlmShape("odd", n_layers=2, d_model=48, n_heads=12, n_kv_heads=4, d_ff=96, vocab=8)
-    with pytest.raises(ValueError, match="KV heads"):
-        serve.check_split(odd, 6, 1)        # 6 neither divides nor is a multiple of 4
 
 
 def test_resolve_quant():
