@@ -28,7 +28,7 @@ def test_evaluate_llama2_70b_decode_tp8(capsys):
     assert code == 0
     row = json.loads(out)[0]
     assert row["feasible"] is True and row["split"] == "tp=8,pp=1,dp=1"
-    # decode reads at least the 8-bit... here fp16 weights (138 GB) over 8 x 3.35 TB/s
+    # decode reads at least the fp16 weights (138 GB) over 8 x 3.35 TB/s per step
     assert row["tpot_s"] > 138e9 / (8 * 3.35e12)
     assert row["tokens_per_s"] > 0 and row["usd_per_1m_tokens"] > 0
     assert 0 < row["memory_per_device_bytes"] < 80e9
