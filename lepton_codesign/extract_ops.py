@@ -41,6 +41,12 @@ MOVE = frozenset({
     "select_and_gather_add",
 })
 
+# Indexed reads touch only what they return (an embedding lookup reads its rows, not the
+# table); in-place updates (XLA aliases the buffer of a dynamic_update_slice / scatter)
+# read and write only the update: operand index of the update per primitive.
+INDEXED_READ = frozenset({"gather", "dynamic_slice"})
+IN_PLACE = {"dynamic_update_slice": 1, "scatter": 2, "scatter-add": 2, "scatter_add": 2}
+
 
 def _elems(v) -> int:
     return int(math.prod(getattr(v.aval, "shape", ()) or (1,)))
@@ -87,14 +93,22 @@ class OpGrouper:
                          "gemm_elems": 0.0, "classes": set(), "prims": [], "read": set()}
         g = self._cur
         out = sum(_elems(v) for v in eqn.outvars) * repeat
-        for v in reads:
-            if v in g["read"] or v in self._inside:
+        if prim in IN_PLACE:
+            out = _elems(eqn.invars[IN_PLACE[prim]]) * repeat
+        for j, v in enumerate(eqn.invars):
+            if isinstance(v, jcore.Literal) or v in g["read"] or v in self._inside:
                 continue
-            g["read"].add(v)
-            if v in self._gemm_outs:
-                g["gemm_elems"] = max(g["gemm_elems"], _elems(v) * repeat)
+            size = _elems(v) * repeat
+            if j == 0 and prim in IN_PLACE:
+                continue  # the updated buffer itself is not read
+            if j == 0 and prim in INDEXED_READ:
+                size = min(size, out)
             else:
-                g["in_elems"] += _elems(v) * repeat
+                g["read"].add(v)
+            if v in self._gemm_outs:
+                g["gemm_elems"] = max(g["gemm_elems"], size)
+            else:
+                g["in_elems"] += size
         if prim in REDUCTION:
             cls, work = "reduction", sum(_elems(v) for v in reads) * repeat
         elif prim in POOL:
