@@ -6,8 +6,8 @@ Subcommands::
                              [--format table|json|csv] [--dtype fp32|tf32|bf16|fp16|fp8|int8|int4]
     lepton-codesign evaluate --model LLM --spec PRESET --phase prefill|decode [--batch N]
                              [--prompt P] [--context L] [--devices N] [--parallel tp=N,pp=N,dp=N]
-                             [--quant fp16|w8a16|w4a16|fp8] [--weight-bits B] [--kv-bits B]
-                             [--interconnect NAME]
+                             [--quant fp16|w8a16|w4a16|w8a8|fp8[+2:4]] [--weight-bits B]
+                             [--kv-bits B] [--interconnect NAME]
     lepton-codesign serve --model LLM --spec PRESET --devices N [--batches 1,8,64] [--plot PNG]
     lepton-codesign serve --search --model LLM --spec A --spec B --devices 1,2,4,8
                           [--quant fp16,w4a16,fp8] [--tpot-slo S] [--objectives ...]
@@ -61,7 +61,7 @@ def _batch(text: str) -> int:
 # LLM flags of ``evaluate`` / ``serve`` (choices copied from lepton_codesign.llm.serve so that
 # --help needs no JAX; tests/llm/test_llm_cli.py checks they agree).
 LLM_PHASES = ("prefill", "decode")
-LLM_QUANTS = ("fp16", "w8a16", "w4a16", "fp8")
+LLM_QUANTS = ("fp16", "w8a16", "w4a16", "w8a8", "fp8")
 LLM_FLAGS = ("phase", "prompt", "context", "devices", "parallel", "quant", "weight_bits",
              "kv_bits", "interconnect")
 
@@ -75,8 +75,8 @@ def _llm_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--devices", type=_batch, help="LLM models: number of devices (default 1)")
     p.add_argument("--parallel", help="LLM models: split, e.g. tp=8 or tp=2,pp=2,dp=2 "
                    "(default: tp over all devices)")
-    p.add_argument("--quant", choices=LLM_QUANTS, help="LLM models: weight/activation format "
-                   "(default fp16)")
+    p.add_argument("--quant", help=f"LLM models: one of {', '.join(LLM_QUANTS)}, optionally "
+                   "+2:4 for 2:4 sparse weights (default fp16)")
     p.add_argument("--weight-bits", type=int, help="LLM models: override weight bits (4, 8, 16)")
     p.add_argument("--kv-bits", type=int, help="LLM models: KV-cache bits (8 or 16)")
     p.add_argument("--interconnect", help="LLM models: interconnect preset between devices")

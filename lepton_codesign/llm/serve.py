@@ -17,17 +17,21 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 
-# --quant presets: weight bits, activation format, KV-cache bits (each overridable by
-# --weight-bits / --kv-bits). w8a16 / w4a16: weight-only integer quantisation (GPTQ/AWQ
-# style, dequantised to 16-bit before the GEMM); fp8: weights and activations in fp8
-# (Hopper/Ada tensor cores), KV cache left at 16 bits unless --kv-bits 8.
+# --quant schemes (hw_models.llm_compress.SCHEMES; a test checks they agree): weight bits
+# and activation width. w8a16 / w4a16: weight-only integer quantisation (GPTQ / AWQ
+# style, GEMMs at 16 bits); w8a8: int8 weights and activations; fp8: e4m3 weights and
+# activations. A "+2:4" suffix adds 2:4 structured sparse weights. The KV cache stays at
+# 16 bits unless --kv-bits 8.
 QUANT_MODES: dict[str, dict] = {
-    "fp16": {"weight_bits": 16, "act": "fp16", "kv_bits": 16},
-    "w8a16": {"weight_bits": 8, "act": "fp16", "kv_bits": 16},
-    "w4a16": {"weight_bits": 4, "act": "fp16", "kv_bits": 16},
-    "fp8": {"weight_bits": 8, "act": "fp8", "kv_bits": 16},
+    "fp16": {"weight_bits": 16, "act": "fp16"},
+    "w8a16": {"weight_bits": 8, "act": "fp16"},
+    "w4a16": {"weight_bits": 4, "act": "fp16"},
+    "w8a8": {"weight_bits": 8, "act": "int8"},
+    "fp8": {"weight_bits": 8, "act": "fp8"},
 }
 WEIGHT_BITS = (4, 8, 16)
 KV_BITS = (8, 16)
@@ -102,29 +106,35 @@ def check_split(shape, tp: int, pp: int) -> None:
 
 def resolve_quant(quant: str | None, weight_bits: int | None = None,
                   kv_bits: int | None = None) -> dict:
-    """``--quant`` preset plus ``--weight-bits`` / ``--kv-bits`` overrides -> a settings dict.
+    """``--quant`` scheme plus ``--weight-bits`` / ``--kv-bits`` -> a settings dict.
+
+    ``scheme`` is the ``evaluate_llm`` compression name, ``name`` the label in reports.
 
     Example:
-        >>> resolve_quant("fp8", kv_bits=8)
-        {'weight_bits': 8, 'act': 'fp8', 'kv_bits': 8, 'name': 'fp8+kv8'}
+        >>> resolve_quant("fp8", kv_bits=8)["name"], resolve_quant("fp16", 4)["scheme"]
+        ('fp8+kv8', 'w4a16')
     """
-    name = quant or "fp16"
-    if name not in QUANT_MODES:
-        raise ValueError(f"--quant {quant!r} is not known; allowed: {sorted(QUANT_MODES)}")
-    q = dict(QUANT_MODES[name])
+    text = (quant or "fp16").strip().lower()
+    base, plus, sparse = text.partition("+")
+    if base not in QUANT_MODES or (plus and sparse != "2:4"):
+        raise ValueError(f"--quant {quant!r} is not known; allowed: one of "
+                         f"{list(QUANT_MODES)}, optionally with '+2:4' (e.g. w4a16+2:4)")
+    q = dict(QUANT_MODES[base], scheme=base, kv_bits=16)
     if weight_bits is not None:
         if weight_bits not in WEIGHT_BITS:
             raise ValueError(f"--weight-bits {weight_bits!r}; allowed: {list(WEIGHT_BITS)}")
-        if q["act"] == "fp8" and weight_bits != 8:
-            raise ValueError(f"--weight-bits {weight_bits} with --quant fp8; allowed: 8")
-        q["weight_bits"] = weight_bits
+        if q["act"] != "fp16" and weight_bits != 8:
+            raise ValueError(f"--weight-bits {weight_bits} with --quant {base}; allowed: 8 "
+                             "(or a weight-only --quant: fp16, w8a16, w4a16)")
+        if q["act"] == "fp16":
+            q["scheme"] = "fp16" if weight_bits == 16 else f"w{weight_bits}a16"
+            q["weight_bits"] = weight_bits
     if kv_bits is not None:
         if kv_bits not in KV_BITS:
             raise ValueError(f"--kv-bits {kv_bits!r}; allowed: {list(KV_BITS)}")
         q["kv_bits"] = kv_bits
-    label = name if q["weight_bits"] == QUANT_MODES[name]["weight_bits"] else \
-        f"w{q['weight_bits']}a16"
-    q["name"] = label + ("+kv8" if q["kv_bits"] == 8 else "")
+    q["scheme"] += "+2:4" if sparse else ""
+    q["name"] = q["scheme"] + ("+kv8" if q["kv_bits"] == 8 else "")
     return q
 
 
@@ -164,16 +174,46 @@ def is_llm_model(name: str) -> bool:
     return name in llm_config_names()
 
 
+@functools.lru_cache(maxsize=64)
+def _extract_one(model: str, phase: str, prompt: int, context: int):
+    """The batch-1 step (extraction traces abstract shapes: seconds for a 70B model)."""
+    from lepton_codesign.llm import extract_llm
+
+    if phase == "prefill":
+        return extract_llm(model, "prefill", 1, prompt_len=prompt)
+    return extract_llm(model, "decode", 1, context=context)
+
+
+def llm_step(model: str, phase: str, batch: int, prompt: int, context: int):
+    """``extract_llm(model, phase, batch, ...)`` from the cached batch-1 trace.
+
+    Every batch-dependent count of an ``LlmWorkload`` is linear in the batch (GEMM rows,
+    attention groups, KV cache, activation peak): ``hw_models.parallel.rebatch`` scales
+    the layers, the element counts scale with them (tests/llm/test_serve.py checks the
+    result equals a direct extraction).
+    """
+    from lepton_codesign.hw_models.parallel import rebatch
+
+    one = _extract_one(model, phase, prompt, context)
+    if batch == 1:
+        return one
+    return dataclasses.replace(one, workload=rebatch(one.workload, batch), batch=batch,
+                               kv_cache_elems=one.kv_cache_elems * batch,
+                               act_peak_elems=one.act_peak_elems * batch)
+
+
 def price_point(model: str, phase: str, batch: int, *, spec, prompt: int = 512,
                 context: int | None = None, devices: int = 1, split=(1, 1, 1),
                 quant: dict | None = None, interconnect: str | None = None) -> dict:
     """One step of one phase, priced: a flat row (finite numbers or None, never NaN).
 
     ``prompt`` is the prefill length; ``context`` the decode step's KV length (default
-    ``prompt``). ``split`` is ``(tp, pp, dp)`` with ``tp*pp*dp == devices``.
+    ``prompt``). ``split`` is ``(tp, pp, dp)`` with ``tp*pp*dp == devices``; a pipeline
+    runs ``gcd(batch, pp)`` micro-batches. ``batch`` is per replica.
     """
-    from lepton_codesign.hw_models import llm_costs
-    from lepton_codesign.llm import extract_llm
+    from lepton_codesign.hw_models.costs import reason_text
+    from lepton_codesign.hw_models.llm_costs import evaluate_llm
+    from lepton_codesign.hw_models.parallel import Parallelism
     from lepton_codesign.llm.configs import llm_config
 
     if phase not in ("prefill", "decode"):
@@ -182,44 +222,33 @@ def price_point(model: str, phase: str, batch: int, *, spec, prompt: int = 512,
     check_int("--prompt", prompt)
     ctx = prompt if context is None else check_int("--context", context)
     tp, pp, dp = split
+    if tp * pp * dp != devices:
+        raise ValueError(f"--parallel tp*pp*dp = {tp * pp * dp} but --devices is {devices}; "
+                         "allowed: tp*pp*dp == --devices")
     check_split(llm_config(model), tp, pp)
     q = quant or resolve_quant(None)
-    wl = extract_llm(model, phase, batch, prompt_len=prompt, context=ctx)
-    kwargs = _cost_kwargs(llm_costs, q, tp, pp, dp, interconnect)
-    res = llm_costs.evaluate_llm(wl, spec, **kwargs)
-    return _row(model, spec, phase, batch, prompt, ctx, devices, split, q, res)
-
-
-def _cost_kwargs(llm_costs, q: dict, tp: int, pp: int, dp: int, interconnect) -> dict:
-    """The evaluate_llm keyword arguments of a split and a quantisation setting."""
-    kw = {"parallel": llm_costs.Parallelism(tp=tp, pp=pp, dp=dp),
-          "compression": llm_costs.LlmCompression(weight_bits=q["weight_bits"],
-                                                  act=q["act"]),
-          "kv_bits": q["kv_bits"]}
-    if interconnect is not None:
-        kw["interconnect"] = llm_costs.interconnect_preset(interconnect)
-    return kw
-
-
-def _row(model, spec, phase, batch, prompt, ctx, devices, split, q, res) -> dict:
-    tp, pp, dp = split
-    ex = res.extras
-    feasible = bool(res.feasible)
-    reason = "" if feasible else str(ex.get("infeasible_reason_text",
-                                            ex.get("infeasible_reason", "infeasible")))
-    lat = finite_or_none(ex.get("ttft_s" if phase == "prefill" else "tpot_s",
-                                res.total_latency_s))
+    llm = llm_step(model, phase, batch, prompt, ctx)
+    par = Parallelism(tp=tp, pp=pp, dp=dp, microbatches=math.gcd(batch, pp))
+    r = evaluate_llm(llm, spec, parallel=par, interconnect=interconnect,
+                     compression=q["scheme"], kv_bits=q["kv_bits"]).summary()
+    feasible = bool(r["feasible"])
+    tokens_step = batch * (prompt if phase == "prefill" else 1)
+    lat = finite_or_none(r["latency_s"]) if feasible else None
+    tps = finite_or_none(r["tokens_per_s"]) if feasible else None
+    usd = finite_or_none(r["usd_per_1m_tokens"]) if feasible else None
+    e_tok = finite_or_none(r["energy_per_token_j"]) if feasible else None
     return {"model": model, "spec": spec.name, "devices": devices,
             "split": f"tp={tp},pp={pp},dp={dp}", "quant": q["name"], "phase": phase,
             "batch": batch, "prompt": prompt, "context": ctx,
-            "ttft_s" if phase == "prefill" else "tpot_s": lat if feasible else None,
-            "tokens_per_s": finite_or_none(ex.get("tokens_per_s")) if feasible else None,
-            "usd_per_1m_tokens": finite_or_none(ex.get("usd_per_1m_tokens"))
-            if feasible else None,
-            "energy_per_token_j": finite_or_none(ex.get("energy_per_token_j"))
-            if feasible else None,
-            "memory_per_device_bytes": finite_or_none(ex.get("memory_per_device_bytes")),
-            "feasible": feasible, "reason": reason}
+            "ttft_s" if phase == "prefill" else "tpot_s": lat,
+            "tokens_per_s": tps, "usd_per_1m_tokens": usd, "energy_per_token_j": e_tok,
+            "memory_per_device_bytes": finite_or_none(r["memory_per_device_bytes"]),
+            "feasible": feasible,
+            "reason": "" if feasible else reason_text(int(r["infeasible_reason"])),
+            # for serve_point: one step of a replica, the cost rate of all replicas
+            "step_s": lat, "floor_s": finite_or_none(r["floor_s"]),
+            "step_energy_j": None if e_tok is None else e_tok * tokens_step,
+            "usd_per_s": None if usd is None or tps is None else usd * tps / 1e6}
 
 
 def serve_point(model: str, *, spec, devices: int, split, quant: dict, batch: int,

@@ -38,7 +38,8 @@ def _display(rows: list[dict]) -> list[dict]:
                 d["J/token"] = si(v, "J") if v is not None else "-"
             elif k == "memory_per_device_bytes":
                 d["mem/device"] = si(v, "B") if v is not None else "-"
-            elif k in ("violation", "on_front", "model"):
+            elif k in ("violation", "on_front", "model", "reason", "step_energy_j",
+                       "usd_per_s", "step_s"):
                 continue
             else:
                 d[k] = v
@@ -66,7 +67,8 @@ def evaluate_command(args) -> int:
     row = price_point(args.model, phase, args.batch, spec=_spec(args.spec),
                       prompt=args.prompt or 512, context=args.context, devices=devices,
                       split=split, quant=quant, interconnect=args.interconnect)
-    row = {k: v for k, v in row.items() if k not in ("step_s", "step_energy_j", "usd_per_s")}
+    drop = ("step_s", "step_energy_j", "usd_per_s", "prompt" if phase == "decode" else "context")
+    row = {k: v for k, v in row.items() if k not in drop}
     if args.format != "table":
         print(format_rows([row], args.format), end="" if args.format == "csv" else "\n")
         return 0

@@ -20,6 +20,7 @@ def test_cli_choices_match_the_library():
     assert cli.LLM_QUANTS == tuple(serve.QUANT_MODES)
 
 
+@pytest.mark.slow
 def test_evaluate_llama2_70b_decode_tp8(capsys):
     code, out, _ = _run(capsys, [
         "evaluate", "--model", "llama2-70b", "--phase", "decode", "--batch", "8",
@@ -34,6 +35,7 @@ def test_evaluate_llama2_70b_decode_tp8(capsys):
     assert 0 < row["memory_per_device_bytes"] < 80e9
 
 
+@pytest.mark.slow
 def test_evaluate_70b_fp16_one_gpu_is_infeasible_with_reason(capsys):
     code, out, _ = _run(capsys, ["evaluate", "--model", "llama2-70b", "--spec", "h100-sxm",
                                  "--batch", "1"])
@@ -91,6 +93,7 @@ def test_serve_sweep_table_and_plot(capsys, tmp_path):
     assert "tpot" in out and "ttft" in out and "$/1M tok" in out
 
 
+@pytest.mark.slow
 def test_serve_sweep_throughput_grows_and_tpot_does_not_shrink(capsys):
     code, out, _ = _run(capsys, ["serve", "--model", "llama2-7b", "--spec", "h100-sxm",
                                  "--batches", "1,8,64", "--format", "json"])

@@ -56,12 +56,19 @@ def test_check_split():
 
 
 def test_resolve_quant():
+    from lepton_codesign.hw_models.llm_compress import SCHEMES
+
+    assert set(serve.QUANT_MODES) <= set(SCHEMES)
     assert serve.resolve_quant(None)["name"] == "fp16"
     q = serve.resolve_quant("w8a16", weight_bits=4, kv_bits=8)
-    assert (q["weight_bits"], q["kv_bits"], q["name"]) == (4, 8, "w4a16+kv8")
+    assert (q["scheme"], q["kv_bits"], q["name"]) == ("w4a16", 8, "w4a16+kv8")
+    assert serve.resolve_quant("fp16", weight_bits=16)["scheme"] == "fp16"
+    assert serve.resolve_quant("W4A16+2:4")["scheme"] == "w4a16+2:4"
     assert serve.resolve_quant("fp8")["act"] == "fp8"
     with pytest.raises(ValueError, match=r"--quant 'int3'.*allowed"):
         serve.resolve_quant("int3")
+    with pytest.raises(ValueError, match=r"--quant 'fp8\+3:4'"):
+        serve.resolve_quant("fp8+3:4")
     with pytest.raises(ValueError, match=r"--weight-bits 3"):
         serve.resolve_quant("fp16", weight_bits=3)
     with pytest.raises(ValueError, match=r"--kv-bits 4"):
