@@ -194,7 +194,8 @@ def llm_step(model: str, phase: str, batch: int, prompt: int, context: int):
     """
     from lepton_codesign.hw_models.parallel import rebatch
 
-    one = _extract_one(model, phase, prompt, context)
+    one = (_extract_one(model, "prefill", prompt, 0) if phase == "prefill"
+           else _extract_one(model, "decode", 0, context))
     if batch == 1:
         return one
     return dataclasses.replace(one, workload=rebatch(one.workload, batch), batch=batch,
