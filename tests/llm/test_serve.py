@@ -90,3 +90,39 @@ def test_finite_or_none():
     assert serve.finite_or_none(float("inf")) is None
     assert serve.finite_or_none(float("nan")) is None
     assert serve.finite_or_none(None) is None
+
+
+@pytest.mark.parametrize("phase, batch", [("decode", 4), ("prefill", 3)])
+def test_llm_step_rebatch_equals_direct_extraction(phase, batch):
+    """The cached batch-1 trace scaled by rebatch is the workload traced at that batch."""
+    import numpy as np
+
+    from lepton_codesign import hw_models as hw
+    from lepton_codesign.llm import extract_llm
+
+    if phase == "decode":
+        got = serve.llm_step("tiny", "decode", batch, 0, 16)
+        want = extract_llm("tiny", "decode", batch, context=16)
+    else:
+        got = serve.llm_step("tiny", "prefill", batch, 8, 0)
+        want = extract_llm("tiny", "prefill", batch, prompt_len=8)
+    assert (got.batch, got.kv_cache_elems, got.act_peak_elems, got.weight_elems) == (
+        want.batch, want.kv_cache_elems, want.act_peak_elems, want.weight_elems)
+    assert got.workload.names == want.workload.names
+    for f in ("m", "k", "n", "groups", "weight_elems", "input_elems", "output_elems"):
+        np.testing.assert_allclose(getattr(got.workload, f), getattr(want.workload, f))
+    # rebatch also scales the op groups' batch-independent operands (norm gains): the
+    # non-GEMM input counts differ slightly, the priced step by < 0.1%
+    spec = hw.preset("a100-sxm")
+    a, b = hw.evaluate_llm(got, spec), hw.evaluate_llm(want, spec)
+    assert float(a.latency_s) == pytest.approx(float(b.latency_s), rel=1e-3)
+
+
+def test_price_point_rows_are_finite_or_none():
+    from lepton_codesign import hw_models as hw
+
+    ok = serve.price_point("tiny", "decode", 2, spec=hw.preset("l4"), prompt=8, context=8)
+    assert ok["feasible"] and ok["tpot_s"] > 0 and ok["tokens_per_s"] > 0
+    assert ok["tpot_s"] >= ok["floor_s"] > 0
+    with pytest.raises(ValueError, match="--parallel"):
+        serve.price_point("tiny", "decode", 2, spec=hw.preset("l4"), devices=2, split=(1, 1, 1))
