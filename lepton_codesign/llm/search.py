@@ -100,7 +100,8 @@ def llm_search(model: str, specs: list, *, devices=(1,), batches=(1, 8, 64),
     """Price every candidate; return ``{"rows", "front", "objectives"}``.
 
     ``rows`` are ``serve_point`` rows plus ``violation`` and ``on_front``; ``front`` the
-    rows on the constrained Pareto front, sorted by the first objective.
+    rows on the constrained Pareto front, sorted by the first objective (of designs with
+    equal objectives, e.g. ``dp`` replicas of one design, the one with fewest devices).
     """
     import jax.numpy as jnp
 
@@ -134,7 +135,16 @@ def llm_search(model: str, specs: list, *, devices=(1,), batches=(1, 8, 64),
                    np.float64)
     mask = np.asarray(nondominated(jnp.asarray(pts, jnp.float32),
                                    jnp.asarray([r["violation"] for r in rows], jnp.float32)))
+    seen = {}  # equal objectives (dp replicas of one design): keep the fewest devices
     for r, m in zip(rows, mask, strict=True):
         r["on_front"] = bool(m) and r["violation"] == 0.0
+        if r["on_front"]:
+            key = tuple(float(f"{r[k]:.6g}") for k in keys)
+            if key in seen and seen[key]["devices"] <= r["devices"]:
+                r["on_front"] = False
+                continue
+            if key in seen:
+                seen[key]["on_front"] = False
+            seen[key] = r
     front = sorted((r for r in rows if r["on_front"]), key=lambda r: r[keys[0]])
     return {"rows": rows, "front": front, "objectives": objectives}

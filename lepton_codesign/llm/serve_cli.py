@@ -191,5 +191,6 @@ def plot_front(res: dict, path: str) -> None:
     ax.set_yscale("log")
     ax.set_xlabel(kx)
     ax.set_ylabel(ky)
+    ax.set_title(f"front of {', '.join(res['objectives'])} (first two shown)")
     ax.legend()
     fig.savefig(path, dpi=120)
