@@ -128,3 +128,23 @@ def test_llama2_70b_decode_is_extracted_fast_without_weights():
     assert r["layers"] == 80 * 9 + 1
     assert r["extract_s"] < 30, r
     assert r["peak_rss_mb"] < 2048, r  # fp16 weights alone would be 138 GB
+
+
+def test_abstract_build_equals_nnx_eval_shape():
+    """``DecoderLM(abstract=True)`` is what ``nnx.eval_shape`` gives, only faster."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from lepton_codesign.extract import extract_workload
+    from lepton_codesign.llm.extract import _Step
+
+    s = llm_config("tiny")
+    ref = nnx.eval_shape(lambda: _Step(s, 15, True, rngs=nnx.Rngs(0)))
+    ids = jax.ShapeDtypeStruct((2, 1), jnp.int32)
+    kv = jax.ShapeDtypeStruct((2, 16, s.n_kv_heads, s.head_dim), jnp.float32)
+    wl_ref = extract_workload(ref, ids, [(kv, kv)] * s.n_layers)
+    wl = extract_llm("tiny", "decode", batch=2, context=16, dtype=jnp.float32).workload
+    assert wl.names == wl_ref.names and wl.ops.names == wl_ref.ops.names
+    np.testing.assert_array_equal(wl.macs, wl_ref.macs)
+    np.testing.assert_array_equal(wl.ops.in_elems, wl_ref.ops.in_elems)
