@@ -107,7 +107,7 @@ def test_device_models_themselves_respect_the_floor(name):
 
 
 def test_attention_is_charged_for_the_kv_read_on_every_family():
-    for name in ("h100-sxm", "tpuv1-like", "alveo-u55c"):
+    for name in ("h100-sxm", "tpuv1-like", "alveo-u55c", "kv260"):  # FPGA dataflow + overlay
         spec = hw.preset(name)
         short = hw.evaluate_llm(toy_llm("decode", 4, 64, shape=WIDE), spec)
         long = hw.evaluate_llm(toy_llm("decode", 4, 4096, shape=WIDE), spec)
