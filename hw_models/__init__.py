@@ -7,6 +7,7 @@ Public API::
     AsicSpec, FpgaSpec, GpuSpec, Deployment                 # what it runs on
     load_spec, preset, preset_names, resolve_spec, SpecError
     evaluate, Costs                                         # what it costs
+    evaluate_llm, LlmCosts, Parallelism, Interconnect       # LLM serving (issue 19)
 """
 
 from lepton_codesign.hw_models.asic_spec import AsicSpec
@@ -18,6 +19,10 @@ from lepton_codesign.hw_models.fpga import evaluate_fpga
 from lepton_codesign.hw_models.fpga_spec import FpgaSpec
 from lepton_codesign.hw_models.gpu import evaluate_gpu
 from lepton_codesign.hw_models.gpu_spec import GpuSpec
+from lepton_codesign.hw_models.interconnect import Interconnect
+from lepton_codesign.hw_models.llm_compress import LlmCompression
+from lepton_codesign.hw_models.llm_costs import LlmCosts, evaluate_llm
+from lepton_codesign.hw_models.parallel import Parallelism
 from lepton_codesign.hw_models.specio import (
     SpecError,
     load_spec,
@@ -33,4 +38,5 @@ __all__ = [
     "gemm_workload", "load_spec",
     "make_compression", "make_workload", "preset", "preset_names", "register_evaluator",
     "resolve_spec",
+    "Interconnect", "LlmCompression", "LlmCosts", "Parallelism", "evaluate_llm",
 ]

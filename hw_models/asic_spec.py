@@ -100,6 +100,10 @@ class AsicSpec:
             lane per PE column [A] (the array's output row is post-processed as it
             drains: TPUv1's activation unit takes one 256-wide accumulator row per
             cycle, Jouppi et al. ISCA 2017 [C]).
+        dram_capacity_bytes: off-chip memory of the part, for LLM capacity checks
+            (``hw_models.llm_costs``); ``None`` = ``dram_devices`` (as priced by
+            ``dollars.dram_devices``) x 1 GiB [D] (one 8 Gb DDR4 device, the device
+            ``dram_device_usd`` prices). Give it for HBM or other device sizes.
         name: display name (static).
         register_files: (static, derived) whether any ``rf_*_bytes`` is non-zero; set
             by the constructor, so a batch of designs without register files prices
@@ -146,6 +150,7 @@ class AsicSpec:
     filter_sram_write_pj_per_byte: jax.Array | float | None = None
     ofmap_sram_write_pj_per_byte: jax.Array | float | None = None
     vector_lanes: jax.Array | float | None = None
+    dram_capacity_bytes: jax.Array | float | None = None
     mapping: int | str = dataclasses.field(default="best", metadata={"static": True})
     name: str = dataclasses.field(default="asic", metadata={"static": True})
     register_files: bool = dataclasses.field(default=False, metadata={"static": True})
@@ -176,7 +181,7 @@ class AsicSpec:
         )
         # The file schema, on concrete values (tracers skipped; every batch element).
         check_fields(self, _RULES, optional=("wafer_price_usd", "nre_usd", "dram_devices",
-                                               "vector_lanes",
+                                               "vector_lanes", "dram_capacity_bytes",
                                                *ENERGY_OVERRIDES))
 
     @property
@@ -224,6 +229,7 @@ _RULES = {
     "dram_device_bandwidth_bytes_per_s": Rule(min=1e3, exclusive=False, max=1e16),
     "dram_device_usd": Rule(min=0.0, exclusive=False),
     "board_usd": Rule(min=0.0, exclusive=False),
+    "dram_capacity_bytes": Rule(max=1e15),  # > 0, at most 1 PB [A] (a typo guard)
     # Memory hierarchy (asic_memory): an RF of 0 B is absent; 1 MiB per PE caps a typo
     # (Eyeriss's largest per-PE scratchpad is 448 B) [A]. Energies >= 0 pJ/B, capped at
     # 1e4 pJ/B (60x DRAM's 162.5) [A].

@@ -83,7 +83,7 @@ class Costs:
 
 
 # Codes of ``Costs.extras["infeasible_reason"]``.
-REASONS = ("none", "does-not-fit", "non-finite", "zero-latency")
+REASONS = ("none", "does-not-fit", "non-finite", "zero-latency", "memory-capacity")
 _REASON_TEXT = {
     "none": "feasible",
     "does-not-fit": "the design cannot hold or run the workload (see infeasible_resource; "
@@ -91,6 +91,9 @@ _REASON_TEXT = {
     "non-finite": "a cost overflowed or is undefined (NaN/inf in float32): extreme spec "
                   "or workload values",
     "zero-latency": "the workload takes no time (no layers?), so throughput is undefined",
+    "memory-capacity": "weights + KV cache + activations per device exceed the device "
+                       "memory (hw_models.llm_costs: split it over more devices or "
+                       "compress it)",
 }
 # Stand-in for NaN / inf in reported numbers: the largest float32 [C] (IEEE 754).
 _BIG = float(np.finfo(np.float32).max)

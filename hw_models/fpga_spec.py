@@ -122,6 +122,9 @@ class FpgaSpec:
             slowest layer's (FINN's balanced folding [C], Umuroglu et al. 2017); 0 = every
             layer keeps ``lanes / ReuseFactor`` MAC lanes (hls4ml: a cheap layer stays fully
             parallel and finishes early), when the resources allow that interval. Default 1.
+        dram_capacity_bytes: off-chip memory of the card (DDR / HBM), for LLM capacity
+            checks (``hw_models.llm_costs``). Default 4 GB [A] (one 64-bit DDR4 channel of
+            4 GB, as on the KV260 and ZCU102 PS side); presets state theirs.
         name: display name (static).
     """
 
@@ -161,6 +164,7 @@ class FpgaSpec:
     fifo_stages: jax.Array | float = 1.0  # [A] one inter-layer stream register
     target_interval_cycles: jax.Array | float = 0.0  # [A] 0 = as fast as resources allow
     fold_balanced: jax.Array | float = 1.0  # [C] FINN balanced folding (FPGA'17)
+    dram_capacity_bytes: jax.Array | float = 4.0e9  # [A] see docstring
     name: str = dataclasses.field(default="fpga", metadata={"static": True})
 
     def __post_init__(self):
@@ -187,6 +191,7 @@ _RULES = {
     "dram_energy_pj_per_byte": Rule(exclusive=False),
     "node_nm": Rule(min=3.0, max=180.0, exclusive=False),
     "static_power_w": Rule(exclusive=False), "board_price_usd": Rule(exclusive=False),
+    "dram_capacity_bytes": Rule(max=1e15),
     "architecture": Rule("choice", choices=ARCHITECTURES),
     "lut_ceiling": _FRACTION, "ff_ceiling": _FRACTION, "dsp_ceiling": _FRACTION,
     "bram_ceiling": _FRACTION, "uram_ceiling": _FRACTION,
