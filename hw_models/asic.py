@@ -18,17 +18,19 @@ Per layer (each of its ``groups`` GEMMs runs in turn):
    Non-GEMM op groups of an extracted workload (``workload.ops``) run on a
    post-processing unit of ``vector_lanes`` lanes (``op_costs.asic_op_costs``):
    epilogues overlap their GEMM, other groups add their time to the layer they follow
-   (``extras["op_latency_s"]`` / ``["op_energy_j"]`` per group; its area is not
-   counted [A]: ~``pe_cols`` adders next to ``pe_rows x pe_cols`` MACs).
+   (``extras["op_latency_s"]`` / ``["op_energy_j"]`` per group). Each lane is one
+   ``pe_bits`` multiply-add with the PE's register/control overhead [A] (a requantise
+   scale-and-add per output, as a PE's datapath), counted in the area.
 5. **Energy** = MACs actually performed x e_mac(w, a, node) + SRAM bytes x
    e_sram(size, node) + DRAM bytes x e_dram + leakage x area x time; per-PE register
    files when the spec has them (``asic_memory``; included in ``energy_sram_j``, split
    by ``asic_energy.onchip_split_j``). Partial sums are
    read and written in the ofmap SRAM at accumulator width (``constants.ACC_BITS``);
    every DRAM transfer also fills or drains its own operand's SRAM once.
-6. **Area** = PEs x PE area(pe_bits) + SRAM bits x bit-cell area + RF bits, plus
-   overheads; dollars from ``hw_models.dollars``: capex is the deployable part (die +
-   package + DRAM devices + board + NRE / volume), broken down in ``extras``.
+6. **Area** = PEs x PE area(pe_bits) + vector lanes x lane area + SRAM bits x
+   bit-cell area + RF bits, plus overheads; dollars from ``hw_models.dollars``: capex
+   is the deployable part (die + package + DRAM devices + board + NRE / volume), broken
+   down in ``extras``.
 
 Example:
     >>> import hw_models as hw
@@ -75,16 +77,24 @@ def _pe_pack(spec: AsicSpec, w_bits, a_bits, smooth: bool):
     return passes / pack
 
 
+def vector_lanes(spec: AsicSpec):
+    """Lanes of the post-processing unit: ``spec.vector_lanes``, else one per PE column."""
+    return spec.pe_cols if spec.vector_lanes is None else spec.vector_lanes
+
+
 def asic_area_mm2(spec: AsicSpec):
-    """Die area: PE array + SRAM, with sparsity and chip-level overheads."""
-    pe_um2 = (C.mac_area_um2_45(spec.pe_bits) * C.PE_OVERHEAD_FACTOR
-              * (1.0 + (C.PRECISION_SCALABLE_AREA_FACTOR - 1.0) * spec.precision_scalable)
-              * C.node_area_scale(spec.node_nm))
+    """Die area: PE array + vector unit + SRAM, with sparsity and chip-level overheads."""
+    lane_um2 = (C.mac_area_um2_45(spec.pe_bits) * C.PE_OVERHEAD_FACTOR
+                * C.node_area_scale(spec.node_nm))
+    pe_um2 = lane_um2 * (1.0 + (C.PRECISION_SCALABLE_AREA_FACTOR - 1.0)
+                         * spec.precision_scalable)
     sp_over = jnp.asarray(SPARSITY_AREA_OVERHEAD)[jnp.asarray(spec.sparsity_support, jnp.int32)]
     pe_array_um2 = spec.pe_rows * spec.pe_cols * pe_um2 * (1.0 + sp_over)
     sram_bytes = spec.ifmap_sram_bytes + spec.filter_sram_bytes + spec.ofmap_sram_bytes
     sram_um2 = sram_bytes * 8.0 * C.sram_cell_um2(spec.node_nm) / C.SRAM_ARRAY_EFFICIENCY
-    return (pe_array_um2 + sram_um2 + rf_area_um2(spec)) * C.CHIP_OVERHEAD_FACTOR / 1e6
+    vector_um2 = vector_lanes(spec) * lane_um2
+    return ((pe_array_um2 + vector_um2 + sram_um2 + rf_area_um2(spec))
+            * C.CHIP_OVERHEAD_FACTOR / 1e6)
 
 
 def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
@@ -151,9 +161,8 @@ def evaluate_asic(workload: Workload, spec: AsicSpec, compression: Compression,
     latency_s = cycles / spec.freq_hz
     op = None
     if wl.ops is not None:  # non-GEMM op groups on the post-processing unit (op_costs)
-        lanes = spec.pe_cols if spec.vector_lanes is None else spec.vector_lanes
-        op = op_costs.asic_op_costs(wl.ops, spec, op_costs.layer_value(wl.ops, ab), lanes,
-                                    latency_s)
+        op = op_costs.asic_op_costs(wl.ops, spec, op_costs.layer_value(wl.ops, ab),
+                                    vector_lanes(spec), latency_s)
         latency_s = latency_s + wl.ops.per_layer(op["latency_s"], wl.num_layers)
         dram_bytes = dram_bytes + wl.ops.per_layer(op["dram_bytes"], wl.num_layers)
 

@@ -73,6 +73,9 @@ def load_measurements(path: str | Path) -> dict:
         if r.get("dtype") not in MEASURED_DTYPES:
             raise SpecError(f"{path}: gemm[{i}].dtype: {r.get('dtype')!r} is not allowed; "
                             f"allowed: one of {list(MEASURED_DTYPES)}")
+    from lepton_codesign.hw_models.gpu_checks import check_rows
+
+    check_rows(data, str(path))
     return data
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from lepton_codesign.hw_models.gpu_calibrate import TIME_FIELDS, fit
+from lepton_codesign.hw_models.gpu_checks import held_out_report
 from lepton_codesign.hw_models.gpu_spec import DTYPES, GpuSpec
 from lepton_codesign.hw_models.schema import SpecError
 
@@ -59,6 +60,10 @@ def spec_yaml(spec: GpuSpec, report: dict, base_text: str, meta: dict, command: 
         out.append(f"# fit residual {d}: median |error| latency "
                    f"{100 * r['latency_median_abs']:.1f}%, per call "
                    f"{100 * r['per_call_median_abs']:.1f}% ({r['n']} GEMMs, in sample)")
+    for what, r in report.get("held_out", {}).items():
+        out.append(f"# held-out {what}: median |error| latency "
+                   f"{100 * r['latency_median_abs']:.1f}%, per call "
+                   f"{100 * r['per_call_median_abs']:.1f}% ({r['n']} kernels, not fitted)")
     unfitted = [f"efficiency_{d}" for d in DTYPES if f"efficiency_{d}" not in fitted]
     out.append(f"# not measured, so compute_efficiency ({float(spec.compute_efficiency):g}):"
                f" {', '.join(unfitted)}")
@@ -152,12 +157,16 @@ def spec_from_text(text: str) -> GpuSpec:
 def calibrate(data: dict, base: str | None = None, command: str = "") -> tuple:
     """Fit ``data`` on its base spec; returns ``(spec, report, yaml_text)``.
 
+    ``report["held_out"]``: the fitted spec's errors on the measured convolutions and
+    elementwise kernels, which the fit does not use (``hw_models.gpu_checks``).
+
     The text loads back to ``spec`` (values written to 6 significant digits).
     """
     import datetime
 
     base_text = base_text_for(data, base).split("\n# Calibrated:")[0].rstrip() + "\n"
     spec, report = fit(data, spec_from_text(base_text))
+    report["held_out"] = held_out_report(spec, data)
     report["date"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
     text = spec_yaml(spec, report, base_text, data.get("meta", {}), command)
     return spec_from_text(text), report, text

@@ -227,20 +227,22 @@ def _memory(llm: LlmWorkload, par: Parallelism, c: LlmCompression, kv_bits: floa
     return {"gemm_weight": gemm, "weight": gemm + other_b, "kv": kv, "act": act}
 
 
-def _collectives_s(wl: Workload, orig_kinds, roles, frac, tp: int, act_bits: float,
+def _collectives_s(llm: LlmWorkload, b: int, frac, tp: int, act_bits: float,
                    ic: icx.Interconnect) -> jax.Array:
     """All-reduces of the ``row`` layers and the LM head's all-gather on the busiest
-    stage, for one micro-batch (a dense layer with ``groups > 1`` is a layer repeated
-    by a ``scan``: one all-reduce per repeat)."""
-    out_b = np.asarray(wl.output_elems, np.float64) * act_bits / 8.0
+    stage, for one micro-batch of ``b`` sequences (a dense layer with ``groups > 1`` is
+    a layer repeated by a ``scan``: one all-reduce per repeat). Both move the whole
+    (unsplit) output of their layer."""
+    wl, roles = llm.workload, llm.tp_roles
+    out_b = np.asarray(wl.output_elems, np.float64) * (b / llm.batch) * act_bits / 8.0
     g = np.asarray(wl.groups, np.float64)
     t = jnp.zeros((), jnp.float32)
     for i, role in enumerate(roles):
         if role == "row":
-            count = g[i] if orig_kinds[i] != "matmul" else 1.0
+            count = g[i] if wl.kinds[i] != "matmul" else 1.0
             t = t + frac[i] * count * icx.all_reduce_s(out_b[i] / count, tp, ic)
     if roles and roles[-1] == "column":
-        t = t + frac[-1] * icx.all_gather_s(out_b[-1] * tp, tp, ic)
+        t = t + frac[-1] * icx.all_gather_s(out_b[-1], tp, ic)
     return t
 
 
@@ -301,7 +303,7 @@ def evaluate_llm(llm: LlmWorkload, spec, *, parallel: Parallelism | None = None,
     bw = memory_bandwidth_bytes_per_s(spec)
     stage_floor = (mem["gemm_weight"] + mem["kv"] / m) / bw
     compute_stage = jnp.maximum(model_stage, stage_floor)
-    comm_stage = _collectives_s(micro, micro.kinds, llm.tp_roles, frac, tp, c.act_bits, ic)
+    comm_stage = _collectives_s(llm, b, frac, tp, c.act_bits, ic)
     stage_s = compute_stage + comm_stage
     send = icx.send_s(b * llm.tokens * llm.shape.d_model * c.act_bits / 8.0, pic, pp)
     step_s = pipeline_time_s(stage_s, send, pp, m)

@@ -25,6 +25,7 @@ BUILTIN_MODELS: dict[str, str] = {
     "mlp": "MLP 40-256-256-10 (MNIST-1D; 64 inputs with the digits data set)",
     "mobilenet": "MobileNet-style depthwise-separable CNN, 32x32x3 input",
     "resnet18": "ResNet-18, 224x224x3 input",
+    "tiny-lm": "2-block decoder-only LM (GQA, SwiGLU), 32 tokens of a 32-token vocabulary",
     "transformer": "2-block transformer classifier, 32 tokens x 64 features",
 }
 

@@ -202,6 +202,10 @@ def _calibrate(args) -> int:
         print(f"{dtype:>14}: median |error| latency {100 * r['latency_median_abs']:5.1f}%, "
               f"per call {100 * r['per_call_median_abs']:5.1f}% ({r['n']} GEMMs, in sample)",
               file=sys.stderr)
+    for what, r in report.get("held_out", {}).items():
+        print(f"{what:>14}: median |error| latency {100 * r['latency_median_abs']:5.1f}%, "
+              f"per call {100 * r['per_call_median_abs']:5.1f}% ({r['n']} kernels, held out:"
+              " not fitted)", file=sys.stderr)
     if args.out:
         Path(args.out).write_text(text)
         print(f"spec written to {args.out} (kind gpu, name {spec.name})", file=sys.stderr)

@@ -116,9 +116,15 @@ def load_mnist1d(*, num_samples: int = 5000, train_split: float = 0.8, seed: int
                    10, "mnist1d")
 
 
+def _load_lm_synth(**kwargs) -> Dataset:
+    from lepton_codesign.llm.data import load_lm_synth  # next-token data (tiny-lm)
+
+    return load_lm_synth(**kwargs)
+
+
 def load_dataset(name: str, **kwargs) -> Dataset:
-    """``"digits"`` or ``"mnist1d"`` by name."""
-    loaders = {"digits": load_digits, "mnist1d": load_mnist1d}
+    """``"digits"``, ``"mnist1d"`` or ``"lm-synth"`` (synthetic next-token data) by name."""
+    loaders = {"digits": load_digits, "mnist1d": load_mnist1d, "lm-synth": _load_lm_synth}
     if name not in loaders:
         raise ValueError(f"unknown dataset {name!r}; available: {sorted(loaders)}")
     return loaders[name](**kwargs)

@@ -4,14 +4,16 @@ Writes the measurement schema ``hw_models.gpu_calibrate`` fits (the one of
 ``benchmarks/validation/data/h200_kernels.json``): per GEMM ``latency_s`` (median of
 single synchronous jitted calls, dispatch to ``block_until_ready``) and ``per_call_s``
 (calls queued back to back, one sync at the end, divided by their number); a copy
-bandwidth sweep the same way. The smallest GEMM gives the dispatch floor. No power is
+bandwidth sweep the same way. The smallest GEMM gives the dispatch floor. A few
+convolutions and elementwise kernels are timed the same way as a held-out check: the
+fit never sees them (``hw_models.gpu_checks`` predicts them). No power is
 measured (nvidia-smi is not read here).
 
 Example:
     >>> data = run_suite(quick=True, shapes=[(8, 8, 8)], dtypes=["float32"], mib=[1],
-    ...                  reps=2)
+    ...                  reps=2, convs=(), elementwise=())
     >>> sorted(data), data["gemm"][0]["dtype"]
-    (['about', 'bandwidth', 'gemm', 'meta'], 'float32')
+    (['about', 'bandwidth', 'conv', 'elementwise', 'gemm', 'meta'], 'float32')
 """
 
 from __future__ import annotations
@@ -28,12 +30,25 @@ QUICK_SHAPES = ((8, 8, 8), (1, 1024, 1024), (64, 784, 300), (256, 256, 256),
 FULL_SHAPES = QUICK_SHAPES + ((1, 4096, 4096), (32, 4096, 4096), (197, 768, 3072),
                               (3136, 64, 576), (2048, 2048, 2048), (4096, 1024, 4096))
 QUICK_MIB, FULL_MIB = (1, 16, 64), (1, 16, 256, 1024)
+# Held-out kernels (timed, never fitted: ``hw_models.gpu_checks``) [A]: convolutions
+# (N, H, W, Cin, Cout, k, stride, padding, groups): a Cin=3 stem, a ResNet 3x3, a 1x1
+# and a depthwise 3x3; elementwise ops (op, elements, row length).
+QUICK_CONVS = ((1, 32, 32, 3, 16, 3, 1, 1, 1), (1, 28, 28, 64, 64, 3, 1, 1, 1),
+               (1, 14, 14, 128, 256, 1, 1, 0, 1), (1, 28, 28, 64, 64, 3, 1, 1, 64))
+FULL_CONVS = QUICK_CONVS + ((1, 224, 224, 3, 64, 7, 2, 3, 1), (32, 56, 56, 64, 64, 3, 1, 1, 1),
+                            (32, 14, 14, 256, 256, 3, 1, 1, 1), (32, 56, 56, 64, 64, 3, 1, 1, 64))
+QUICK_ELEMENTWISE = (("add_relu", 2**16, 256), ("add_relu", 2**20, 1024),
+                     ("softmax", 2**16, 256), ("softmax", 2**20, 1024),
+                     ("layernorm", 2**20, 1024))
+FULL_ELEMENTWISE = QUICK_ELEMENTWISE + (("add_relu", 2**24, 4096), ("softmax", 2**24, 4096),
+                                        ("layernorm", 2**24, 4096))
 ABOUT = ("Measured by lepton_codesign.microbench on the local JAX device. Each GEMM row: "
          "the median of single synchronous jitted calls, each timed from dispatch to "
          "block_until_ready (latency_s), and the time per call of calls queued back to "
          "back with one sync at the end (per_call_s). GEMM: C[M,N] = A[M,K] @ B[K,N] at "
          "JAX's default precision. bandwidth: a read+write copy of an array of the given "
-         "size (x + 1).")
+         "size (x + 1). conv: NHWC lax.conv_general_dilated (HWIO kernel). elementwise: "
+         "relu(x + y), softmax over rows of row_len, layer norm over rows of row_len.")
 
 
 def default_dtypes(platform_name: str) -> list[str]:
@@ -71,9 +86,64 @@ def _gemm_fn(dtype: str):
     return jax.jit(jnp.matmul)
 
 
+def _conv_fn(stride: int, padding: int, groups: int):
+    import jax
+
+    return jax.jit(lambda x, w: jax.lax.conv_general_dilated(
+        x, w, (stride, stride), [(padding, padding)] * 2,
+        dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=groups))
+
+
+def _elementwise_fn(op: str):
+    import jax
+    import jax.numpy as jnp
+
+    if op == "add_relu":
+        return jax.jit(lambda x, y: jnp.maximum(x + y, 0.0))
+    if op == "softmax":
+        return jax.jit(lambda x: jax.nn.softmax(x, axis=-1))
+
+    def layernorm(x):
+        mean = x.mean(-1, keepdims=True)
+        return (x - mean) * jax.lax.rsqrt(((x - mean) ** 2).mean(-1, keepdims=True) + 1e-5)
+    return jax.jit(layernorm)
+
+
+def held_out_kernels(convs, elementwise, dtype: str, reps: int) -> dict:
+    """Time the held-out convolutions and elementwise kernels (``hw_models.gpu_checks``).
+
+    Example:
+        >>> d = held_out_kernels([(1, 8, 8, 4, 4, 3, 1, 1, 1)], [("add_relu", 64, 8)],
+        ...                      "float32", reps=2)
+        >>> d["conv"][0]["Cout"], d["elementwise"][0]["op"]
+        (4, 'add_relu')
+    """
+    import jax
+    import jax.numpy as jnp
+
+    key = jax.random.PRNGKey(0)
+    conv = []
+    for n, h, w, cin, cout, k, stride, pad, groups in convs:
+        x = jax.random.normal(key, (n, h, w, cin), jnp.float32).astype(dtype)
+        kern = jax.random.normal(key, (k, k, cin // groups, cout), jnp.float32).astype(dtype)
+        lat, per_call = _time(_conv_fn(stride, pad, groups), (x, kern), reps)
+        conv.append({"N": n, "H": h, "W": w, "Cin": cin, "Cout": cout, "kh": k, "kw": k,
+                     "stride": stride, "padding": pad, "groups": groups, "dtype": dtype,
+                     "latency_s": lat, "per_call_s": per_call})
+    ew = []
+    for op, elems, row_len in elementwise:
+        x = jax.random.normal(key, (elems // row_len, row_len), jnp.float32).astype(dtype)
+        args = (x, x + 1) if op == "add_relu" else (x,)
+        lat, per_call = _time(_elementwise_fn(op), args, reps)
+        ew.append({"op": op, "elems": elems, "row_len": row_len, "dtype": dtype,
+                   "latency_s": lat, "per_call_s": per_call})
+    return {"conv": conv, "elementwise": ew}
+
+
 def run_suite(quick: bool = True, shapes=None, dtypes=None, mib=None,
-              reps: int | None = None) -> dict:
-    """Run the GEMM and bandwidth sweeps; return the measurement dict.
+              reps: int | None = None, convs=None, elementwise=None) -> dict:
+    """Run the GEMM and bandwidth sweeps and the held-out kernels; return the
+    measurement dict.
 
     Args:
         quick: small shapes, 1-64 MiB copies and 5 repetitions (full: 30).
@@ -81,6 +151,8 @@ def run_suite(quick: bool = True, shapes=None, dtypes=None, mib=None,
         dtypes: JAX dtype names (default ``default_dtypes``).
         mib: copy sizes in MiB.
         reps: repetitions per timing.
+        convs, elementwise: held-out kernels (default ``QUICK_*`` / ``FULL_*``; ``()``
+            for none), timed in fp32 and never fitted.
     """
     import jax
     import jax.numpy as jnp
@@ -107,7 +179,11 @@ def run_suite(quick: bool = True, shapes=None, dtypes=None, mib=None,
         lat, per_call = _time(copy, (x,), reps)
         bandwidth.append({"MiB": size, "latency_s": lat, "per_call_s": per_call,
                           "GBps_rw": 2 * size * 2**20 / per_call / 1e9})
+    held = held_out_kernels(
+        QUICK_CONVS if convs is None and quick else FULL_CONVS if convs is None else convs,
+        (QUICK_ELEMENTWISE if quick else FULL_ELEMENTWISE) if elementwise is None
+        else elementwise, "float32", reps)
     meta = {"device": str(dev), "device_kind": dev.device_kind, "platform": dev.platform,
             "jax": jax.__version__, "quick": quick, "host": platform.node(),
             "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")}
-    return {"about": ABOUT, "meta": meta, "gemm": gemm, "bandwidth": bandwidth}
+    return {"about": ABOUT, "meta": meta, "gemm": gemm, "bandwidth": bandwidth, **held}

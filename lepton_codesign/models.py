@@ -175,7 +175,14 @@ _BUILTINS: dict[str, tuple[Callable[[nnx.Rngs], nnx.Module], tuple[int, ...]]] =
     "resnet18": (lambda r: ResNet18(rngs=r), (224, 224, 3)),
     "mobilenet": (lambda r: MobileNet(rngs=r), (32, 32, 3)),
     "transformer": (lambda r: Transformer(rngs=r), (32, 64)),
+    "tiny-lm": (lambda r: _tiny_lm(r), (32,)),
 }
+
+
+def _tiny_lm(rngs: nnx.Rngs) -> nnx.Module:
+    from lepton_codesign.llm import TokenLM, llm_config  # decoder LM on 32 tokens (lm-synth)
+
+    return TokenLM(llm_config("tiny"), rngs=rngs)
 
 
 def model_names() -> list[str]:

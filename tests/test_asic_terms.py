@@ -226,19 +226,26 @@ PE_UM2_45 = (282.0 + 36.0) * 2.0  # Horowitz 8b mult + add [U], x2 PE overhead [
 SRAM_UM2_PER_BYTE_45 = 8 * 0.299 / 0.65  # 45 nm bit-cell [U] / 65 % array efficiency
 
 
-def test_area_pe_plus_sram():
-    expected = (64 * PE_UM2_45 + 3 * 2**20 * SRAM_UM2_PER_BYTE_45) * 1.3 / 1e6
+def test_area_pe_plus_vector_unit_plus_sram():
+    # 8x8 PEs + one vector lane per column (a PE-sized multiply-add each) + 3 MiB SRAM
+    expected = ((64 + 8) * PE_UM2_45 + 3 * 2**20 * SRAM_UM2_PER_BYTE_45) * 1.3 / 1e6
     close(ev().area_mm2, expected)
     # More PEs add exactly their PE area; more SRAM exactly its macro area.
     close(ev(pe_rows=16.0).area_mm2 - ev().area_mm2, 64 * PE_UM2_45 * 1.3 / 1e6, rtol=1e-4)
+    # Columns add a lane each; an explicit vector_lanes sets the unit's size.
+    close(ev(pe_cols=16.0).area_mm2 - ev().area_mm2, (64 + 8) * PE_UM2_45 * 1.3 / 1e6,
+          rtol=1e-4)
+    close(ev(vector_lanes=40).area_mm2 - ev().area_mm2, 32 * PE_UM2_45 * 1.3 / 1e6, rtol=1e-4)
     close(ev(ofmap_sram_bytes=2.0**21).area_mm2 - ev().area_mm2,
           2**20 * SRAM_UM2_PER_BYTE_45 * 1.3 / 1e6, rtol=1e-4)
 
 
 def test_area_pe_bits_precision_scalable_and_sparsity_overheads():
-    sram_mm2 = 3 * 2**20 * SRAM_UM2_PER_BYTE_45 * 1.3 / 1e6
+    # the 8 vector lanes are PE-sized datapaths without the PE-array overheads
+    sram_mm2 = (3 * 2**20 * SRAM_UM2_PER_BYTE_45 + 8 * PE_UM2_45) * 1.3 / 1e6
     pe16_um2 = (282.0 * 4 + 36.0 * 2) * 2.0  # multiplier ~ bits^2, adder ~ bits
-    close(ev(pe_bits=16.0).area_mm2 - sram_mm2, 64 * pe16_um2 * 1.3 / 1e6, rtol=1e-4)
+    close(ev(pe_bits=16.0).area_mm2 - sram_mm2 + 8 * (PE_UM2_45 - pe16_um2) * 1.3 / 1e6,
+          64 * pe16_um2 * 1.3 / 1e6, rtol=1e-4)
     pe_mm2 = 64 * PE_UM2_45 * 1.3 / 1e6
     close(ev(precision_scalable=1.0).area_mm2 - sram_mm2, 1.3 * pe_mm2, rtol=1e-4)
     for support, overhead in [("zero-gating", 0.02), ("skipping", 0.15), ("nm", 0.05)]:

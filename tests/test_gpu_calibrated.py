@@ -216,6 +216,7 @@ def test_calibrate_quick_on_cpu_writes_a_loadable_spec(tmp_path):
     spec = hw.load_spec(out)
     assert isinstance(spec, hw.GpuSpec) and float(spec.peak_fp32_flops) > 0
     assert "# Calibrated: lepton-codesign calibrate --quick" in out.read_text()
+    assert "# held-out conv: median" in out.read_text()
     data = gc.load_measurements(saved)
     assert data["meta"]["platform"] == "cpu" and len(data["gemm"]) >= 5
     c = hw.evaluate(hw.gemm_workload([(256, 256, 256)]), spec,

@@ -88,7 +88,7 @@ def test_presets_evaluate_to_plausible_numbers(name, mixed_workload):
     assert bool(c.feasible)
     for v in c.summary().values():
         assert np.isfinite(v) and v > 0
-    # The model counts PEs + SRAM + 30 %: less than a real die (TPUv1 <= 331 mm^2 [S],
+    # The model counts PEs + vector unit + SRAM + 30 %: less than a real die (TPUv1 <= 331 mm^2 [S],
     # Eyeriss 4 x 4 mm [C]), and more than nothing.
     assert 0.01 < float(c.area_mm2) < {"tpuv1-like": 331.0, "eyeriss-like": 16.0}.get(
         name, 100.0)
@@ -111,8 +111,9 @@ def test_golden_tpuv1_batch1_fc_is_memory_bound():
         # DRAM fills / drains, each charged to its operand's SRAM
         + 4096 * 4096 * e_sram_pj_per_byte(256 * 1024, es)
         + 4096 * e_sram_pj_per_byte(24 * 2**20, es) + 4096 * e_sram_pj_per_byte(4 * 2**20, es))
-    area = (65536 * 636 * 0.377 + (24 * 2**20 + 256 * 1024 + 4 * 2**20) * 8 * 0.127 / 0.65
-            ) * 1.3 / 1e6
+    # 65,536 PEs + 256 vector lanes (one per column), each 636 um^2 at 45 nm x 0.377
+    area = ((65536 + 256) * 636 * 0.377
+            + (24 * 2**20 + 256 * 1024 + 4 * 2**20) * 8 * 0.127 / 0.65) * 1.3 / 1e6
     mac_j = 4096 * 4096 * 0.23e-12 * es
     dram_j = dram * 162.5e-12
     leak_j = 0.005 * area * latency
@@ -125,8 +126,8 @@ def test_golden_tpuv1_batch1_fc_is_memory_bound():
     check(c, expected)
     assert int(c.bound[0]) == 1
     # Pinned values (the arithmetic above, rounded).
-    check(c, {"latency_s": 4.9369e-4, "total_energy_j": 2.9709e-3, "area_mm2": 80.620,
-              "cost_usd": 18.899 + 108.0}, rtol=1e-4)
+    check(c, {"latency_s": 4.9369e-4, "total_energy_j": 2.9711e-3, "area_mm2": 80.700,
+              "cost_usd": 18.903 + 108.0}, rtol=1e-4)
 
 
 def test_golden_gemmini_resnet_conv_is_compute_bound():
@@ -146,7 +147,8 @@ def test_golden_gemmini_resnet_conv_is_compute_bound():
         # DRAM fills / drains, each charged to its operand's SRAM
         + 36864 * e_sram_pj_per_byte(65536, es) + 4 * 200704 * e_sram_pj_per_byte(65536, es)
         + 200704 * e_sram_pj_per_byte(131072, es))
-    area = (256 * 636 * 0.19 + 262144 * 8 * 0.07 / 0.65) * 1.3 / 1e6
+    # 256 PEs + 16 vector lanes (one per column)
+    area = ((256 + 16) * 636 * 0.19 + 262144 * 8 * 0.07 / 0.65) * 1.3 / 1e6
     mac_j = 3136 * 576 * 64 * 0.23e-12 * es
     dram_j = dram * 162.5e-12
     leak_j = 0.005 * area * cycles / 1e9
@@ -162,7 +164,7 @@ def test_golden_gemmini_resnet_conv_is_compute_bound():
     c = hw.evaluate(wl, hw.preset("gemmini-like").replace(mapping="scalesim"))
     check(c, expected)
     assert int(c.bound[0]) == 0
-    check(c, {"latency_s": 4.5821e-4, "total_energy_j": 2.0164e-4, "area_mm2": 0.33382,
+    check(c, {"latency_s": 4.5821e-4, "total_energy_j": 2.0164e-4, "area_mm2": 0.33633,
               "cost_usd": 30.351 + 20.5}, rtol=1e-4)
     # mapping="best" (the default) tiles m outermost into 28 tiles of 113 rows, whose
     # 113 x 576 = 65,088 B of inputs fit the 64 KiB input half, so the input is read
@@ -188,7 +190,8 @@ def test_golden_eyeriss_conv_with_zero_gating():
         + 6272 * e_sram_pj_per_byte(8064, es))  # fills / drains per operand SRAM
     mac_j = 196 * 144 * 32 * 0.5 * 0.23e-12 * es  # gating: half the MACs fire
     # 16-bit PEs: (282*4 + 36*2) * 2 um^2 at 45 nm, x 2.09 at 65 nm, +2 % gating logic.
-    area = (168 * 2400 * 2.09 * 1.02 + 193920 * 8 * 0.525 / 0.65) * 1.3 / 1e6
+    # 168 PEs (+2 % zero-gating) + 14 vector lanes (one per column, no gating logic)
+    area = ((168 * 1.02 + 14) * 2400 * 2.09 + 193920 * 8 * 0.525 / 0.65) * 1.3 / 1e6
     leak_j = 0.005 * area * cycles / 200e6
     expected = {"compute_cycles": cycles, "dram_bytes": dram, "latency_s": cycles / 200e6,
                 "energy_mac_j": mac_j, "energy_sram_j": sram_j,
@@ -198,5 +201,5 @@ def test_golden_eyeriss_conv_with_zero_gating():
     wl = hw.make_workload([hw.conv_layer("conv", (14, 14), 16, 32, (3, 3), padding=1)])
     c = hw.evaluate(wl, hw.preset("eyeriss-like"), hw.make_compression(1, act_density=0.5))
     check(c, expected)
-    check(c, {"latency_s": 4.1755e-5, "total_energy_j": 4.5126e-6, "area_mm2": 2.7463,
-              "cost_usd": 8.0767 + 13.5}, rtol=1e-4)
+    check(c, {"latency_s": 4.1755e-5, "total_energy_j": 4.5316e-6, "area_mm2": 2.8376,
+              "cost_usd": 8.0792 + 13.5}, rtol=1e-4)

@@ -35,7 +35,7 @@ OBJECTIVES = {
     "area_mm2": "die area [mm$^2$]",
 }
 STRUCTURES = ("unstructured", "nm", "channel")
-DATASETS = ("mnist1d", "digits")  # lepton_codesign.data.load_dataset
+DATASETS = ("mnist1d", "digits", "lm-synth")  # lepton_codesign.data.load_dataset
 # Bit-widths a trial can train with: the quantiser's grid (compress/quant.py MIN_BITS,
 # MAX_BITS; 1-bit needs a different quantiser) or FLOAT_BITS (trials.py: not quantised).
 MIN_BITS, MAX_BITS, FLOAT_BITS = 2, 16, 32

@@ -24,7 +24,7 @@ FFN down projections ``row``, attention products ``heads``.
 Example:
     >>> wl = extract_llm("tiny", "decode", batch=2, context=16)
     >>> wl.tokens, wl.kv_cache_elems, wl.tp_roles[:4]
-    (1, 2048, ('column', 'column', 'column', 'heads'))
+    (1, 4096, ('column', 'column', 'column', 'heads'))
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ class RMSNorm(nnx.Module):
         return (x * jax.lax.rsqrt(var + self.eps)).astype(x.dtype) * self.weight[...]
 
 
-def rope(x: jax.Array, pos: int, theta: float) -> jax.Array:
+def rope(x: jax.Array, pos, theta: float) -> jax.Array:
     """Rotary position embedding (Su et al. 2021, arXiv:2104.09864), half-split layout.
 
     The angles are computed in the program from an iota (no constant tables: a traced
@@ -69,12 +69,13 @@ def rope(x: jax.Array, pos: int, theta: float) -> jax.Array:
 
     Args:
         x: ``(batch, tokens, ..., head_dim)``; token ``i`` is at position ``pos + i``.
-        pos: position of the first token (static).
+        pos: position of the first token (a Python int or a traced integer scalar).
         theta: the RoPE base (10000 for Llama 2, 500000 for Llama 3).
     """
     t, half = x.shape[1], x.shape[-1] // 2
     shape = (1, t) + (1,) * (x.ndim - 3) + (half,)
-    positions = jax.lax.broadcasted_iota(jnp.float32, shape, 1) + pos
+    off = pos if isinstance(pos, int) else jnp.asarray(pos).astype(jnp.float32)
+    positions = jax.lax.broadcasted_iota(jnp.float32, shape, 1) + off
     freqs = theta ** (-jax.lax.broadcasted_iota(jnp.float32, shape, x.ndim - 1) / half)
     angles = positions * freqs
     cos, sin = jnp.cos(angles).astype(x.dtype), jnp.sin(angles).astype(x.dtype)
@@ -95,27 +96,27 @@ class Attention(nnx.Module):
         self.group = shape.n_heads // shape.n_kv_heads
         self.rope_theta = rope_theta
 
-    def __call__(self, x, cache: tuple | None, pos: int):
+    def __call__(self, x, cache: tuple | None, pos):
         b, t, _ = x.shape
         q = self.q_proj(x).reshape(b, t, self.n_kv, self.group, self.head_dim)
         k = self.k_proj(x).reshape(b, t, self.n_kv, self.head_dim)
         v = self.v_proj(x).reshape(b, t, self.n_kv, self.head_dim)
         q = rope(q, pos, self.rope_theta) * (self.head_dim ** -0.5)
         k = rope(k, pos, self.rope_theta)
+        static = isinstance(pos, int)
         if cache is None:
-            keys, values, start = k, v, pos
+            keys, values, start, masked = k, v, pos, t > 1
         else:
             ck, cv = cache
-            if pos + t > ck.shape[1]:
+            if static and pos + t > ck.shape[1]:
                 raise ValueError(f"pos={pos} + tokens={t} exceeds the cache length {ck.shape[1]}")
             keys = jax.lax.dynamic_update_slice(ck, k.astype(ck.dtype), (0, pos, 0, 0))
             values = jax.lax.dynamic_update_slice(cv, v.astype(cv.dtype), (0, pos, 0, 0))
-            start = 0
+            start, masked = 0, not static or ck.shape[1] - 1 > pos
         # scores: (b, t, kv, g, d) x (b, s, kv, d) -> (b, kv, t, g, s); batch dims (b, kv)
         scores = jax.lax.dot_general(q, keys.astype(q.dtype), (((4,), (3,)), ((0, 2), (0, 2))))
-        s = keys.shape[1]
-        if start + s - 1 > pos:  # some key is after some query: causal mask (from iotas)
-            shp = (1, 1, t, 1, s)
+        if masked:  # some key is after some query: causal mask (from iotas, no constant)
+            shp = (1, 1, t, 1, keys.shape[1])
             q_at = jax.lax.broadcasted_iota(jnp.int32, shp, 2) + pos
             k_at = jax.lax.broadcasted_iota(jnp.int32, shp, 4) + start
             scores = jnp.where(k_at <= q_at, scores, jnp.finfo(scores.dtype).min)
@@ -150,7 +151,7 @@ class Block(nnx.Module):
         self.ffn_norm = RMSNorm(shape.d_model, norm_eps, **norm_kw)
         self.ffn = FeedForward(shape, kw)
 
-    def __call__(self, x, cache, pos: int):
+    def __call__(self, x, cache, pos):
         a, cache = self.attn(self.attn_norm(x), cache, pos)
         h = x + a
         return h + self.ffn(self.ffn_norm(h)), cache
@@ -206,7 +207,9 @@ class DecoderLM(nnx.Module):
             tokens: ``(batch, tokens)`` token ids (floats holding integers are cast).
             cache: ``None`` (attend causally within ``tokens``) or a per-layer list of
                 ``(keys, values)`` of shape ``(batch, length, kv_heads, head_dim)``.
-            pos: position of the first new token (static Python int).
+            pos: position of the first new token: a Python int (a decode at the end of
+                the cache then skips the mask) or a traced integer scalar (one compiled
+                decode step for every position; positions are not checked then).
             last_only: logits of the last token only (what serving needs after prefill).
 
         Returns:
@@ -216,14 +219,19 @@ class DecoderLM(nnx.Module):
         if cache is not None and len(cache) != self.shape.n_layers:
             raise ValueError(f"cache: {len(cache)} layers given, the model has "
                              f"{self.shape.n_layers}")
-        if isinstance(pos, bool) or not isinstance(pos, int | np.integer) or pos < 0:
-            raise ValueError(f"pos={pos!r}; allowed: a Python integer >= 0")
+        if isinstance(pos, int | np.integer) and not isinstance(pos, bool):
+            if pos < 0:
+                raise ValueError(f"pos={pos!r}; allowed: an integer >= 0")
+            pos = int(pos)
+        elif not (hasattr(pos, "dtype") and jnp.issubdtype(pos.dtype, jnp.integer)
+                  and jnp.ndim(pos) == 0):
+            raise ValueError(f"pos={pos!r}; allowed: an integer >= 0 or an integer scalar array")
         if not jnp.issubdtype(tokens.dtype, jnp.integer):
             tokens = tokens.astype(jnp.int32)
         x = self.embed(tokens)
         new_cache = []
         for i, block in enumerate(self.layers):
-            x, c = block(x, None if cache is None else cache[i], int(pos))
+            x, c = block(x, None if cache is None else cache[i], pos)
             new_cache.append(c)
         if last_only:
             x = x[:, -1:, :]
