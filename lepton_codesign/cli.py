@@ -93,7 +93,17 @@ def _evaluate(args) -> int:
         flag = "--" + given[0].replace("_", "-")
         raise ValueError(f"{flag} applies to LLM models only; {args.model!r} is not one "
                          "(allowed LLM models: lepton-codesign models)")
-    return _evaluate_network(args)
+    try:
+        return _evaluate_network(args)
+    except ValueError as err:
+        if not str(err).startswith("unknown model"):
+            raise
+        from lepton_codesign.hw_models.schema import closest
+        from lepton_codesign.llm.configs import llm_config_names
+
+        names = llm_config_names()
+        raise ValueError(f"{err}; or an LLM config{closest(args.model, names)}: "
+                         f"{names}") from None
 
 
 def _serve(args) -> int:
@@ -291,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("evaluate", help="cost of a model on one accelerator spec")
     ev.add_argument("--spec", required=True, help="preset name or .yaml/.toml spec file")
-    ev.add_argument("--model", required=True, help="built-in model name or module:factory")
+    ev.add_argument("--model", required=True, help="built-in model name, LLM config name "
+                    "(llama2-7b, llama2-70b, llama3-8b, mistral-7b, ...) or module:factory")
     ev.add_argument("--batch", type=_batch, default=1,
                     help="inference batch the costs are for (default 1)")
     ev.add_argument("--format", choices=FORMATS, default="table")

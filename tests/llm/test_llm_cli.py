@@ -67,6 +67,8 @@ def test_evaluate_table_names_the_metrics(capsys):
     (["evaluate", "--model", "tiny", "--spec", "h100-sxm", "--kv-bits", "3"], ["--kv-bits"]),
     (["evaluate", "--model", "tiny", "--spec", "nope"], ["nope"]),
     (["serve", "--model", "llama9-1b", "--spec", "h100-sxm"], ["llama9-1b", "allowed"]),
+    (["evaluate", "--model", "llama2-7", "--spec", "h100-sxm"],
+     ["unknown model", "LLM config", "did you mean 'llama2-70b'"]),
     (["serve", "--model", "tiny", "--spec", "h100-sxm", "--devices", "1,2"],
      ["--devices", "--search"]),
     (["serve", "--model", "tiny", "--spec", "h100-sxm", "--batches", "0"], ["--batches"]),
