@@ -250,7 +250,7 @@ def evaluate_llm(llm: LlmWorkload, spec, *, parallel: Parallelism | None = None,
                  interconnect=None, pp_interconnect=None,
                  compression: LlmCompression | str | None = None, kv_bits: float | None = None,
                  deployment: dollars.Deployment | None = None,
-                 smooth: bool = False) -> LlmCosts:
+                 packed_weights: bool = True, smooth: bool = False) -> LlmCosts:
     """Cost of one ``llm`` step on ``parallel`` devices of ``spec`` (see module doc).
 
     Args:
@@ -267,6 +267,13 @@ def evaluate_llm(llm: LlmWorkload, spec, *, parallel: Parallelism | None = None,
             ``"+2:4"`` for 2:4 sparse weights); default ``"fp16"``.
         kv_bits: KV-cache bits; default the scheme's (16).
         deployment: lifetime / utilisation / electricity price for dollars.
+        packed_weights: GPU only. True (default): 8-bit weights are stored in the
+            tensor-core layout once, at load, as LLM serving engines do [C] (TensorRT-LLM
+            builds its engine with weights in kernel layout; vLLM re-lays-out quantised
+            weights once in ``process_weights_after_loading``), so the per-call 8-bit
+            layout pass of the GPU presets (``GpuSpec.layout_pass_bytes_per_s``, fitted to
+            XLA kernels that take the weights as call arguments) is not paid. False: the
+            JAX / XLA per-call path, as measured.
         smooth: differentiable relaxation (see ``hw_models.evaluate``).
 
     Returns:
@@ -290,6 +297,8 @@ def evaluate_llm(llm: LlmWorkload, spec, *, parallel: Parallelism | None = None,
     dev_wl, is_kv = _kv_as_stored(micro)
     cp = _layer_compression(dev_wl.num_layers, is_kv, c, c.kv_bits)
     dev_spec = spec.replace(prefer_fp8=1.0) if (c.fp8 and isinstance(spec, GpuSpec)) else spec
+    if packed_weights and isinstance(spec, GpuSpec):
+        dev_spec = dev_spec.replace(layout_pass_bytes_per_s=0.0)
     costs = evaluate(dev_wl, dev_spec, cp, smooth=smooth, deployment=deployment)
 
     frac = stage_fractions(llm, pp)

@@ -206,12 +206,15 @@ def llm_step(model: str, phase: str, batch: int, prompt: int, context: int):
 
 def price_point(model: str, phase: str, batch: int, *, spec, prompt: int = 512,
                 context: int | None = None, devices: int = 1, split=(1, 1, 1),
-                quant: dict | None = None, interconnect: str | None = None) -> dict:
+                quant: dict | None = None, interconnect: str | None = None,
+                packed_weights: bool = True) -> dict:
     """One step of one phase, priced: a flat row (finite numbers or None, never NaN).
 
     ``prompt`` is the prefill length; ``context`` the decode step's KV length (default
     ``prompt``). ``split`` is ``(tp, pp, dp)`` with ``tp*pp*dp == devices``; a pipeline
     runs ``gcd(batch, pp)`` micro-batches. ``batch`` is per replica.
+    ``packed_weights``: see ``hw_models.llm_costs.evaluate_llm`` (False: XLA's per-call
+    8-bit weight layout pass on GPUs).
     """
     from lepton_codesign.hw_models.costs import reason_text
     from lepton_codesign.hw_models.llm_costs import evaluate_llm
@@ -232,7 +235,8 @@ def price_point(model: str, phase: str, batch: int, *, spec, prompt: int = 512,
     llm = llm_step(model, phase, batch, prompt, ctx)
     par = Parallelism(tp=tp, pp=pp, dp=dp, microbatches=math.gcd(batch, pp))
     r = evaluate_llm(llm, spec, parallel=par, interconnect=interconnect,
-                     compression=q["scheme"], kv_bits=q["kv_bits"]).summary()
+                     compression=q["scheme"], kv_bits=q["kv_bits"],
+                     packed_weights=packed_weights).summary()
     feasible = bool(r["feasible"])
     tokens_step = batch * (prompt if phase == "prefill" else 1)
     lat = finite_or_none(r["latency_s"]) if feasible else None

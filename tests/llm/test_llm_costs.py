@@ -147,6 +147,21 @@ def test_fp8_and_sparsity_change_bytes_and_kernels():
     assert float(sp.latency_s) < float(fp16.latency_s)
 
 
+def test_packed_weights_skip_only_the_per_call_8bit_layout_pass():
+    # prefill of 4 x 256 rows (>= 512): XLA's 8-bit path re-lays-out the weights every call
+    llm = toy_llm("prefill", batch=4, prompt=256, shape=WIDE)
+    packed = hw.evaluate_llm(llm, H100, compression="fp8")
+    per_call = hw.evaluate_llm(llm, H100, compression="fp8", packed_weights=False)
+    bare = hw.evaluate_llm(llm, H100.replace(layout_pass_bytes_per_s=0.0), compression="fp8",
+                           packed_weights=False)
+    assert float(packed.latency_s) < float(per_call.latency_s)
+    assert float(packed.latency_s) == pytest.approx(float(bare.latency_s), rel=1e-6)
+    # 16-bit weights have no layout pass: the flag changes nothing
+    a = hw.evaluate_llm(llm, H100)
+    b = hw.evaluate_llm(llm, H100, packed_weights=False)
+    assert float(a.latency_s) == float(b.latency_s)
+
+
 def test_kv8_lowers_memory_and_long_context_decode_time():
     llm = toy_llm("decode", batch=16, context=4096, shape=WIDE)
     kv16 = hw.evaluate_llm(llm, H100)

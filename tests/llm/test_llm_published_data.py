@@ -60,5 +60,4 @@ def test_script_helpers():
     a100 = next(r for r in ROWS if r.get("spec_override"))
     assert float(mod.spec_of(a100).mem_bandwidth_bytes_per_s) == 2.039e12
     fp8 = next(r for r in ROWS if r["weight_precision"] == "fp8")
-    assert float(mod.spec_of(fp8).layout_pass_bytes_per_s) > 0
-    assert float(mod.spec_of(fp8, packed=True).layout_pass_bytes_per_s) == 0
+    assert float(mod.spec_of(fp8).layout_pass_bytes_per_s) > 0  # the preset as fitted
