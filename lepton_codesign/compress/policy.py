@@ -22,25 +22,31 @@ import fnmatch
 import numbers
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
-from lepton_codesign.compress import masks as M
 from lepton_codesign.compress import quant as Q
+from lepton_codesign.compress.allocations import Allocation
+from lepton_codesign.compress.gates import Gate
 from lepton_codesign.compress.layers import (
-    METHODS,
     CompressedConv,
     CompressedLinear,
     calibrate,
     path_name,
+    resolve_pieces,
 )
-
-ALLOCATIONS = ("global", "per_layer")
+from lepton_codesign.compress.methods import PruningMethod
+from lepton_codesign.compress.structures import NM, Structure
 
 
 @dataclasses.dataclass(frozen=True)
 class CompressionPolicy:
     """What to compress and how.
+
+    ``method``, ``structure``, ``gate`` and ``allocation`` accept their registered
+    names (as config files give them) or typed instances; they are resolved once, at
+    construction, into ``methods.PruningMethod`` / ``structures.Structure`` (with
+    ``n``, ``m``) / ``gates.Gate`` (with ``temperature``) /
+    ``allocations.Allocation`` instances.
 
     Attributes:
         sparsity: target fraction of removed weights in [0, 1); ``None`` = no target
@@ -49,8 +55,9 @@ class CompressionPolicy:
         structure: ``"unstructured" | "nm" | "channel"``.
         n, m: the N:M pattern (keep N of every M along the reduction dim).
         method: ``"learned"`` gates, score-based ``"magnitude"`` or ``"saliency"``
-            (|w * dL/dw|) pruning on a schedule, or ``None`` for no pruning.
-        gate: learned gate, ``"sigmoid_ste"`` or ``"hard_concrete"``.
+            (|w * dL/dw|) pruning on a schedule, or ``None`` / ``"none"`` for no
+            pruning (``registry.METHODS``).
+        gate: learned gate, ``"sigmoid_ste"`` or ``"hard_concrete"`` (``registry.GATES``).
         allocation: ``"global"`` (one threshold over all selected layers) or
             ``"per_layer"`` (each layer at the target).
         temperature: sigmoid temperature of the straight-through gate.
@@ -67,12 +74,12 @@ class CompressionPolicy:
     """
 
     sparsity: float | None = None
-    structure: str = "unstructured"
+    structure: str | Structure = "unstructured"
     n: int = 2
     m: int = 4
-    method: str | None = "learned"
-    gate: str = "sigmoid_ste"
-    allocation: str = "global"
+    method: str | PruningMethod | None = "learned"
+    gate: str | Gate = "sigmoid_ste"
+    allocation: str | Allocation = "global"
     temperature: float = 1.0
     weight_bits: int | None = None
     act_bits: int | None = None
@@ -86,16 +93,19 @@ class CompressionPolicy:
     def __post_init__(self):
         if self.sparsity is not None and not 0.0 <= float(self.sparsity) < 1.0:
             raise ValueError(f"sparsity must be in [0, 1), got {self.sparsity}")
-        M.check_structure(self.structure, self.n, self.m)
-        if self.method is not None and self.method not in METHODS:
-            raise ValueError(f"method {self.method!r} not in {METHODS} (or None)")
-        if self.method in ("magnitude", "saliency") and self.sparsity is None \
-                and self.structure != "nm":
-            raise ValueError(f"method {self.method!r} needs a target sparsity")
-        if self.gate not in M.GATES:
-            raise ValueError(f"gate {self.gate!r} not in {M.GATES}")
-        if self.allocation not in ALLOCATIONS:
-            raise ValueError(f"allocation {self.allocation!r} not in {ALLOCATIONS}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        pieces = resolve_pieces(self.method, self.structure, self.n, self.m, self.gate,
+                                self.allocation, self.temperature)
+        for name, value in zip(("method", "structure", "gate", "allocation"), pieces,
+                               strict=True):
+            object.__setattr__(self, name, value)
+        if isinstance(self.structure, NM):  # an NM instance sets n and m
+            object.__setattr__(self, "n", self.structure.n)
+            object.__setattr__(self, "m", self.structure.m)
+        if self.method.needs_target and self.sparsity is None \
+                and not self.structure.has_pattern:
+            raise ValueError(f"method {self.method.name!r} needs a target sparsity")
         lo, hi = Q.check_bit_range(self.bit_range)
         for name in ("weight_bits", "act_bits"):
             b = getattr(self, name)
@@ -105,8 +115,6 @@ class CompressionPolicy:
             raise ValueError("learn_bits needs weight_bits (the starting bit-width)")
         if self.learn_act_bits and self.act_bits is None:
             raise ValueError("learn_act_bits needs act_bits (the starting bit-width)")
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if isinstance(self.include, str) or isinstance(self.exclude, str):
             raise TypeError("include / exclude must be tuples of patterns, not a string")
         pairs = self.layer_weight_bits
@@ -161,22 +169,6 @@ def _set_child(model: nnx.Module, path: tuple, new) -> None:
         setattr(parent, key, new)
 
 
-def _global_logit_scale(layers) -> None:
-    """Learned gates compete globally: scale every layer's initial logits (|w|, or
-    channel norms) by one common constant, so the initial global ranking is that of
-    global magnitude pruning."""
-    scores = [layer_scores_at_init(layer) for layer in layers]
-    scale = jnp.std(jnp.concatenate([s.reshape(-1) for s in scores])) + 1e-8
-    for layer, s in zip(layers, scores, strict=True):
-        layer.gate_logits[...] = s / scale
-
-
-def layer_scores_at_init(layer) -> jax.Array:
-    """Magnitude scores of a layer's kernel in GEMM layout (channel norms for channels)."""
-    wg = M.to_gemm(layer.kernel[...])
-    return M.channel_scores(wg) if layer.structure == "channel" else jnp.abs(wg)
-
-
 def compress(model: nnx.Module, policy: CompressionPolicy, *,
              example_input: jax.Array | None = None) -> nnx.Module:
     """A copy of ``model`` with the selected Linear / Conv layers compressed.
@@ -225,8 +217,7 @@ def compress(model: nnx.Module, policy: CompressionPolicy, *,
         bits = policy.weight_bits if i is None else policy.layer_weight_bits[i][1]
         new.append(cls(node, **{**kwargs, "weight_bits": bits}))
         _set_child(out, path, new[-1])
-    if policy.method == "learned" and policy.allocation == "global":
-        _global_logit_scale(new)
+    policy.method.prepare_group(new)
     if example_input is not None:
         calibrate(out, example_input)
     return out
