@@ -2,22 +2,36 @@
 
 The model is split once (``nnx.split``) into trainable ``Param`` leaves and the rest
 (mask state, fixed bits, statistics); each epoch is one ``jax.jit``-compiled
-``lax.scan`` over shuffled mini-batches. ``optax.partition`` gives weights, mask logits
-(``MaskLogit``), bit-widths (``BitParam``) and quantiser ranges (``QuantRange``) their
-own optimisers. Score-based masks and learned-gate thresholds follow a cubic
-sparsity ramp between ``prune_start`` and ``prune_end`` (fractions of training).
-At the end masks and bits are hardened (``harden``), optionally fine-tuned, and
-the result reports test accuracy and the hard ``hw_models.Compression``.
+``lax.scan`` over shuffled mini-batches (``compress.epoch``). ``optax.partition``
+gives weights, mask logits (``MaskLogit``), bit-widths (``BitParam``) and quantiser
+ranges (``QuantRange``) their own optimisers (``optim.partition_optimizer``). The
+objective is the sum of the config's loss terms (``compress.terms``). Score-based
+masks and learned-gate thresholds follow a cubic sparsity ramp between
+``prune_start`` and ``prune_end`` (fractions of training). At the end masks and bits
+are hardened (``harden``), optionally fine-tuned, and the result reports test accuracy
+and the hard ``hw_models.Compression``.
+
+Fine-tuning a compressed copy of a trained dense model is ``compress`` of the trained
+model, then ``train``; a run continues for more epochs from its result's ``state``
+(successive halving promotes a candidate to a longer budget this way):
 
 Example:
     >>> import jax
     >>> from flax import nnx
+    >>> from lepton_codesign.compress import CompressionPolicy, compress
     >>> from lepton_codesign.data import load_digits
     >>> from lepton_codesign.models import MLP
     >>> ds = load_digits()
-    >>> res = train(MLP((64, 32, 10), rngs=nnx.Rngs(0)), ds.train, ds.test,
-    ...             TrainConfig(epochs=2, progress=False), key=jax.random.key(0))
-    >>> 0.0 <= res.metrics["test_accuracy"] <= 1.0
+    >>> cfg = TrainConfig(epochs=2, progress=False)
+    >>> dense = train(MLP((64, 32, 10), rngs=nnx.Rngs(0)), ds.train, ds.test, cfg,
+    ...               key=jax.random.key(0))
+    >>> small = compress(dense.model, CompressionPolicy(sparsity=0.8, weight_bits=4))
+    >>> res = train(small, ds.train, ds.test, cfg, key=jax.random.key(1))
+    >>> more = train(None, ds.train, ds.test, cfg, key=jax.random.key(2),
+    ...              init_state=res.state)  # two more epochs, continuing ``res``
+    >>> more.state.step == 2 * res.state.step
+    True
+    >>> 0.0 <= more.metrics["test_accuracy"] <= 1.0
     True
 """
 

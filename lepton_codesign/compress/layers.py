@@ -240,16 +240,18 @@ class CompressedLinear(_CompressedBase):
 
     Args:
         layer: the ``nnx.Linear`` to wrap (its kernel and bias are taken over).
-        method: ``"learned" | "magnitude" | "saliency"`` pruning, or ``None``.
-        structure: ``"unstructured" | "nm" | "channel"``.
+        method: a ``methods.PruningMethod`` or its name (``"learned" | "magnitude" |
+            "saliency"``, or ``None``).
+        structure: a ``structures.Structure`` or ``"unstructured" | "nm" | "channel"``.
         n, m: N:M pattern (``structure="nm"``).
         target_sparsity: fraction of weights to remove (``None``: learned freely).
-        gate: ``"sigmoid_ste" | "hard_concrete"`` for learned masks.
-        allocation: ``"global" | "per_layer"`` sparsity allocation.
-        temperature: sigmoid temperature of the straight-through gate.
-        weight_bits, act_bits: initial (or fixed) bit-widths; ``None``: float.
-        learn_bits, learn_act_bits: make the weight / activation bit-widths learnable
-            (``BitParam``).
+        gate: a ``gates.Gate`` or ``"sigmoid_ste" | "hard_concrete"`` (learned masks).
+        allocation: an ``allocations.Allocation`` or ``"global" | "per_layer"``.
+        temperature: sigmoid temperature of the straight-through gate (by name).
+        weight_bits, act_bits: initial (or fixed) bit-widths, or a
+            ``quantisers.Quantiser``; ``None``: float.
+        learn_bits, learn_act_bits: make integer weight / activation bit-widths
+            learnable (``LearnedBits``).
         bit_range: ``(min, max)`` bits, 2 <= min <= max <= 16.
     """
 

@@ -35,7 +35,17 @@ from lepton_codesign.compress.layers import (
     resolve_pieces,
 )
 from lepton_codesign.compress.methods import PruningMethod
-from lepton_codesign.compress.structures import NM, Structure
+from lepton_codesign.compress.structures import Structure
+
+
+@dataclasses.dataclass(frozen=True)
+class Pieces:
+    """The typed pieces a policy's names resolve to (``CompressionPolicy.pieces``)."""
+
+    method: PruningMethod
+    structure: Structure
+    gate: Gate
+    allocation: Allocation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,10 +53,12 @@ class CompressionPolicy:
     """What to compress and how.
 
     ``method``, ``structure``, ``gate`` and ``allocation`` accept their registered
-    names (as config files give them) or typed instances; they are resolved once, at
-    construction, into ``methods.PruningMethod`` / ``structures.Structure`` (with
-    ``n``, ``m``) / ``gates.Gate`` (with ``temperature``) /
-    ``allocations.Allocation`` instances.
+    names (as config files give them) or typed instances. They are resolved once, at
+    construction, into ``policy.pieces`` (``Pieces``: a ``methods.PruningMethod``, a
+    ``structures.Structure`` built with ``n``, ``m``, a ``gates.Gate`` built with
+    ``temperature`` and an ``allocations.Allocation``); the fields keep what was
+    given, so ``dataclasses.replace(policy, temperature=0.5)`` re-resolves. Options
+    apply to names only: an instance is used as it is.
 
     Attributes:
         sparsity: target fraction of removed weights in [0, 1); ``None`` = no target
@@ -95,17 +107,12 @@ class CompressionPolicy:
             raise ValueError(f"sparsity must be in [0, 1), got {self.sparsity}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
-        pieces = resolve_pieces(self.method, self.structure, self.n, self.m, self.gate,
-                                self.allocation, self.temperature)
-        for name, value in zip(("method", "structure", "gate", "allocation"), pieces,
-                               strict=True):
-            object.__setattr__(self, name, value)
-        if isinstance(self.structure, NM):  # an NM instance sets n and m
-            object.__setattr__(self, "n", self.structure.n)
-            object.__setattr__(self, "m", self.structure.m)
-        if self.method.needs_target and self.sparsity is None \
-                and not self.structure.has_pattern:
-            raise ValueError(f"method {self.method.name!r} needs a target sparsity")
+        pieces = Pieces(*resolve_pieces(self.method, self.structure, self.n, self.m,
+                                        self.gate, self.allocation, self.temperature))
+        object.__setattr__(self, "pieces", pieces)  # not a field: eq / asdict ignore it
+        if pieces.method.needs_target and self.sparsity is None \
+                and not pieces.structure.has_pattern:
+            raise ValueError(f"method {pieces.method.name!r} needs a target sparsity")
         lo, hi = Q.check_bit_range(self.bit_range)
         for name in ("weight_bits", "act_bits"):
             b = getattr(self, name)
@@ -147,9 +154,9 @@ class CompressionPolicy:
     def layer_kwargs(self) -> dict:
         """Keyword arguments for ``CompressedLinear`` / ``CompressedConv``."""
         return {
-            "method": self.method, "structure": self.structure, "n": self.n, "m": self.m,
+            "method": self.pieces.method, "structure": self.pieces.structure,
             "target_sparsity": None if self.sparsity is None else float(self.sparsity),
-            "gate": self.gate, "allocation": self.allocation,
+            "gate": self.pieces.gate, "allocation": self.pieces.allocation,
             "temperature": self.temperature, "weight_bits": self.weight_bits,
             "act_bits": self.act_bits, "learn_bits": self.learn_bits,
             "learn_act_bits": self.learn_act_bits,
@@ -217,7 +224,7 @@ def compress(model: nnx.Module, policy: CompressionPolicy, *,
         bits = policy.weight_bits if i is None else policy.layer_weight_bits[i][1]
         new.append(cls(node, **{**kwargs, "weight_bits": bits}))
         _set_child(out, path, new[-1])
-    policy.method.prepare_group(new)
+    policy.pieces.method.prepare_group(new)
     if example_input is not None:
         calibrate(out, example_input)
     return out
