@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -50,9 +49,10 @@ from lepton_codesign import hw_models
 from lepton_codesign.compress import losses as L
 from lepton_codesign.compress import scores
 from lepton_codesign.compress.epoch import PhaseState, Run, run_phase
-from lepton_codesign.compress.layers import calibrate, compressed_layers, measure_act_density
+from lepton_codesign.compress.layers import compressed_layers, measure_act_density
 from lepton_codesign.compress.legacy import KEYWORDS, terms_from_keywords
 from lepton_codesign.compress.multitask import Task, default_tasks, multitask_metrics
+from lepton_codesign.compress.resume import TrainState, optimizer_for, prepare_terms, start
 from lepton_codesign.compress.state import compression_state, harden
 from lepton_codesign.compress.terms import BitBudget, TaskLoss, TermSetup
 from lepton_codesign.optim import MASK_OPTIMIZERS, partition_optimizer
@@ -239,66 +239,6 @@ def evaluate_model(model: nnx.Module, data, tasks=None, batch_size: int = 1000) 
     return {"accuracy": float(L.accuracy(out, y))}
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainState:
-    """Where a training run stood before hardening: what ``train(init_state=...)``
-    continues from.
-
-    Attributes:
-        model: the soft (not hardened) model after the main phase, training mode.
-        opt_state: the optimiser state (Adam moments, step counts).
-        step: optimiser steps taken so far (all runs of the chain).
-        prune_begin, prune_end: the sparsity ramp in absolute steps (fixed by the
-            first run, so a continued run keeps the target it reached).
-    """
-
-    model: nnx.Module
-    opt_state: Any
-    step: int
-    prune_begin: int
-    prune_end: int
-
-
-def _prepare_terms(terms, setup: TermSetup) -> tuple[tuple, tuple]:
-    """The terms that act in this run (``prepare``) and their per-example data."""
-    prepared = tuple(p for p in (t.prepare(setup) for t in terms) if p is not None)
-    if not prepared:
-        raise ValueError("no loss term is active (e.g. only a Distillation term and no "
-                         "teacher): add TaskLoss() to TrainConfig.terms")
-    return prepared, tuple(t.example_data(setup) for t in prepared)
-
-
-def _start(model, cfg: TrainConfig, x, init_state: TrainState | None, total: int):
-    """The model to train and its phase state (fresh, or continued from ``init_state``)."""
-    if init_state is None:
-        model = nnx.clone(model)
-        model.train()
-        if any(layer.a_quant for _, layer in compressed_layers(model)):
-            calibrate(model, x[: cfg.batch_size])
-        return model, None, 0, int(cfg.prune_start * total), int(cfg.prune_end * total)
-    if not isinstance(init_state, TrainState):
-        raise TypeError(f"init_state must be a TrainState (TrainResult.state), got "
-                        f"{type(init_state).__name__}")
-    if model is not None and nnx.graphdef(model) != nnx.graphdef(init_state.model):
-        raise ValueError("init_state: model differs in structure from the state's model; "
-                         "pass model=None (or the state's model) to continue a run")
-    model = nnx.clone(init_state.model if model is None else model)
-    model.train()
-    return (model, init_state.opt_state, init_state.step, init_state.prune_begin,
-            init_state.prune_end)
-
-
-def _optimizer_for(params, cfg, steps: int, offset: int, opt_state):
-    tx = partition_optimizer(params, cfg, steps, offset)
-    fresh = tx.init(params)
-    if opt_state is None:
-        return tx, fresh
-    if jax.tree.structure(fresh) != jax.tree.structure(opt_state):
-        raise ValueError("init_state: its optimiser state does not fit this TrainConfig "
-                         "(mask_optimizer, bit_optimizer or the parameters changed)")
-    return tx, opt_state
-
-
 def train(model: nnx.Module | None, train_data, test_data, config: TrainConfig | None = None,
           *, key: jax.Array, teacher: nnx.Module | None = None,
           init_state: TrainState | None = None) -> TrainResult:
@@ -332,13 +272,13 @@ def train(model: nnx.Module | None, train_data, test_data, config: TrainConfig |
     test = _as_arrays(test_data, "test_data")
     steps = x.shape[0] // min(cfg.batch_size, x.shape[0])
     main_epochs = cfg.epochs - cfg.finetune_epochs
-    model, opt_state, step0, begin, end = _start(model, cfg, x, init_state,
+    model, opt_state, step0, begin, end = start(model, cfg, x, init_state,
                                                  main_epochs * steps)
     layers = compressed_layers(model)
     teacher_out = None if teacher is None else predict(teacher, x, cfg.eval_batch_size)
     setup = TermSetup(model=model, x=x, layers=layers, teacher=teacher,
                       teacher_out=teacher_out, harden=cfg.harden)
-    terms, extra = _prepare_terms(cfg.terms, setup)
+    terms, extra = prepare_terms(cfg.terms, setup)
     run = Run(terms=terms, tasks=cfg.task_list, prune_begin=begin, prune_end=end,
               refresh=scores.needs_refresh(model),
               accumulate=any(layer.method.accumulates for _, layer in layers),
@@ -350,7 +290,7 @@ def train(model: nnx.Module | None, train_data, test_data, config: TrainConfig |
         bar = tqdm(total=cfg.epochs, desc="train", leave=False)
     try:
         params = nnx.state(model, nnx.Param)
-        tx, opt_state = _optimizer_for(params, cfg, main_epochs * steps, step0, opt_state)
+        tx, opt_state = optimizer_for(params, cfg, main_epochs * steps, step0, opt_state)
         state, key = run_phase(PhaseState(model, opt_state, step0), tx, run, main_epochs,
                                (x, y, extra), key, cfg.batch_size, bar, history, 0)
         resume = TrainState(nnx.clone(state.model), state.opt_state, state.step, begin, end)
@@ -361,11 +301,11 @@ def train(model: nnx.Module | None, train_data, test_data, config: TrainConfig |
         if cfg.finetune_epochs:
             setup = dataclasses.replace(setup, model=model,
                                         layers=compressed_layers(model))
-            ft_terms, ft_extra = _prepare_terms(terms, setup)
+            ft_terms, ft_extra = prepare_terms(terms, setup)
             ft_run = dataclasses.replace(run, terms=ft_terms, prune_begin=0, prune_end=0,
                                          refresh=False, accumulate=False)
             params = nnx.state(model, nnx.Param)
-            tx, opt_state = _optimizer_for(params, cfg, cfg.finetune_epochs * steps, 0, None)
+            tx, opt_state = optimizer_for(params, cfg, cfg.finetune_epochs * steps, 0, None)
             state, key = run_phase(PhaseState(model, opt_state, 0), tx, ft_run,
                                    cfg.finetune_epochs, (x, y, ft_extra), key,
                                    cfg.batch_size, bar, history, main_epochs)

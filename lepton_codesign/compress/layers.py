@@ -197,7 +197,7 @@ class _CompressedBase(nnx.Module):
         if mask is not None:
             wg = wg * mask
         if self.w_quant:
-            wg = Q.fake_quant(wg, self.w_range[...], self.bits("w"), signed=True)
+            wg = self.w_quantiser.quantise(wg, self.w_range[...], self.bits("w"), True)
         return wg.reshape(kernel.shape)
 
     def project(self) -> None:
@@ -225,7 +225,8 @@ class _CompressedBase(nnx.Module):
             self.act_density[...] = (ACT_DENSITY_DECAY * self.act_density[...]
                                      + (1.0 - ACT_DENSITY_DECAY) * frac)
         if self.a_quant:
-            x = Q.fake_quant(x, self.a_range[...], self.bits("a"), signed=self.act_signed)
+            x = self.a_quantiser.quantise(x, self.a_range[...], self.bits("a"),
+                                          self.act_signed)
         view = types.SimpleNamespace(
             **{k: getattr(self, k) for k in self.base_attrs},
             kernel=self.effective_kernel(not deterministic),

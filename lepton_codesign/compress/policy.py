@@ -35,6 +35,7 @@ from lepton_codesign.compress.layers import (
     resolve_pieces,
 )
 from lepton_codesign.compress.methods import PruningMethod
+from lepton_codesign.compress.quantisers import Quantiser
 from lepton_codesign.compress.structures import Structure
 
 
@@ -73,7 +74,8 @@ class CompressionPolicy:
         allocation: ``"global"`` (one threshold over all selected layers) or
             ``"per_layer"`` (each layer at the target).
         temperature: sigmoid temperature of the straight-through gate.
-        weight_bits, act_bits: (initial) bit-widths, ``None`` = keep float.
+        weight_bits, act_bits: (initial) bit-widths, ``None`` = keep float, or a
+            ``quantisers.Quantiser`` instance (``learn_bits`` then does not apply).
         learn_bits: learn per-layer weight bit-widths (``BitParam``) within ``bit_range``.
         learn_act_bits: learn per-layer activation bit-widths.
         bit_range: ``(min_bits, max_bits)``, 2 <= min <= max <= 16.
@@ -116,6 +118,8 @@ class CompressionPolicy:
         lo, hi = Q.check_bit_range(self.bit_range)
         for name in ("weight_bits", "act_bits"):
             b = getattr(self, name)
+            if isinstance(b, Quantiser):
+                b = b.bits
             if b is not None and not (isinstance(b, int) and lo <= b <= hi):
                 raise ValueError(f"{name}={b!r} outside bit_range {self.bit_range}")
         if self.learn_bits and self.weight_bits is None:
@@ -221,7 +225,10 @@ def compress(model: nnx.Module, policy: CompressionPolicy, *,
     new = []
     for (path, node), i in zip(chosen, overrides, strict=True):
         cls = CompressedConv if isinstance(node, nnx.Conv) else CompressedLinear
-        bits = policy.weight_bits if i is None else policy.layer_weight_bits[i][1]
+        bits = policy.weight_bits
+        if i is not None:  # a per-layer override of the bit-width (of a quantiser too)
+            b = policy.layer_weight_bits[i][1]
+            bits = dataclasses.replace(bits, bits=b) if isinstance(bits, Quantiser) else b
         new.append(cls(node, **{**kwargs, "weight_bits": bits}))
         _set_child(out, path, new[-1])
     policy.pieces.method.prepare_group(new)

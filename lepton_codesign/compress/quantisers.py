@@ -5,9 +5,10 @@
   rounded (straight-through) in the forward pass and kept inside the layer's
   ``bit_range`` after every update.
 
-Both quantise with ``quant.fake_quant`` on a learned (LSQ) range; the quantiser object
-only decides how the bit-width is held, projected, reported and hardened. ``None``
-stands for a float tensor.
+Both quantise with ``quant.fake_quant`` on a learned (LSQ) range (``quantise``); the
+quantiser object decides how the bit-width is held, projected, reported and hardened.
+``None`` stands for a float tensor. A policy or layer takes an instance in place of
+an integer ``weight_bits`` / ``act_bits``.
 
 Example:
     >>> q = quantiser(4, learned=True)
@@ -23,6 +24,7 @@ from typing import ClassVar
 
 import jax.numpy as jnp
 
+from lepton_codesign.compress.quant import fake_quant
 from lepton_codesign.compress.registry import QUANTISERS
 from lepton_codesign.compress.variables import BitParam, QuantState
 
@@ -49,6 +51,10 @@ class Quantiser:
         """A new variable holding the bit-width (``BitParam`` or ``QuantState``)."""
         raise NotImplementedError
 
+    def quantise(self, x, q_range, bits, signed: bool):
+        """The fake-quantised ``x`` (``bits``: the integer-valued STE bit-width)."""
+        return fake_quant(x, q_range, bits, signed=signed)
+
     def project(self, var, bit_range: tuple[int, int]) -> None:
         """Keep ``var`` inside ``bit_range`` after an update (in place)."""
 
@@ -57,8 +63,12 @@ class Quantiser:
         return float(self.bits)
 
     def hardened(self, bits: int) -> Quantiser:
-        """The quantiser of a hardened layer at the integer ``bits``."""
-        return FixedBits(int(bits))
+        """The quantiser of a hardened layer at the integer ``bits``: this one at
+        ``bits`` if it is not learnable, else ``FixedBits`` (override to keep a
+        learnable quantiser's own ``quantise``)."""
+        if self.learnable:
+            return FixedBits(int(bits))
+        return dataclasses.replace(self, bits=int(bits))
 
 
 @QUANTISERS.register("fixed")

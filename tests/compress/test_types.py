@@ -144,6 +144,27 @@ def test_a_gate_defined_in_one_place_trains_end_to_end(digits):
     assert compression_state(res.model).weight_density.shape == (2,)
 
 
+@QUANTISERS.register("test_pow2_range")
+@dataclasses.dataclass(frozen=True)
+class Pow2Range(FixedBits):
+    """A quantiser defined only here: fixed bits on a power-of-two range."""
+
+    def quantise(self, x, q_range, bits, signed):
+        r = jnp.exp2(jnp.round(jnp.log2(jnp.abs(q_range) + 1e-12)))
+        return M.ste(super().quantise(x, r, bits, signed), x)
+
+
+def test_a_quantiser_defined_in_one_place_trains_end_to_end(digits):
+    pol = CompressionPolicy(method=None, weight_bits=Pow2Range(4), act_bits=8,
+                            layer_weight_bits=(("layers/1", 6),))
+    model = compress(_mlp(), pol)
+    assert [layer.w_quantiser for layer in model.layers] == [Pow2Range(4), Pow2Range(6)]
+    res = train(model, *digits, TrainConfig(**FAST), key=jax.random.key(0))
+    assert res.compression.weight_bits.tolist() == [4.0, 6.0]
+    assert res.model.layers[0].w_quantiser == Pow2Range(4)  # hardened, same kind
+    assert res.metrics["test_accuracy"] > 0.3
+
+
 def test_phase_is_scoped_not_set_on_layers():
     model = compress(_mlp(), CompressionPolicy(method=None, act_bits=8))
     x = jnp.linspace(-0.5, 0.5, 5 * 64).reshape(5, 64)
