@@ -37,6 +37,13 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from lepton_codesign.compress import (  # noqa: F401  (the built-in pieces register)
+    allocations,
+    gates,
+    methods,
+    quantisers,
+    structures,
+)
 from lepton_codesign.compress import masks as M
 from lepton_codesign.compress import quant as Q
 from lepton_codesign.compress.phase import Phase, current_phase, phase

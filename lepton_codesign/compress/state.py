@@ -142,8 +142,7 @@ def _fix_layer(layer, mask_gemm: jax.Array, w_bits, a_bits, fold: bool = True) -
         q = getattr(layer, f"{attr}_quantiser")
         if b is not None and q is not None:
             setattr(layer, f"{attr}_quantiser", q.hardened(int(b)))
-            setattr(layer, f"{attr}_bits", layer.w_quantiser.variable() if attr == "w"
-                    else layer.a_quantiser.variable())
+            setattr(layer, f"{attr}_bits", getattr(layer, f"{attr}_quantiser").variable())
 
 
 def lowest_average_bits(layers: list) -> float:
@@ -346,14 +345,8 @@ def storage_report(exported: dict, *, dense_bits: int = FLOAT_BITS,
         bias = 0 if e["bias"] is None else np.size(e["bias"])
         dense = (numel + bias) * dense_bits
         w = nnz * int(e["weight_bits"])
-        if nnz == numel:
-            index = 0
-        elif e["structure"] == "nm":
-            index = nnz * math.ceil(math.log2(max(int(e["m"]), 2)))
-        elif e["structure"] == "channel":
-            index = cols
-        else:
-            index = min(numel, nnz * index_bits)
+        structure = STRUCTURES.resolve(e["structure"], {"n": int(e["n"]), "m": int(e["m"])})
+        index = 0 if nnz == numel else structure.index_bits(nnz, numel, cols, index_bits)
         scales = cols * 32 if int(e["weight_bits"]) < FLOAT_BITS else 0
         total = w + index + scales + bias * 32
         rows[name] = {"numel": numel, "nnz": nnz, "weight_bits": int(e["weight_bits"]),

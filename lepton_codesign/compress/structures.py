@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import ClassVar
 
 import jax
@@ -60,6 +61,12 @@ class Structure:
         """The fixed 0/1 pattern chosen by ``scores`` (``None``: no pattern)."""
         return None
 
+    def index_bits(self, nnz: int, numel: int, cols: int, index_bits: int) -> int:
+        """Bits locating the ``nnz`` kept of ``numel`` weights (``cols`` channels):
+        the cheaper of a bitmap and ``index_bits`` relative indices per non-zero
+        (EIE's 4-bit run-length indices, Han et al. 2016 [C])."""
+        return min(numel, nnz * index_bits)
+
 
 @STRUCTURES.register("unstructured")
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +102,10 @@ class NM(Structure):
     def pattern(self, scores: jax.Array) -> jax.Array:
         return M.nm_mask(scores, self.n, self.m)
 
+    def index_bits(self, nnz, numel, cols, index_bits):
+        """``ceil(log2 M)`` bits per non-zero (its position in its group)."""
+        return nnz * math.ceil(math.log2(max(self.m, 2)))
+
 
 @STRUCTURES.register("channel")
 @dataclasses.dataclass(frozen=True)
@@ -106,3 +117,7 @@ class Channel(Structure):
 
     def magnitude(self, kernel_gemm: jax.Array) -> jax.Array:
         return M.channel_scores(kernel_gemm)
+
+    def index_bits(self, nnz, numel, cols, index_bits):
+        """A one-bit-per-channel map."""
+        return cols
