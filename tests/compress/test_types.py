@@ -60,7 +60,7 @@ def test_registries_resolve_names_once():
     assert set(GATES.names()) >= {"sigmoid_ste", "hard_concrete"}
     assert STRUCTURES.names() == ("unstructured", "nm", "channel")
     assert ALLOCATIONS.names() == ("global", "per_layer")
-    assert QUANTISERS.names() == ("fixed", "learned")
+    assert QUANTISERS.names()[:2] == ("fixed", "learned")
     pol = CompressionPolicy(sparsity=None, structure="nm", n=1, m=4, method="learned",
                             gate="hard_concrete", allocation="per_layer")
     p = pol.pieces
