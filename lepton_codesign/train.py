@@ -2,66 +2,87 @@
 
 The model is split once (``nnx.split``) into trainable ``Param`` leaves and the rest
 (mask state, fixed bits, statistics); each epoch is one ``jax.jit``-compiled
-``lax.scan`` over shuffled mini-batches. ``optax.partition`` gives weights, mask logits
-(``MaskLogit``), bit-widths (``BitParam``) and quantiser ranges (``QuantRange``) their
-own optimisers. Score-based masks and learned-gate thresholds follow a cubic
-sparsity ramp between ``prune_start`` and ``prune_end`` (fractions of training).
-At the end masks and bits are hardened (``harden``), optionally fine-tuned, and
-the result reports test accuracy and the hard ``hw_models.Compression``.
+``lax.scan`` over shuffled mini-batches (``compress.epoch``). ``optax.partition``
+gives weights, mask logits (``MaskLogit``), bit-widths (``BitParam``) and quantiser
+ranges (``QuantRange``) their own optimisers (``optim.partition_optimizer``). The
+objective is the sum of the config's loss terms (``compress.terms``). Score-based
+masks and learned-gate thresholds follow a cubic sparsity ramp between
+``prune_start`` and ``prune_end`` (fractions of training). At the end masks and bits
+are hardened (``harden``), optionally fine-tuned, and the result reports test accuracy
+and the hard ``hw_models.Compression``.
+
+Fine-tuning a compressed copy of a trained dense model is ``compress`` of the trained
+model, then ``train``; a run continues for more epochs from its result's ``state``
+(successive halving promotes a candidate to a longer budget this way):
 
 Example:
     >>> import jax
     >>> from flax import nnx
+    >>> from lepton_codesign.compress import CompressionPolicy, compress
     >>> from lepton_codesign.data import load_digits
     >>> from lepton_codesign.models import MLP
     >>> ds = load_digits()
-    >>> res = train(MLP((64, 32, 10), rngs=nnx.Rngs(0)), ds.train, ds.test,
-    ...             TrainConfig(epochs=2, progress=False), key=jax.random.key(0))
-    >>> 0.0 <= res.metrics["test_accuracy"] <= 1.0
+    >>> cfg = TrainConfig(epochs=2, progress=False)
+    >>> dense = train(MLP((64, 32, 10), rngs=nnx.Rngs(0)), ds.train, ds.test, cfg,
+    ...               key=jax.random.key(0))
+    >>> small = compress(dense.model, CompressionPolicy(sparsity=0.8, weight_bits=4))
+    >>> res = train(small, ds.train, ds.test, cfg, key=jax.random.key(1))
+    >>> more = train(None, ds.train, ds.test, cfg, key=jax.random.key(2),
+    ...              init_state=res.state)  # two more epochs, continuing ``res``
+    >>> more.state.step == 2 * res.state.step
+    True
+    >>> 0.0 <= more.metrics["test_accuracy"] <= 1.0
     True
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx
 
 from lepton_codesign import hw_models
 from lepton_codesign.compress import losses as L
-from lepton_codesign.compress.layers import (
-    BitParam,
-    MaskLogit,
-    QuantRange,
-    calibrate,
-    compressed_layers,
-    measure_act_density,
-)
-from lepton_codesign.compress.multitask import (
-    Task,
-    default_tasks,
-    multitask_loss,
-    multitask_metrics,
-)
-from lepton_codesign.compress.scores import (
-    accumulate_saliency,
-    cubic_ramp,
-    gate_target_penalty,
-    update_masks,
-)
-from lepton_codesign.compress.state import compression_state, harden, lowest_average_bits
-from lepton_codesign.optim import MASK_OPTIMIZERS, mask_optimizer
+from lepton_codesign.compress import scores
+from lepton_codesign.compress.epoch import PhaseState, Run, run_phase
+from lepton_codesign.compress.layers import compressed_layers, measure_act_density
+from lepton_codesign.compress.legacy import KEYWORDS, terms_from_keywords
+from lepton_codesign.compress.multitask import Task, default_tasks, multitask_metrics
+from lepton_codesign.compress.resume import TrainState, optimizer_for, prepare_terms, start
+from lepton_codesign.compress.state import compression_state, harden
+from lepton_codesign.compress.terms import BitBudget, TaskLoss, TermSetup
+from lepton_codesign.optim import MASK_OPTIMIZERS, partition_optimizer
+
+_optimizer = partition_optimizer  # the name before optim.partition_optimizer
+
+
+class _Unset:
+    """Marks a loss keyword of ``TrainConfig`` that was not given."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+_UNSET = _Unset()
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Training settings (all methods of a comparison should share the budget).
+
+    The objective is the sum of ``terms`` (``compress.terms``). The loss keywords of
+    earlier versions are still accepted (init-only, not stored) and set the fields of
+    the matching term (``compress.legacy.KEYWORDS``): ``tasks`` (``TaskLoss``),
+    ``kd_alpha`` / ``kd_temperature`` (``Distillation``), ``feature_fn`` /
+    ``feature_weight`` (``FeatureMatching``), ``gate_target_weight``
+    (``GateTarget``), ``sparsity_weight`` / ``target_density`` (``SparsityPenalty``),
+    ``bit_weight`` / ``bit_budget`` (``BitBudget``) and ``hardware``
+    (``HardwareCost`` or ``None``). ``dataclasses.replace`` keeps the terms and
+    applies the keywords it is given.
 
     Attributes:
         epochs: total epochs, including ``finetune_epochs`` after hardening.
@@ -80,23 +101,13 @@ class TrainConfig:
         prune_start, prune_end: sparsity ramp (cubic) as fractions of the main phase.
         mask_update_every: steps between mask / threshold recomputations.
         saliency_decay: EMA decay of the saliency scores.
-        gate_target_weight: weight of the penalty steering hard-concrete gates to
-            their (ramped) target density.
-        kd_alpha, kd_temperature: distillation weight and temperature (with a teacher).
-        feature_fn, feature_weight: optional feature matching, ``feature_fn(model, x)``
-            applied to student and teacher.
-        sparsity_weight, target_density: sparsity regulariser (``None``: L0 penalty).
-        bit_weight, bit_budget: bit regulariser (hinge above ``bit_budget`` average
-            weight bits, or the average itself). With a budget, hardening lowers or
-            raises rounded bits so the reported average meets it as closely as
-            possible from below (``compress.state.budget_bits``); an unreachable
-            budget is an error before training starts.
-        hardware: optional ``HardwareCost`` term.
-        tasks: tasks of a multi-task model (default: one CE task per output).
         harden: fix masks and bits at the end (reported accuracy is then exact).
         finetune_epochs: epochs of fine-tuning after hardening.
         eval_batch_size: batch size of evaluation.
         progress: show a tqdm progress bar.
+        terms: the loss terms, summed in order; default ``TaskLoss()``,
+            ``Distillation()`` (with a teacher) and ``GateTarget()`` (with
+            hard-concrete gates), with the loss keywords applied.
     """
 
     epochs: int = 30
@@ -111,31 +122,34 @@ class TrainConfig:
     prune_end: float = 0.5
     mask_update_every: int = 8
     saliency_decay: float = 0.9
-    gate_target_weight: float = 100.0
-    kd_alpha: float = 0.5
-    kd_temperature: float = 4.0
-    feature_fn: Callable | None = None
-    feature_weight: float = 0.0
-    sparsity_weight: float = 0.0
-    target_density: float | None = None
-    bit_weight: float = 0.0
-    bit_budget: float | None = None
-    hardware: L.HardwareCost | None = None
-    tasks: tuple[Task, ...] | None = None
     harden: bool = True
     finetune_epochs: int = 0
     eval_batch_size: int = 1000
     progress: bool = True
+    terms: tuple | None = None
+    tasks: dataclasses.InitVar[tuple[Task, ...] | None] = _UNSET
+    kd_alpha: dataclasses.InitVar[float] = _UNSET
+    kd_temperature: dataclasses.InitVar[float] = _UNSET
+    feature_fn: dataclasses.InitVar[Callable | None] = _UNSET
+    feature_weight: dataclasses.InitVar[float] = _UNSET
+    gate_target_weight: dataclasses.InitVar[float] = _UNSET
+    sparsity_weight: dataclasses.InitVar[float] = _UNSET
+    target_density: dataclasses.InitVar[float | None] = _UNSET
+    bit_weight: dataclasses.InitVar[float] = _UNSET
+    bit_budget: dataclasses.InitVar[float | None] = _UNSET
+    hardware: dataclasses.InitVar[L.HardwareCost | None] = _UNSET
 
-    def __post_init__(self):
+    def __post_init__(self, *legacy):
+        given = {k: v for k, v in zip(KEYWORDS, legacy, strict=True) if v is not _UNSET}
+        object.__setattr__(self, "terms", terms_from_keywords(self.terms, given))
+        if not self.terms:
+            raise ValueError("terms is empty: the objective needs at least one loss term")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1")
         if not 0 <= self.finetune_epochs < self.epochs:
             raise ValueError("finetune_epochs must be in [0, epochs)")
         if not 0.0 <= self.prune_start <= self.prune_end <= 1.0:
             raise ValueError("need 0 <= prune_start <= prune_end <= 1")
-        if not 0.0 <= self.kd_alpha <= 1.0:
-            raise ValueError(f"kd_alpha must be in [0, 1], got {self.kd_alpha}")
         if self.bit_optimizer not in ("adam", "sgd"):
             raise ValueError(f"bit_optimizer must be 'adam' or 'sgd', got {self.bit_optimizer!r}")
         if self.mask_optimizer not in MASK_OPTIMIZERS:
@@ -143,6 +157,16 @@ class TrainConfig:
                              f"got {self.mask_optimizer!r}")
         if self.mask_update_every < 1:
             raise ValueError("mask_update_every must be >= 1")
+
+    def term(self, kind: type):
+        """The first term of type ``kind`` (e.g. ``BitBudget``), or ``None``."""
+        return next((t for t in self.terms if isinstance(t, kind)), None)
+
+    @property
+    def task_list(self) -> tuple[Task, ...] | None:
+        """The tasks of the ``TaskLoss`` term (``None``: one CE task per output)."""
+        task = self.term(TaskLoss)
+        return None if task is None else task.tasks
 
 
 @dataclasses.dataclass
@@ -157,6 +181,7 @@ class TrainResult:
         workload: ``extract_workload(model, x[:1])`` (batch 1).
         history: per-epoch ``loss`` and ``train_accuracy`` (running, soft model) and
             ``step_time_s`` (wall time per step; the first epoch includes compilation).
+        state: the run before hardening, to continue it (``train(init_state=...)``).
     """
 
     model: nnx.Module
@@ -164,53 +189,7 @@ class TrainResult:
     compression: hw_models.Compression
     workload: hw_models.Workload
     history: dict
-
-
-SMALL_LEAF = 16384  # elements; smaller leaves share one flattened update (_optimizer) [A]
-
-
-def _label(var, split_masks: bool = True) -> str:
-    if isinstance(var, MaskLogit):
-        group = "masks"
-    elif isinstance(var, BitParam):
-        group = "bits"
-    elif isinstance(var, QuantRange):
-        group = "ranges"
-    else:
-        group = "weights"
-    # unsplit masks: one group, normalised over all mask logits together
-    small = var[...].size < SMALL_LEAF and (split_masks or group != "masks")
-    return group + ("/small" if small else "")
-
-
-def _optimizer(params, cfg: TrainConfig, total_steps: int):
-    """``optax.partition`` of the weight / mask / bit / range optimisers.
-
-    Small leaves (biases, ranges, bit-widths, small kernels) of each group are raveled
-    into one vector (``optax.flatten``), so their update is a few fused passes instead
-    of a few per leaf: per-kernel overhead dominates small tensors on CPU. Large leaves
-    are updated in place (raveling them would add two copies). The arithmetic is the
-    same either way, except for ``normalized_sgd``, whose normalisation spans its
-    whole group: all mask logits then form one group.
-    """
-    split = cfg.mask_optimizer != "normalized_sgd"
-    labels = jax.tree.map(lambda v: _label(v, split), params,
-                          is_leaf=lambda v: isinstance(v, nnx.Variable))
-    sched = optax.cosine_decay_schedule(cfg.learning_rate, max(total_steps, 1))
-    groups = {
-        "weights": lambda: optax.adamw(sched, weight_decay=cfg.weight_decay),
-        "masks": lambda: mask_optimizer(cfg.mask_optimizer, cfg.mask_learning_rate),
-        "bits": lambda: (optax.adam if cfg.bit_optimizer == "adam" else optax.sgd)(
-            cfg.bit_learning_rate),
-        "ranges": lambda: optax.adam(cfg.learning_rate),
-    }
-    used = set(jax.tree.leaves(labels))
-    txs = {}
-    for name, make in groups.items():
-        txs[name] = make()
-        small = name + "/small"
-        txs[small] = optax.flatten(make()) if small in used else make()
-    return optax.partition(txs, labels)
+    state: TrainState | None = None
 
 
 def _as_arrays(data, name: str):
@@ -260,204 +239,86 @@ def evaluate_model(model: nnx.Module, data, tasks=None, batch_size: int = 1000) 
     return {"accuracy": float(L.accuracy(out, y))}
 
 
-class _Context:
-    """Static pieces shared by the epoch function (closed over, not traced)."""
-
-    def __init__(self, cfg: TrainConfig, multitask: bool, teacher: bool, hw_wl, hw_ref,
-                 prune_begin: int, prune_end: int, scored: bool, saliency: bool):
-        self.cfg, self.multitask, self.teacher = cfg, multitask, teacher
-        self.hw_wl, self.hw_ref = hw_wl, hw_ref
-        self.prune_begin, self.prune_end = prune_begin, prune_end
-        self.scored, self.saliency = scored, saliency
-        self.hc_target = False
-
-
-def _loss_fn(graphdef, ctx: _Context, params, rest, xb, yb, tb, fb, key, step):
-    cfg = ctx.cfg
-    rest = jax.tree.map(lambda a: a, rest)  # fresh Variables at this trace level
-    model = nnx.merge(graphdef, params, rest)
-    for i, (_, layer) in enumerate(compressed_layers(model)):
-        if hasattr(layer, "gate_key"):
-            k = jax.random.fold_in(key, i)
-            if jnp.issubdtype(k.dtype, jax.dtypes.prng_key):
-                k = jax.random.key_data(k)
-            layer.gate_key[...] = k
-    out = model(xb)
-    alpha = cfg.kd_alpha if ctx.teacher else 0.0
-    if ctx.multitask:
-        tasks = cfg.tasks or default_tasks(out)
-        loss, _ = multitask_loss(out, yb, tasks, tb, alpha, cfg.kd_temperature)
-        acc = jnp.mean(jnp.stack([v for k, v in multitask_metrics(out, yb, tasks).items()
-                                  if k.startswith("accuracy/")] or [jnp.zeros(())]))
-    else:
-        loss = L.cross_entropy(out, yb)
-        if ctx.teacher and alpha > 0:
-            loss = (1.0 - alpha) * loss + alpha * L.kd_loss(out, tb, cfg.kd_temperature)
-        acc = L.accuracy(out, yb)
-    if fb is not None and cfg.feature_weight > 0:
-        loss = loss + cfg.feature_weight * L.feature_matching(cfg.feature_fn(model, xb), fb)
-    if ctx.hc_target and cfg.gate_target_weight > 0:
-        ramp = cubic_ramp(step, ctx.prune_begin, ctx.prune_end)
-        loss = loss + cfg.gate_target_weight * gate_target_penalty(model, ramp)
-    if cfg.sparsity_weight > 0:
-        loss = loss + cfg.sparsity_weight * L.sparsity_regulariser(model, cfg.target_density)
-    if cfg.bit_weight > 0:
-        loss = loss + cfg.bit_weight * L.bit_regulariser(model, cfg.bit_budget)
-    if ctx.hw_wl is not None and cfg.hardware.weight > 0:
-        cost = L.hardware_cost(model, ctx.hw_wl, cfg.hardware.spec, cfg.hardware.metric)
-        loss = loss + cfg.hardware.weight * cost / ctx.hw_ref
-    _, _, new_rest = nnx.split(model, nnx.Param, ...)
-    return loss, (new_rest, acc)
-
-
-def _make_epoch(graphdef, tx, ctx: _Context, steps: int, batch: int):
-    cfg = ctx.cfg
-
-    def step_fn(carry, inp):
-        params, rest, opt_state, step, key = carry
-        idx, x, y, t, f = inp
-        xb, yb = x[idx], jax.tree.map(lambda a: a[idx], y)
-        tb = None if t is None else jax.tree.map(lambda a: a[idx], t)
-        fb = None if f is None else f[idx]
-        key, sub = jax.random.split(key)
-        (loss, (rest, acc)), grads = jax.value_and_grad(
-            lambda p: _loss_fn(graphdef, ctx, p, rest, xb, yb, tb, fb, sub, step),
-            has_aux=True)(params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        model = nnx.merge(graphdef, params, rest)
-        for _, layer in compressed_layers(model):
-            layer.project()
-        if ctx.saliency:
-            accumulate_saliency(model, nnx.merge(graphdef, grads, rest), cfg.saliency_decay)
-        _, params, rest = nnx.split(model, nnx.Param, ...)
-        if ctx.scored:
-            def refresh(rest):
-                m = nnx.merge(graphdef, params, jax.tree.map(lambda a: a, rest))
-                update_masks(m, cubic_ramp(step, ctx.prune_begin, ctx.prune_end))
-                return nnx.split(m, nnx.Param, ...)[2]
-            rest = jax.lax.cond(step % cfg.mask_update_every == 0, refresh, lambda r: r, rest)
-        return (params, rest, opt_state, step + 1, key), (loss, acc)
-
-    @jax.jit
-    def epoch(params, rest, opt_state, step, key, x, y, t, f):
-        key, pkey = jax.random.split(key)
-        perm = jax.random.permutation(pkey, x.shape[0])[:steps * batch].reshape(steps, batch)
-
-        def body(carry, idx):
-            return step_fn(carry, (idx, x, y, t, f))
-
-        (params, rest, opt_state, step, key), (losses, accs) = jax.lax.scan(
-            body, (params, rest, opt_state, step, key), perm)
-        return params, rest, opt_state, step, key, jnp.mean(losses), jnp.mean(accs)
-
-    return epoch
-
-
-def _run_phase(model, cfg, ctx, epochs, data, key, bar, history, offset):
-    x, y, t, f = data
-    batch = min(cfg.batch_size, x.shape[0])
-    steps = x.shape[0] // batch
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    tx = _optimizer(params, cfg, epochs * steps)
-    opt_state = tx.init(params)
-    epoch_fn = _make_epoch(graphdef, tx, ctx, steps, batch)
-    step = jnp.asarray(0, jnp.int32)
-    for e in range(epochs):
-        start = time.perf_counter()
-        params, rest, opt_state, step, key, loss, acc = epoch_fn(
-            params, rest, opt_state, step, key, x, y, t, f)
-        loss, acc = float(loss), float(acc)
-        history["step_time_s"].append((time.perf_counter() - start) / steps)
-        history["loss"].append(loss)
-        history["train_accuracy"].append(acc)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3f}", acc=f"{acc:.3f}", epoch=offset + e + 1)
-    return nnx.merge(graphdef, params, rest), key
-
-
-def train(model: nnx.Module, train_data, test_data, config: TrainConfig | None = None, *,
-          key: jax.Array, teacher: nnx.Module | None = None) -> TrainResult:
+def train(model: nnx.Module | None, train_data, test_data, config: TrainConfig | None = None,
+          *, key: jax.Array, teacher: nnx.Module | None = None,
+          init_state: TrainState | None = None) -> TrainResult:
     """Train ``model`` (dense or compressed) and report accuracy and compression.
 
     Args:
         model: an NNX model returning logits (or a dict of outputs per task); it is
-            copied, not modified.
+            copied, not modified. ``None`` with ``init_state``: the state's model.
         train_data, test_data: ``(x, y)`` arrays; ``y`` integer labels (or a dict of
             them per task for a ``MultiTaskModel``).
         config: ``TrainConfig``; defaults to ``TrainConfig()``.
         key: PRNG key for shuffling and gate noise.
         teacher: optional model to distil from (its logits on the training set are
             computed once, in eval mode).
+        init_state: continue a run (``TrainResult.state``) for ``config.epochs`` more
+            epochs: the soft model, optimiser moments, step count and sparsity ramp
+            carry on; the weight learning rate decays afresh over the new epochs (a
+            warm restart).
 
     Returns:
         A ``TrainResult`` with ``.model``, ``.metrics["test_accuracy"]``,
-        ``.compression`` (hard ``hw_models.Compression``), ``.workload``, ``.history``.
+        ``.compression`` (hard ``hw_models.Compression``), ``.workload``, ``.history``
+        and ``.state`` (to continue training).
     """
     from lepton_codesign.extract import extract_workload
 
     cfg = config or TrainConfig()
+    if model is None and init_state is None:
+        raise ValueError("model is None: pass a model, or init_state to continue a run")
     x, y = _as_arrays(train_data, "train_data")
     test = _as_arrays(test_data, "test_data")
-    model = nnx.clone(model)
-    model.train()
-    layers = compressed_layers(model)
-    if any(layer.a_quant for _, layer in layers):
-        calibrate(model, x[: cfg.batch_size])
-    if cfg.harden and cfg.bit_weight > 0 and cfg.bit_budget is not None and layers:
-        low = lowest_average_bits([lay for _, lay in layers])
-        if low > cfg.bit_budget + 1e-9:
-            raise ValueError(f"bit_budget={cfg.bit_budget} cannot be met: the lowest average "
-                             f"the compressed layers allow is {low:.3f} weight bits")
-    for _, layer in layers:  # the EMA costs a pass per layer and step: only if costed
-        layer.track_act_density = cfg.hardware is not None
-    multitask = isinstance(y, dict)
-    t = f = None
-    if teacher is not None:
-        t = predict(teacher, x, cfg.eval_batch_size)
-        if cfg.feature_fn is not None:
-            f = cfg.feature_fn(teacher, x)
-    hw_wl = hw_ref = None
-    if cfg.hardware is not None:
-        hw_wl = cfg.hardware.workload or extract_workload(model, x[:1])
-        hw_ref = L.reference_cost(hw_wl, cfg.hardware.spec, cfg.hardware.metric)
     steps = x.shape[0] // min(cfg.batch_size, x.shape[0])
     main_epochs = cfg.epochs - cfg.finetune_epochs
-    total = main_epochs * steps
-    scored = any(layer.method in ("magnitude", "saliency") or (
-        layer.method == "learned" and layer.target_sparsity is not None) for _, layer in layers)
-    ctx = _Context(cfg, multitask, teacher is not None, hw_wl, hw_ref,
-                   int(cfg.prune_start * total), int(cfg.prune_end * total), scored,
-                   any(layer.method == "saliency" for _, layer in layers))
-    ctx.hc_target = any(layer.method == "learned" and layer.gate == "hard_concrete"
-                        and layer.target_sparsity is not None for _, layer in layers)
+    model, opt_state, step0, begin, end = start(model, cfg, x, init_state,
+                                                 main_epochs * steps)
+    layers = compressed_layers(model)
+    teacher_out = None if teacher is None else predict(teacher, x, cfg.eval_batch_size)
+    setup = TermSetup(model=model, x=x, layers=layers, teacher=teacher,
+                      teacher_out=teacher_out, harden=cfg.harden)
+    terms, extra = prepare_terms(cfg.terms, setup)
+    run = Run(terms=terms, tasks=cfg.task_list, prune_begin=begin, prune_end=end,
+              refresh=scores.needs_refresh(model),
+              accumulate=any(layer.method.accumulates for _, layer in layers),
+              mask_update_every=cfg.mask_update_every, saliency_decay=cfg.saliency_decay)
     history = {"loss": [], "train_accuracy": [], "step_time_s": []}
     bar = None
     if cfg.progress:
         from tqdm.auto import tqdm
         bar = tqdm(total=cfg.epochs, desc="train", leave=False)
     try:
-        model, key = _run_phase(model, cfg, ctx, main_epochs, (x, y, t, f), key, bar,
-                                       history, 0)
+        params = nnx.state(model, nnx.Param)
+        tx, opt_state = optimizer_for(params, cfg, main_epochs * steps, step0, opt_state)
+        state, key = run_phase(PhaseState(model, opt_state, step0), tx, run, main_epochs,
+                               (x, y, extra), key, cfg.batch_size, bar, history, 0)
+        resume = TrainState(nnx.clone(state.model), state.opt_state, state.step, begin, end)
+        model = state.model
         if cfg.harden:  # a bit budget is met exactly by the hardened bits
-            model = harden(model, cfg.bit_budget if cfg.bit_weight > 0 else None)
+            budget = next((t for t in terms if isinstance(t, BitBudget)), None)
+            model = harden(model, None if budget is None else budget.budget)
         if cfg.finetune_epochs:
-            ft_ctx = _Context(cfg, multitask, teacher is not None, hw_wl, hw_ref, 0, 0,
-                              False, False)
-            model, key = _run_phase(model, cfg, ft_ctx, cfg.finetune_epochs,
-                                     (x, y, t, f), key, bar, history, main_epochs)
+            setup = dataclasses.replace(setup, model=model,
+                                        layers=compressed_layers(model))
+            ft_terms, ft_extra = prepare_terms(terms, setup)
+            ft_run = dataclasses.replace(run, terms=ft_terms, prune_begin=0, prune_end=0,
+                                         refresh=False, accumulate=False)
+            params = nnx.state(model, nnx.Param)
+            tx, opt_state = optimizer_for(params, cfg, cfg.finetune_epochs * steps, 0, None)
+            state, key = run_phase(PhaseState(model, opt_state, 0), tx, ft_run,
+                                   cfg.finetune_epochs, (x, y, ft_extra), key,
+                                   cfg.batch_size, bar, history, main_epochs)
+            model = state.model
     finally:
         if bar is not None:
             bar.close()
     model.eval()
-    layers = compressed_layers(model)
-    if layers:  # input densities of the final model, measured on training inputs
+    if compressed_layers(model):  # input densities of the final model, on training inputs
         measure_act_density(model, x[: cfg.eval_batch_size])
-        for _, layer in layers:
-            layer.track_act_density = True
-    test_m = evaluate_model(model, test, cfg.tasks, cfg.eval_batch_size)
-    train_m = evaluate_model(model, (x, y), cfg.tasks, cfg.eval_batch_size)
+    tasks = cfg.task_list
+    test_m = evaluate_model(model, test, tasks, cfg.eval_batch_size)
+    train_m = evaluate_model(model, (x, y), tasks, cfg.eval_batch_size)
     metrics = {f"test_{k}": v for k, v in test_m.items()}
     metrics.update({f"train_{k}": v for k, v in train_m.items()})
     metrics["loss"] = history["loss"][-1]
@@ -465,4 +326,4 @@ def train(model: nnx.Module, train_data, test_data, config: TrainConfig | None =
     metrics["step_time_s"] = float(np.median(times[1:] if len(times) > 1 else times))
     workload = extract_workload(model, x[:1])
     comp = compression_state(model, soft=False, workload=workload)
-    return TrainResult(model, metrics, comp, workload, history)
+    return TrainResult(model, metrics, comp, workload, history, resume)

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from lepton_codesign.compress.masks import STRUCTURES
+from lepton_codesign.compress.structures import STRUCTURES
 from lepton_codesign.hw_models.schema import SpecError, closest, short
 
 EXPORT_FORMAT = "lepton-compressed-v1"
@@ -96,9 +96,9 @@ def check_layer(where: str, name: str, e) -> None:
     k, n_out = math.prod(int(s) for s in shape[:-1]), int(shape[-1])
     gemm = (k, n_out)
     key = "structure"
-    if e["structure"] not in STRUCTURES:
-        fail(f"got {short(e['structure'])}{closest(e['structure'], STRUCTURES)}",
-             f"one of {list(STRUCTURES)}")
+    if e["structure"] not in STRUCTURES.names():
+        fail(f"got {short(e['structure'])}{closest(e['structure'], STRUCTURES.names())}",
+             f"one of {list(STRUCTURES.names())}")
     key = "n"
     n = _int(e["n"], fail, "an integer >= 1", 1)
     key = "m"

@@ -11,13 +11,14 @@ quantiser is on) and its configuration, and is called the same way:
 The kernel stays a ``Param`` named ``kernel`` directly on the compressed layer, so
 ``extract_workload`` names the layer by the same path as before compression.
 
-Variable types (filters for ``nnx.split`` and for ``optax.partition``):
-
-* ``MaskLogit``: learnable gate logits (hard-concrete ``log_alpha`` or STE logits);
-* ``BitParam``: learnable continuous bit-widths;
-* ``QuantRange``: learnable clipping ranges (LSQ);
-* ``MaskState`` / ``QuantState``: non-trainable masks, thresholds, scores, fixed bits,
-  the gate noise key and the observed input density.
+The layer's behaviour is held by typed pieces resolved once from their names
+(``registry``): ``method`` (``methods.PruningMethod``), ``gate`` (``gates.Gate``),
+``structure`` (``structures.Structure``), ``allocation``
+(``allocations.Allocation``) and the weight / input quantisers
+(``quantisers.Quantiser`` or ``None``). The variable types (``MaskLogit``,
+``BitParam``, ``QuantRange``, ``MaskState``, ``QuantState``) are in ``variables``.
+What a forward pass does besides computing outputs (calibration, density
+measurement) comes from the current ``phase.Phase``, never from flags set on the layer.
 
 Example:
     >>> import jax.numpy as jnp
@@ -36,31 +37,35 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from lepton_codesign.compress import (  # noqa: F401  (the built-in pieces register)
+    allocations,
+    gates,
+    methods,
+    quantisers,
+    structures,
+)
 from lepton_codesign.compress import masks as M
 from lepton_codesign.compress import quant as Q
+from lepton_codesign.compress.phase import Phase, current_phase, phase
+from lepton_codesign.compress.quantisers import quantiser
+from lepton_codesign.compress.registry import ALLOCATIONS, GATES, METHODS, STRUCTURES
+from lepton_codesign.compress.variables import (  # noqa: F401  (re-exported)
+    BitParam,
+    MaskLogit,
+    MaskState,
+    QuantRange,
+    QuantState,
+)
 
-METHODS = ("learned", "magnitude", "saliency")
 ACT_DENSITY_DECAY = 0.99  # EMA of the observed input density [A]
 
 
-class MaskLogit(nnx.Param):
-    """Learnable mask gate logits (``log_alpha`` for hard-concrete)."""
-
-
-class BitParam(nnx.Param):
-    """Learnable continuous bit-width (rounded to an integer in the forward pass)."""
-
-
-class QuantRange(nnx.Param):
-    """Learnable clipping range of a quantiser (per output channel for weights)."""
-
-
-class MaskState(nnx.Variable):
-    """Non-trainable mask state: fixed masks, thresholds, saliency scores, noise key."""
-
-
-class QuantState(nnx.Variable):
-    """Non-trainable quantiser state: fixed bit-widths, observed input density."""
+def resolve_pieces(method=None, structure="unstructured", n: int = 2, m: int = 4,
+                   gate="sigmoid_ste", allocation="global", temperature: float = 1.0):
+    """``(method, structure, gate, allocation)`` as typed objects (names or instances)."""
+    return (METHODS.resolve(method), STRUCTURES.resolve(structure, {"n": n, "m": m}),
+            GATES.resolve(gate, {"temperature": temperature}),
+            ALLOCATIONS.resolve(allocation))
 
 
 class _CompressedBase(nnx.Module):
@@ -68,21 +73,16 @@ class _CompressedBase(nnx.Module):
 
     base_type: type = nnx.Module
 
-    def __init__(self, layer: nnx.Module, *, method: str | None = None,
-                 structure: str = "unstructured", n: int = 2, m: int = 4,
-                 target_sparsity: float | None = None, gate: str = "sigmoid_ste",
-                 allocation: str = "global", temperature: float = 1.0,
-                 weight_bits: int | None = None, act_bits: int | None = None,
-                 learn_bits: bool = False, learn_act_bits: bool = False,
-                 bit_range: tuple[int, int] = (2, 8)):
+    def __init__(self, layer: nnx.Module, *, method=None, structure="unstructured",
+                 n: int = 2, m: int = 4, target_sparsity: float | None = None,
+                 gate="sigmoid_ste", allocation="global", temperature: float = 1.0,
+                 weight_bits=None, act_bits=None, learn_bits: bool = False,
+                 learn_act_bits: bool = False, bit_range: tuple[int, int] = (2, 8)):
         if not isinstance(layer, self.base_type):
             raise TypeError(f"{type(self).__name__} wraps {self.base_type.__name__}, "
                             f"got {type(layer).__name__}")
-        if method is not None and method not in METHODS:
-            raise ValueError(f"method {method!r} not in {METHODS} (or None)")
-        if gate not in M.GATES:
-            raise ValueError(f"gate {gate!r} not in {M.GATES}")
-        M.check_structure(structure, n, m)
+        self.method, self.structure, self.gate, self.allocation = resolve_pieces(
+            method, structure, n, m, gate, allocation, temperature)
         self.base_cls = type(layer)
         self.base_attrs = tuple(
             k for k, v in vars(layer).items()
@@ -92,54 +92,57 @@ class _CompressedBase(nnx.Module):
             setattr(self, k, getattr(layer, k))
         self.kernel = layer.kernel
         self.bias = layer.bias if layer.bias is not None else nnx.data(None)
-        self.method, self.structure, self.n, self.m = method, structure, n, m
-        self.target_sparsity, self.gate, self.allocation = target_sparsity, gate, allocation
-        self.temperature = float(temperature)
+        self.target_sparsity = target_sparsity
         self.bit_range = Q.check_bit_range(bit_range)
-        self.deterministic = False
-        self.observing = False
-        self.track_act_density = True  # EMA of the input density in training mode
-        self.measuring = False  # set act_density from the current batch (any mode)
+        self.deterministic = False  # the NNX train / eval switch (model.eval())
         self.act_signed = True
         self.act_density = QuantState(jnp.ones((), jnp.float32))
-        self._init_mask()
-        self._init_quant(weight_bits, act_bits, learn_bits, learn_act_bits)
+        self.method.init_state(self)
+        self._init_quant(quantiser(weight_bits, learn_bits),
+                         quantiser(act_bits, learn_act_bits))
 
-    # ------------------------------------------------------------------ setup
-    def _init_mask(self) -> None:
-        wg = M.to_gemm(self.kernel[...])
-        shape = wg.shape[-1:] if self.structure == "channel" else wg.shape
-        if self.method is None or (self.method == "magnitude" and self.structure == "nm"):
-            return  # no state: dense, or N:M recomputed from |w| every call
-        if self.method == "learned":
-            score = M.channel_scores(wg) if self.structure == "channel" else jnp.abs(wg)
-            self.gate_logits = MaskLogit(score / (jnp.std(score) + 1e-8))
-            if self.gate == "hard_concrete":
-                self.gate_key = MaskState(jax.random.PRNGKey(0))
-            elif self.structure != "nm":
-                self.gate_threshold = MaskState(jnp.zeros((), jnp.float32))
-            return
-        self.prune_mask = MaskState(jnp.ones(shape, jnp.float32))
-        if self.method == "saliency":
-            self.saliency = MaskState(jnp.zeros(shape, jnp.float32))
+    @property
+    def n(self) -> int:
+        """N of the layer's N:M pattern (2 for other structures, as exports record)."""
+        return self.structure.nm[0]
 
-    def _init_quant(self, weight_bits, act_bits, learn_bits: bool, learn_act_bits: bool
-                    ) -> None:
+    @property
+    def m(self) -> int:
+        """M of the layer's N:M pattern (4 for other structures, as exports record)."""
+        return self.structure.nm[1]
+
+    @property
+    def w_quant(self) -> bool:
+        """Whether the weights are quantised."""
+        return self.w_quantiser is not None
+
+    @property
+    def a_quant(self) -> bool:
+        """Whether the inputs are quantised."""
+        return self.a_quantiser is not None
+
+    @property
+    def learn_bits(self) -> bool:
+        """Whether the weight bit-width is learned."""
+        return self.w_quant and self.w_quantiser.learnable
+
+    @property
+    def learn_act_bits(self) -> bool:
+        """Whether the input bit-width is learned."""
+        return self.a_quant and self.a_quantiser.learnable
+
+    def _init_quant(self, wq, aq) -> None:
         lo, hi = self.bit_range
-        for name, b in (("weight_bits", weight_bits), ("act_bits", act_bits)):
-            if b is not None and not lo <= b <= hi:
-                raise ValueError(f"{name}={b} outside bit_range {self.bit_range}")
-        self.w_quant, self.a_quant = weight_bits is not None, act_bits is not None
-        self.learn_bits = bool(learn_bits) and self.w_quant
-        self.learn_act_bits = bool(learn_act_bits) and self.a_quant
-        if self.w_quant:
-            var = BitParam if self.learn_bits else QuantState
-            self.w_bits = var(jnp.asarray(weight_bits, jnp.float32))
+        for name, q in (("weight_bits", wq), ("act_bits", aq)):
+            if q is not None and not lo <= q.bits <= hi:
+                raise ValueError(f"{name}={q.bits} outside bit_range {self.bit_range}")
+        self.w_quantiser, self.a_quantiser = wq, aq
+        if wq is not None:
+            self.w_bits = wq.variable()
             self.w_range = QuantRange(
-                Q.lsq_init_range(M.to_gemm(self.kernel[...]), weight_bits, axis=0))
-        if self.a_quant:
-            var = BitParam if self.learn_act_bits else QuantState
-            self.a_bits = var(jnp.asarray(act_bits, jnp.float32))
+                Q.lsq_init_range(M.to_gemm(self.kernel[...]), wq.bits, axis=0))
+        if aq is not None:
+            self.a_bits = aq.variable()
             self.a_range = QuantRange(jnp.ones((), jnp.float32))
 
     # ------------------------------------------------------------------ masks
@@ -147,58 +150,43 @@ class _CompressedBase(nnx.Module):
     def kernel_shape_gemm(self) -> tuple[int, int]:
         return M.to_gemm(self.kernel[...]).shape
 
-    def mask_gemm(self) -> jax.Array | None:
+    def mask_gemm(self, stochastic: bool | None = None) -> jax.Array | None:
         """Mask in GEMM layout ``(K, N)`` (or ``(N,)`` for channels); ``None`` if dense.
 
-        Differentiable for learned gates (straight-through / hard-concrete).
+        Differentiable for learned gates. ``stochastic`` (noisy gates sample):
+        default ``not deterministic``.
         """
-        meth = self.method
-        if meth is None:
-            return None
-        if meth == "magnitude" and self.structure == "nm":
-            w = jax.lax.stop_gradient(M.to_gemm(self.kernel[...]))
-            return M.nm_mask(jnp.abs(w), self.n, self.m)
-        if meth != "learned":  # magnitude / saliency / fixed: state mask
-            return jax.lax.stop_gradient(self.prune_mask[...])
-        logits = self.gate_logits[...]
-        if self.gate == "hard_concrete":
-            if self.deterministic:
-                z = M.hard_concrete_mean(logits)
-            else:
-                z = M.hard_concrete_sample(logits, self.gate_key[...])
-            if self.structure == "nm":
-                z = z * M.nm_mask(jax.lax.stop_gradient(logits), self.n, self.m)
-            return z
-        if self.structure == "nm":
-            return M.nm_ste(logits, self.n, self.m, self.temperature)
-        return M.sigmoid_ste(logits, self.gate_threshold[...], self.temperature)
+        if stochastic is None:
+            stochastic = not self.deterministic
+        return self.method.mask(self, stochastic)
 
     def hard_mask_gemm(self) -> jax.Array:
         """0/1 mask actually applied at evaluation, full ``(K, N)`` shape."""
-        mask = self.mask_gemm() if self.method is not None else None
+        mask = self.method.hard(self)
         shape = self.kernel_shape_gemm
         if mask is None:
             return jnp.ones(shape, jnp.float32)
-        if self.method == "learned" and self.gate == "hard_concrete":
-            mask = M.hard_concrete_mean(self.gate_logits[...])
-            if self.structure == "nm":
-                mask = mask * M.nm_mask(self.gate_logits[...], self.n, self.m)
         mask = (jax.lax.stop_gradient(mask) > 0).astype(jnp.float32)
         return jnp.broadcast_to(mask, shape)
 
     def density(self, soft: bool) -> jax.Array:
         """Fraction of kept weights; ``soft``: differentiable estimate for training."""
-        if self.method is None:
+        if not self.method.prunes:
             return jnp.ones((), jnp.float32)
-        if soft and self.method == "learned":
-            if self.gate == "hard_concrete":
-                d = M.hard_concrete_density(self.gate_logits[...])
-                if self.structure == "nm":
-                    d = d * M.nm_mask(jax.lax.stop_gradient(self.gate_logits[...]),
-                                      self.n, self.m)
-                return jnp.mean(d)
-            return jnp.mean(self.mask_gemm())
+        if soft:
+            d = self.method.soft_density(self)
+            if d is not None:
+                return d
         return jnp.mean(self.hard_mask_gemm())
+
+    def reseed(self, key: jax.Array, index: int) -> None:
+        """Give a noisy gate (``Gate.noise``) the key ``fold_in(key, index)`` for this
+        step (stored as raw key data); no-op for other layers."""
+        if self.method.prunes and hasattr(self, "gate_key"):
+            k = jax.random.fold_in(key, index)
+            if jnp.issubdtype(k.dtype, jax.dtypes.prng_key):
+                k = jax.random.key_data(k)
+            self.gate_key[...] = k
 
     # ------------------------------------------------------------------ quant
     def bits(self, which: str) -> jax.Array | None:
@@ -208,45 +196,47 @@ class _CompressedBase(nnx.Module):
         var = self.w_bits if which == "w" else self.a_bits
         return Q.effective_bits(var[...], self.bit_range)
 
-    def effective_kernel(self) -> jax.Array:
+    def effective_kernel(self, stochastic: bool | None = None) -> jax.Array:
         """The kernel the layer multiplies with: masked, then fake-quantised."""
         kernel = self.kernel[...]
         wg = M.to_gemm(kernel)
-        mask = self.mask_gemm()
+        mask = self.mask_gemm(stochastic)
         if mask is not None:
             wg = wg * mask
         if self.w_quant:
-            wg = Q.fake_quant(wg, self.w_range[...], self.bits("w"), signed=True)
+            wg = self.w_quantiser.quantise(wg, self.w_range[...], self.bits("w"), True)
         return wg.reshape(kernel.shape)
 
     def project(self) -> None:
         """Keep learnable bit-widths inside ``bit_range`` (called after each update)."""
-        lo, hi = self.bit_range
-        for name, learned in (("w_bits", self.learn_bits), ("a_bits", self.learn_act_bits)):
-            if learned:
-                var = getattr(self, name)
-                var[...] = jnp.clip(var[...], lo - 0.49, hi + 0.49)
+        if self.w_quant:
+            self.w_quantiser.project(self.w_bits, self.bit_range)
+        if self.a_quant:
+            self.a_quantiser.project(self.a_bits, self.bit_range)
 
     # ------------------------------------------------------------------ call
     def __call__(self, inputs: jax.Array, out_sharding=None) -> jax.Array:
         x = inputs
-        if self.observing:  # calibration pass: set the activation range from data
+        ph = current_phase()
+        deterministic = self.deterministic if ph.deterministic is None else ph.deterministic
+        if ph.observe:  # calibration pass: set the activation range from data
             self.act_signed = bool(jnp.min(x) < 0)
             if self.a_quant:
                 self.a_range[...] = Q.lsq_init_range(x, float(self.a_bits[...]),
                                                      self.act_signed)
-        if self.measuring:
+        if ph.measure:
             self.act_density[...] = jnp.mean((jax.lax.stop_gradient(x) != 0)
                                              .astype(jnp.float32))
-        elif self.track_act_density and not self.deterministic:
+        elif ph.track_act_density and not deterministic:
             frac = jnp.mean((jax.lax.stop_gradient(x) != 0).astype(jnp.float32))
             self.act_density[...] = (ACT_DENSITY_DECAY * self.act_density[...]
                                      + (1.0 - ACT_DENSITY_DECAY) * frac)
         if self.a_quant:
-            x = Q.fake_quant(x, self.a_range[...], self.bits("a"), signed=self.act_signed)
+            x = self.a_quantiser.quantise(x, self.a_range[...], self.bits("a"),
+                                          self.act_signed)
         view = types.SimpleNamespace(
             **{k: getattr(self, k) for k in self.base_attrs},
-            kernel=self.effective_kernel(),
+            kernel=self.effective_kernel(not deterministic),
             bias=None if self.bias is None else self.bias[...],
         )
         kwargs = {} if out_sharding is None else {"out_sharding": out_sharding}
@@ -258,16 +248,18 @@ class CompressedLinear(_CompressedBase):
 
     Args:
         layer: the ``nnx.Linear`` to wrap (its kernel and bias are taken over).
-        method: ``"learned" | "magnitude" | "saliency"`` pruning, or ``None``.
-        structure: ``"unstructured" | "nm" | "channel"``.
+        method: a ``methods.PruningMethod`` or its name (``"learned" | "magnitude" |
+            "saliency"``, or ``None``).
+        structure: a ``structures.Structure`` or ``"unstructured" | "nm" | "channel"``.
         n, m: N:M pattern (``structure="nm"``).
         target_sparsity: fraction of weights to remove (``None``: learned freely).
-        gate: ``"sigmoid_ste" | "hard_concrete"`` for learned masks.
-        allocation: ``"global" | "per_layer"`` sparsity allocation.
-        temperature: sigmoid temperature of the straight-through gate.
-        weight_bits, act_bits: initial (or fixed) bit-widths; ``None``: float.
-        learn_bits, learn_act_bits: make the weight / activation bit-widths learnable
-            (``BitParam``).
+        gate: a ``gates.Gate`` or ``"sigmoid_ste" | "hard_concrete"`` (learned masks).
+        allocation: an ``allocations.Allocation`` or ``"global" | "per_layer"``.
+        temperature: sigmoid temperature of the straight-through gate (by name).
+        weight_bits, act_bits: initial (or fixed) bit-widths, or a
+            ``quantisers.Quantiser``; ``None``: float.
+        learn_bits, learn_act_bits: make integer weight / activation bit-widths
+            learnable (``LearnedBits``).
         bit_range: ``(min, max)`` bits, 2 <= min <= max <= 16.
     """
 
@@ -305,22 +297,10 @@ def compressed_layers(model: nnx.Module) -> list[tuple[str, nnx.Module]]:
     return [(p, n) for p, n in gemm_layers(model) if is_compressed(n)]
 
 
-def _eager_pass(model: nnx.Module, x: jax.Array, **modes: bool) -> None:
-    """Run ``model(x)`` once eagerly with every compressed layer deterministic and the
-    given mode flags set (e.g. ``observing=True``), restoring all flags afterwards."""
-    layers = [node for _, node in nnx.iter_graph(model) if is_compressed(node)]
-    names = ("deterministic", *modes)
-    saved = [tuple(getattr(layer, n) for n in names) for layer in layers]
-    for layer in layers:
-        layer.deterministic = True
-        for n, v in modes.items():
-            setattr(layer, n, v)
-    try:
+def _eager_pass(model: nnx.Module, x: jax.Array, ph: Phase) -> None:
+    """Run ``model(x)`` once eagerly in the phase ``ph`` (eval mode)."""
+    with phase(ph):
         model(x)
-    finally:
-        for layer, values in zip(layers, saved, strict=True):
-            for n, v in zip(names, values, strict=True):
-                setattr(layer, n, v)
 
 
 def measure_act_density(model: nnx.Module, x: jax.Array) -> None:
@@ -330,12 +310,12 @@ def measure_act_density(model: nnx.Module, x: jax.Array) -> None:
     ``train`` calls this after training instead of tracking an EMA in every step
     (the EMA is only kept while a hardware-cost term needs it).
     """
-    _eager_pass(model, x, measuring=True)
+    _eager_pass(model, x, Phase(measure=True, deterministic=True))
 
 
 def calibrate(model: nnx.Module, x: jax.Array) -> None:
     """Set activation ranges and signedness of every compressed layer from a batch.
 
-    Runs ``model(x)`` once eagerly with the layers in observing mode (in place).
+    Runs ``model(x)`` once eagerly with the layers in the observing phase (in place).
     """
-    _eager_pass(model, x, observing=True)
+    _eager_pass(model, x, Phase(observe=True, deterministic=True))

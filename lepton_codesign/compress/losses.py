@@ -104,18 +104,50 @@ class HardwareCost:
         weight: the lambda multiplying ``cost / cost_ref``.
         metric: ``"latency"`` (total_latency_s) or ``"energy"`` (total_energy_j).
         workload: the model's workload; the trainer extracts it (batch 1) if ``None``.
+        reference: the normaliser ``cost_ref``; by default the exact cost of the dense
+            8-bit model (``reference_cost``).
+
+    A loss term of the trainer (``compress.terms``): ``prepare`` binds the workload
+    and reference, ``term(model, ctx)`` is ``weight * cost / reference``.
     """
 
     spec: object
     weight: float = 0.0
     metric: str = "energy"
     workload: hw_models.Workload | None = None
+    reference: float | None = None
+
+    task_share = 0.0  # a loss term (``compress.terms``): replaces no task loss
+    tracks_act_density = True  # the cost reads the input densities (EMA in training)
 
     def __post_init__(self):
         if self.metric not in METRICS:
             raise ValueError(f"metric {self.metric!r} not in {METRICS}")
         if self.weight < 0:
             raise ValueError(f"hardware-cost weight must be >= 0, got {self.weight}")
+        if self.reference is not None and not (math.isfinite(self.reference)
+                                               and self.reference > 0):
+            raise ValueError(f"hardware-cost reference must be finite and > 0, got "
+                             f"{self.reference}")
+
+    def prepare(self, setup):
+        """Bind the workload (extracted from ``setup.model`` at batch 1 if not given)
+        and the reference cost; ``None`` when ``weight`` is 0."""
+        if self.weight <= 0:
+            return None
+        from lepton_codesign.extract import extract_workload
+
+        wl = self.workload or extract_workload(setup.model, setup.x[:1])
+        ref = self.reference or reference_cost(wl, self.spec, self.metric)
+        return dataclasses.replace(self, workload=wl, reference=ref)
+
+    def example_data(self, setup):
+        return None
+
+    def __call__(self, model, ctx) -> jax.Array:
+        """``weight * cost / reference`` (a prepared term)."""
+        cost = hardware_cost(model, self.workload, self.spec, self.metric)
+        return self.weight * cost / self.reference
 
 
 def hardware_cost(model: nnx.Module, workload: hw_models.Workload, spec, metric: str,

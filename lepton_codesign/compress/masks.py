@@ -34,9 +34,6 @@ HC_GAMMA = -0.1
 HC_ZETA = 1.1
 HC_BETA = 2.0 / 3.0
 
-STRUCTURES = ("unstructured", "nm", "channel")
-GATES = ("sigmoid_ste", "hard_concrete")
-
 
 def to_gemm(kernel: jax.Array) -> jax.Array:
     """Kernel ``(*window, in, out)`` (or ``(in, out)``) -> GEMM layout ``(K, N)``."""
@@ -286,14 +283,3 @@ def topk_mask(scores: jax.Array, density: jax.Array | float) -> jax.Array:
 def channel_scores(kernel_gemm: jax.Array) -> jax.Array:
     """L2 norm of each output channel of a ``(K, N)`` kernel, shape ``(N,)``."""
     return jnp.sqrt(jnp.sum(kernel_gemm * kernel_gemm, axis=0))
-
-
-def check_structure(structure: str, n: int, m: int) -> None:
-    """Raise ``ValueError`` for an unknown structure or an invalid N:M pair."""
-    if structure not in STRUCTURES:
-        raise ValueError(f"structure {structure!r} not in {STRUCTURES}")
-    if structure == "nm":
-        if not (isinstance(n, int) and isinstance(m, int)) or n < 1 or m < 1:
-            raise ValueError(f"N:M needs positive integers, got N={n!r}, M={m!r}")
-        if n > m:
-            raise ValueError(f"N:M sparsity needs N <= M, got N={n} > M={m}")

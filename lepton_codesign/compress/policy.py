@@ -22,25 +22,44 @@ import fnmatch
 import numbers
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
-from lepton_codesign.compress import masks as M
 from lepton_codesign.compress import quant as Q
+from lepton_codesign.compress.allocations import Allocation
+from lepton_codesign.compress.gates import Gate
 from lepton_codesign.compress.layers import (
-    METHODS,
     CompressedConv,
     CompressedLinear,
     calibrate,
     path_name,
+    resolve_pieces,
 )
+from lepton_codesign.compress.methods import PruningMethod
+from lepton_codesign.compress.quantisers import Quantiser
+from lepton_codesign.compress.structures import Structure
 
-ALLOCATIONS = ("global", "per_layer")
+
+@dataclasses.dataclass(frozen=True)
+class Pieces:
+    """The typed pieces a policy's names resolve to (``CompressionPolicy.pieces``)."""
+
+    method: PruningMethod
+    structure: Structure
+    gate: Gate
+    allocation: Allocation
 
 
 @dataclasses.dataclass(frozen=True)
 class CompressionPolicy:
     """What to compress and how.
+
+    ``method``, ``structure``, ``gate`` and ``allocation`` accept their registered
+    names (as config files give them) or typed instances. They are resolved once, at
+    construction, into ``policy.pieces`` (``Pieces``: a ``methods.PruningMethod``, a
+    ``structures.Structure`` built with ``n``, ``m``, a ``gates.Gate`` built with
+    ``temperature`` and an ``allocations.Allocation``); the fields keep what was
+    given, so ``dataclasses.replace(policy, temperature=0.5)`` re-resolves. Options
+    apply to names only: an instance is used as it is.
 
     Attributes:
         sparsity: target fraction of removed weights in [0, 1); ``None`` = no target
@@ -49,12 +68,14 @@ class CompressionPolicy:
         structure: ``"unstructured" | "nm" | "channel"``.
         n, m: the N:M pattern (keep N of every M along the reduction dim).
         method: ``"learned"`` gates, score-based ``"magnitude"`` or ``"saliency"``
-            (|w * dL/dw|) pruning on a schedule, or ``None`` for no pruning.
-        gate: learned gate, ``"sigmoid_ste"`` or ``"hard_concrete"``.
+            (|w * dL/dw|) pruning on a schedule, or ``None`` / ``"none"`` for no
+            pruning (``registry.METHODS``).
+        gate: learned gate, ``"sigmoid_ste"`` or ``"hard_concrete"`` (``registry.GATES``).
         allocation: ``"global"`` (one threshold over all selected layers) or
             ``"per_layer"`` (each layer at the target).
         temperature: sigmoid temperature of the straight-through gate.
-        weight_bits, act_bits: (initial) bit-widths, ``None`` = keep float.
+        weight_bits, act_bits: (initial) bit-widths, ``None`` = keep float, or a
+            ``quantisers.Quantiser`` instance (``learn_bits`` then does not apply).
         learn_bits: learn per-layer weight bit-widths (``BitParam``) within ``bit_range``.
         learn_act_bits: learn per-layer activation bit-widths.
         bit_range: ``(min_bits, max_bits)``, 2 <= min <= max <= 16.
@@ -67,12 +88,12 @@ class CompressionPolicy:
     """
 
     sparsity: float | None = None
-    structure: str = "unstructured"
+    structure: str | Structure = "unstructured"
     n: int = 2
     m: int = 4
-    method: str | None = "learned"
-    gate: str = "sigmoid_ste"
-    allocation: str = "global"
+    method: str | PruningMethod | None = "learned"
+    gate: str | Gate = "sigmoid_ste"
+    allocation: str | Allocation = "global"
     temperature: float = 1.0
     weight_bits: int | None = None
     act_bits: int | None = None
@@ -86,27 +107,25 @@ class CompressionPolicy:
     def __post_init__(self):
         if self.sparsity is not None and not 0.0 <= float(self.sparsity) < 1.0:
             raise ValueError(f"sparsity must be in [0, 1), got {self.sparsity}")
-        M.check_structure(self.structure, self.n, self.m)
-        if self.method is not None and self.method not in METHODS:
-            raise ValueError(f"method {self.method!r} not in {METHODS} (or None)")
-        if self.method in ("magnitude", "saliency") and self.sparsity is None \
-                and self.structure != "nm":
-            raise ValueError(f"method {self.method!r} needs a target sparsity")
-        if self.gate not in M.GATES:
-            raise ValueError(f"gate {self.gate!r} not in {M.GATES}")
-        if self.allocation not in ALLOCATIONS:
-            raise ValueError(f"allocation {self.allocation!r} not in {ALLOCATIONS}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        pieces = Pieces(*resolve_pieces(self.method, self.structure, self.n, self.m,
+                                        self.gate, self.allocation, self.temperature))
+        object.__setattr__(self, "pieces", pieces)  # not a field: eq / asdict ignore it
+        if pieces.method.needs_target and self.sparsity is None \
+                and not pieces.structure.has_pattern:
+            raise ValueError(f"method {pieces.method.name!r} needs a target sparsity")
         lo, hi = Q.check_bit_range(self.bit_range)
         for name in ("weight_bits", "act_bits"):
             b = getattr(self, name)
+            if isinstance(b, Quantiser):
+                b = b.bits
             if b is not None and not (isinstance(b, int) and lo <= b <= hi):
                 raise ValueError(f"{name}={b!r} outside bit_range {self.bit_range}")
         if self.learn_bits and self.weight_bits is None:
             raise ValueError("learn_bits needs weight_bits (the starting bit-width)")
         if self.learn_act_bits and self.act_bits is None:
             raise ValueError("learn_act_bits needs act_bits (the starting bit-width)")
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if isinstance(self.include, str) or isinstance(self.exclude, str):
             raise TypeError("include / exclude must be tuples of patterns, not a string")
         pairs = self.layer_weight_bits
@@ -139,9 +158,9 @@ class CompressionPolicy:
     def layer_kwargs(self) -> dict:
         """Keyword arguments for ``CompressedLinear`` / ``CompressedConv``."""
         return {
-            "method": self.method, "structure": self.structure, "n": self.n, "m": self.m,
+            "method": self.pieces.method, "structure": self.pieces.structure,
             "target_sparsity": None if self.sparsity is None else float(self.sparsity),
-            "gate": self.gate, "allocation": self.allocation,
+            "gate": self.pieces.gate, "allocation": self.pieces.allocation,
             "temperature": self.temperature, "weight_bits": self.weight_bits,
             "act_bits": self.act_bits, "learn_bits": self.learn_bits,
             "learn_act_bits": self.learn_act_bits,
@@ -159,22 +178,6 @@ def _set_child(model: nnx.Module, path: tuple, new) -> None:
         parent[key] = new
     else:
         setattr(parent, key, new)
-
-
-def _global_logit_scale(layers) -> None:
-    """Learned gates compete globally: scale every layer's initial logits (|w|, or
-    channel norms) by one common constant, so the initial global ranking is that of
-    global magnitude pruning."""
-    scores = [layer_scores_at_init(layer) for layer in layers]
-    scale = jnp.std(jnp.concatenate([s.reshape(-1) for s in scores])) + 1e-8
-    for layer, s in zip(layers, scores, strict=True):
-        layer.gate_logits[...] = s / scale
-
-
-def layer_scores_at_init(layer) -> jax.Array:
-    """Magnitude scores of a layer's kernel in GEMM layout (channel norms for channels)."""
-    wg = M.to_gemm(layer.kernel[...])
-    return M.channel_scores(wg) if layer.structure == "channel" else jnp.abs(wg)
 
 
 def compress(model: nnx.Module, policy: CompressionPolicy, *,
@@ -222,11 +225,13 @@ def compress(model: nnx.Module, policy: CompressionPolicy, *,
     new = []
     for (path, node), i in zip(chosen, overrides, strict=True):
         cls = CompressedConv if isinstance(node, nnx.Conv) else CompressedLinear
-        bits = policy.weight_bits if i is None else policy.layer_weight_bits[i][1]
+        bits = policy.weight_bits
+        if i is not None:  # a per-layer override of the bit-width (of a quantiser too)
+            b = policy.layer_weight_bits[i][1]
+            bits = dataclasses.replace(bits, bits=b) if isinstance(bits, Quantiser) else b
         new.append(cls(node, **{**kwargs, "weight_bits": bits}))
         _set_child(out, path, new[-1])
-    if policy.method == "learned" and policy.allocation == "global":
-        _global_logit_scale(new)
+    policy.pieces.method.prepare_group(new)
     if example_input is not None:
         calibrate(out, example_input)
     return out

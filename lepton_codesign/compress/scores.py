@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from lepton_codesign.compress import masks as M
 from lepton_codesign.compress.layers import compressed_layers
+from lepton_codesign.compress.registry import ALLOCATIONS
 
 
 def cubic_schedule(step, final_sparsity, begin_step, end_step, initial_sparsity=0.0):
@@ -44,43 +44,24 @@ def cubic_ramp(step, begin_step, end_step):
 
 def layer_scores(layer) -> jax.Array:
     """Pruning scores of a compressed layer, ``(K, N)`` or ``(N,)`` for channels."""
-    if layer.method == "learned":
-        return layer.gate_logits[...]
-    if layer.method == "saliency":
-        return layer.saliency[...]
-    wg = M.to_gemm(layer.kernel[...])
-    return M.channel_scores(wg) if layer.structure == "channel" else jnp.abs(wg)
-
-
-def saliency(kernel_gemm: jax.Array, grad_gemm: jax.Array, channel: bool) -> jax.Array:
-    """``|w * dL/dw|`` per weight, or summed over each output channel."""
-    s = jnp.abs(kernel_gemm * grad_gemm)
-    return jnp.sum(s, axis=0) if channel else s
+    return layer.method.scores(layer)
 
 
 def accumulate_saliency(model: nnx.Module, grads: nnx.Module, decay: float = 0.9) -> None:
-    """EMA of ``|w * dL/dw|`` into every saliency layer (``grads``: same graph, grads)."""
+    """Fold this step's gradients into every layer's scores (the saliency EMA of
+    ``|w * dL/dw|``; ``grads``: the same graph holding gradients)."""
     grad_layers = dict(compressed_layers(grads))
     for name, layer in compressed_layers(model):
-        if layer.method != "saliency":
-            continue
-        g = M.to_gemm(grad_layers[name].kernel[...])
-        s = saliency(M.to_gemm(layer.kernel[...]), g, layer.structure == "channel")
-        layer.saliency[...] = decay * layer.saliency[...] + (1.0 - decay) * s
+        layer.method.accumulate(layer, grad_layers[name], decay)
 
 
-def allocate(scores: list[jax.Array], sparsity, allocation: str) -> list[jax.Array]:
+def allocate(scores: list[jax.Array], sparsity, allocation) -> list[jax.Array]:
     """Thresholds keeping ``1 - sparsity`` of the scores, one per entry.
 
-    ``"global"``: one threshold over all entries (layers compete); ``"per_layer"``:
-    each entry keeps its own fraction.
+    ``allocation``: an ``Allocation`` or its name (``"global"``: one threshold over
+    all entries; ``"per_layer"``: each entry keeps its own fraction).
     """
-    density = 1.0 - jnp.asarray(sparsity, jnp.float32)
-    if allocation == "per_layer":
-        return [M.density_threshold(s, density) for s in scores]
-    flat = jnp.concatenate([s.reshape(-1) for s in scores])
-    t = M.density_threshold(flat, density)
-    return [t for _ in scores]
+    return ALLOCATIONS.resolve(allocation).thresholds(scores, sparsity)
 
 
 def _groups(model: nnx.Module, predicate) -> dict:
@@ -92,6 +73,11 @@ def _groups(model: nnx.Module, predicate) -> dict:
     return groups
 
 
+def needs_refresh(model: nnx.Module) -> bool:
+    """Whether any layer's mask state follows the sparsity ramp (``update_masks``)."""
+    return any(layer.method.scheduled(layer) for _, layer in compressed_layers(model))
+
+
 def update_masks(model: nnx.Module, ramp) -> None:
     """Recompute score-based masks and learned-gate thresholds at ``ramp * target``.
 
@@ -100,70 +86,44 @@ def update_masks(model: nnx.Module, ramp) -> None:
         ramp: fraction of each layer's target sparsity to apply now (0..1), e.g.
             ``cubic_ramp(step, begin, end)``.
     """
-    def scored(layer):
-        return layer.method in ("magnitude", "saliency") and not (
-            layer.method == "magnitude" and layer.structure == "nm")
-
-    for (_, structure, target, alloc), layers in _groups(model, scored).items():
-        if structure == "nm":
-            for layer in layers:
-                layer.prune_mask[...] = M.nm_mask(layer_scores(layer), layer.n, layer.m)
-            continue
-        scores = [layer_scores(layer) for layer in layers]
-        for layer, s, t in zip(layers, scores, allocate(scores, target * ramp, alloc),
-                               strict=True):
-            layer.prune_mask[...] = (s >= t).astype(jnp.float32)
-
-    def thresholded(layer):
-        return (layer.method == "learned" and layer.gate == "sigmoid_ste"
-                and layer.structure != "nm" and layer.target_sparsity is not None)
-
-    for (_, _, target, alloc), layers in _groups(model, thresholded).items():
-        scores = [jax.lax.stop_gradient(layer.gate_logits[...]) for layer in layers]
-        for layer, t in zip(layers, allocate(scores, target * ramp, alloc), strict=True):
-            layer.gate_threshold[...] = t
+    for (method, *_), layers in _groups(model, lambda lay: lay.method.scheduled(lay)).items():
+        method.refresh(layers, ramp)
 
 
 def gate_target_penalty(model: nnx.Module, ramp) -> jax.Array:
-    """Squared gap between the expected density of hard-concrete gates and their
+    """Squared gap between the soft density of steered gates (hard-concrete) and their
     (ramped) target: per layer, or of the parameter-weighted group density (global).
 
-    Hard-concrete gates have no threshold to set; this term steers their expected L0
-    to the policy's target, and ``harden`` then keeps exactly the target.
+    Such gates have no threshold to set; this term steers their expected L0 to the
+    policy's target, and ``harden`` then keeps exactly the target.
     """
-    def hc(layer):
-        return (layer.method == "learned" and layer.gate == "hard_concrete"
-                and layer.structure != "nm" and layer.target_sparsity is not None)
-
     total = jnp.zeros(())
-    for (_, _, target, alloc), layers in _groups(model, hc).items():
+    for (_, _, target, alloc), layers in _groups(model, is_steered).items():
         goal = 1.0 - target * ramp
         dens = jnp.stack([layer.density(soft=True) for layer in layers])
-        if alloc == "per_layer":
-            total = total + jnp.sum((dens - goal) ** 2)
-        else:
-            sizes = jnp.asarray([float(layer.gate_logits.size) for layer in layers])
-            total = total + (jnp.sum(dens * sizes) / jnp.sum(sizes) - goal) ** 2
+        sizes = jnp.asarray([float(layer.gate_logits.size) for layer in layers])
+        total = total + alloc.density_gap(dens, sizes, goal)
     return total
+
+
+def is_steered(layer) -> bool:
+    """Whether ``gate_target_penalty`` steers this layer (learned, steered gate, target)."""
+    return layer.method.steered(layer)
 
 
 def hard_masks(model: nnx.Module) -> dict[str, jax.Array]:
     """Final 0/1 masks ``(K, N)`` per compressed layer path, at each layer's target.
 
-    Learned gates with a target keep exactly the top ``1 - target`` of their logits
+    Learned gates with a target keep exactly the top ``1 - target`` of their scores
     (globally or per layer); without a target, the gate's own hard decision is used.
     """
     layers = compressed_layers(model)
     out = {name: layer.hard_mask_gemm() for name, layer in layers}
-
-    def ranked(layer):
-        return (layer.method == "learned" and layer.target_sparsity is not None
-                and layer.structure != "nm")
-
     names = {id(layer): name for name, layer in layers}
-    for (_, _, target, alloc), group in _groups(model, ranked).items():
-        scores = [layer.gate_logits[...] for layer in group]
-        for layer, s, t in zip(group, scores, allocate(scores, target, alloc), strict=True):
+    for (method, _, target, alloc), group in _groups(
+            model, lambda lay: lay.method.ranked(lay)).items():
+        scores = [method.scores(layer) for layer in group]
+        for layer, s, t in zip(group, scores, alloc.thresholds(scores, target), strict=True):
             keep = (s >= t).astype(jnp.float32)
             out[names[id(layer)]] = jnp.broadcast_to(keep, layer.kernel_shape_gemm)
     return out

@@ -42,14 +42,14 @@ from lepton_codesign.compress.export_check import (
 from lepton_codesign.compress.layers import (
     CompressedConv,
     CompressedLinear,
-    MaskState,
-    QuantState,
     compressed_layers,
     gemm_layers,
     is_compressed,
 )
+from lepton_codesign.compress.methods import Fixed
+from lepton_codesign.compress.registry import STRUCTURES
 from lepton_codesign.compress.scores import hard_masks
-from lepton_codesign.hw_models.compression import STRUCTURES
+from lepton_codesign.compress.variables import MaskLogit, MaskState
 
 
 def _layer_entry(layer, soft: bool, float_bits: float, mask=None) -> tuple:
@@ -67,7 +67,7 @@ def _layer_entry(layer, soft: bool, float_bits: float, mask=None) -> tuple:
         b = layer.bits(which)
         return float(float_bits) if b is None else float(Q.report_bits(b, layer.bit_range))
 
-    return wd, ad, STRUCTURES[layer.structure], layer.m, bits("w"), bits("a")
+    return wd, ad, layer.structure.code, layer.m, bits("w"), bits("a")
 
 
 def compression_state(model: nnx.Module, soft: bool = False, *, workload=None,
@@ -122,24 +122,27 @@ def compression_state(model: nnx.Module, soft: bool = False, *, workload=None,
 def _fix_layer(layer, mask_gemm: jax.Array, w_bits, a_bits, fold: bool = True) -> None:
     """Turn a compressed layer into a fixed one (mask state, integer bits), in place.
 
-    ``fold``: multiply a hard-concrete gate's deterministic value into the kernel.
+    ``fold``: multiply the method's fold factor (a hard-concrete gate's deterministic
+    value) into the kernel. All mask state (``MaskLogit`` / ``MaskState``) is replaced by
+    one fixed ``prune_mask``.
     """
     mask = jnp.broadcast_to(jnp.asarray(mask_gemm, jnp.float32), layer.kernel_shape_gemm)
-    if fold and layer.method == "learned" and layer.gate == "hard_concrete":
-        z = jnp.broadcast_to(M.hard_concrete_mean(layer.gate_logits[...]),
-                             layer.kernel_shape_gemm)
+    z = layer.method.fold(layer) if fold else None
+    if z is not None:
+        z = jnp.broadcast_to(z, layer.kernel_shape_gemm)
         layer.kernel[...] = (M.to_gemm(layer.kernel[...]) * z).reshape(layer.kernel.shape)
         mask = mask * (z > 0)
     layer.kernel[...] = (M.to_gemm(layer.kernel[...]) * mask).reshape(layer.kernel.shape)
-    for name in ("gate_logits", "gate_threshold", "gate_key", "saliency", "prune_mask"):
-        if hasattr(layer, name):
+    for name, value in list(vars(layer).items()):
+        if isinstance(value, (MaskLogit, MaskState)):
             delattr(layer, name)
     layer.prune_mask = MaskState(mask)
-    layer.method = "fixed"
-    layer.learn_bits = layer.learn_act_bits = False
-    for attr, b in (("w_bits", w_bits), ("a_bits", a_bits)):
-        if b is not None:
-            setattr(layer, attr, QuantState(jnp.asarray(b, jnp.float32)))
+    layer.method = Fixed()
+    for attr, b in (("w", w_bits), ("a", a_bits)):
+        q = getattr(layer, f"{attr}_quantiser")
+        if b is not None and q is not None:
+            setattr(layer, f"{attr}_quantiser", q.hardened(int(b)))
+            setattr(layer, f"{attr}_bits", getattr(layer, f"{attr}_quantiser").variable())
 
 
 def lowest_average_bits(layers: list) -> float:
@@ -147,7 +150,8 @@ def lowest_average_bits(layers: list) -> float:
     bits at their minimum, fixed bits as they are, float layers at ``FLOAT_BITS``."""
     sizes = [math.prod(layer.kernel_shape_gemm) for layer in layers]
     bits = [FLOAT_BITS if not layer.w_quant else
-            layer.bit_range[0] if layer.learn_bits else float(layer.bits("w"))
+            layer.w_quantiser.lowest(layer.w_bits, layer.bit_range)
+            if layer.w_quantiser.learnable else float(layer.bits("w"))
             for layer in layers]
     return sum(s * b for s, b in zip(sizes, bits, strict=True)) / sum(sizes)
 
@@ -247,7 +251,7 @@ def export_compressed(model: nnx.Module) -> dict:
         wg = np.asarray(M.to_gemm(layer.kernel[...]), np.float32)
         entry = {
             "kind": "conv" if isinstance(layer, CompressedConv) else "dense",
-            "kernel_shape": list(layer.kernel.shape), "structure": layer.structure,
+            "kernel_shape": list(layer.kernel.shape), "structure": layer.structure.name,
             "n": layer.n, "m": layer.m,
             "mask": np.asarray(layer.prune_mask[...]) > 0,
             "bias": None if layer.bias is None else np.asarray(layer.bias[...], np.float32),
@@ -317,7 +321,7 @@ def import_compressed(model: nnx.Module, exported: dict) -> nnx.Module:
         if a_bits is not None:
             layer.a_range[...] = jnp.asarray(e["act_range"], jnp.float32)
         layer.act_signed = bool(e["act_signed"])
-        layer.structure = e["structure"]
+        layer.structure = STRUCTURES.resolve(e["structure"], {"n": e["n"], "m": e["m"]})
         _fix_layer(layer, jnp.asarray(e["mask"], jnp.float32), w_bits, a_bits, fold=False)
     return out
 
@@ -341,14 +345,8 @@ def storage_report(exported: dict, *, dense_bits: int = FLOAT_BITS,
         bias = 0 if e["bias"] is None else np.size(e["bias"])
         dense = (numel + bias) * dense_bits
         w = nnz * int(e["weight_bits"])
-        if nnz == numel:
-            index = 0
-        elif e["structure"] == "nm":
-            index = nnz * math.ceil(math.log2(max(int(e["m"]), 2)))
-        elif e["structure"] == "channel":
-            index = cols
-        else:
-            index = min(numel, nnz * index_bits)
+        structure = STRUCTURES.resolve(e["structure"], {"n": int(e["n"]), "m": int(e["m"])})
+        index = 0 if nnz == numel else structure.index_bits(nnz, numel, cols, index_bits)
         scales = cols * 32 if int(e["weight_bits"]) < FLOAT_BITS else 0
         total = w + index + scales + bias * 32
         rows[name] = {"numel": numel, "nnz": nnz, "weight_bits": int(e["weight_bits"]),

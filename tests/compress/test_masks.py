@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from lepton_codesign.compress import masks as M
 from lepton_codesign.compress.scores import cubic_schedule
+from lepton_codesign.compress.structures import NM
 
 
 @settings(max_examples=8, deadline=None)
@@ -36,7 +37,9 @@ def test_nm_partial_last_group_and_ties():
 
 def test_nm_rejects_n_greater_than_m():
     with pytest.raises(ValueError, match="N <= M"):
-        M.check_structure("nm", 5, 4)
+        NM(5, 4)
+    with pytest.raises(ValueError, match="positive integers"):
+        NM(2, True)
     with pytest.raises(ValueError, match="0 < N <= M"):
         M.nm_mask(jnp.ones((4, 1)), 5, 4)
 

@@ -20,6 +20,7 @@ from lepton_codesign.compress import (
     harden,
 )
 from lepton_codesign.compress.losses import hardware_cost, kd_loss
+from lepton_codesign.compress.phase import Phase, current_phase
 from lepton_codesign.data import from_arrays, load_digits, load_mnist1d
 from lepton_codesign.extract import extract_workload
 from lepton_codesign.models import MLP
@@ -62,7 +63,10 @@ def test_act_density_measured_on_the_final_model(digits):
     assert got[0] == pytest.approx(float(jnp.mean(x != 0)), abs=1e-6)
     assert got[1] == pytest.approx(float(jnp.mean(hidden != 0)), abs=1e-6)
     assert got[1] < 1.0
-    assert all(layer.track_act_density for _, layer in compressed_layers(res.model))
+    # no mode flag is left on the layers: the phase is scoped to the trainer's calls
+    assert current_phase() == Phase()
+    assert not any(hasattr(layer, name) for _, layer in compressed_layers(res.model)
+                   for name in ("track_act_density", "observing", "measuring"))
 
 
 def test_saliency_per_layer_and_finetune(digits):
