@@ -26,7 +26,6 @@ from pydantic import (
 )
 
 from lepton_codesign.codesign.config_compression import CompressionSearch
-
 from lepton_codesign.codesign.devices import (
     allowed_entries,
     did_you_mean,

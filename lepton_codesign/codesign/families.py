@@ -89,14 +89,16 @@ def stack_compressions(comps: Sequence[Compression]) -> Compression:
     return jax.tree.map(lambda *xs: jnp.stack(xs), *comps)
 
 
-def make_asic_objective(cfg, workload, comps: Compression, accuracy: np.ndarray):
+def make_asic_objective(cfg, workload, comps: Compression, accuracy: np.ndarray,
+                        scorer=None):
     """Vectorised objective over decoded ASIC designs -> (objectives, violation).
 
     Categorical knobs arrive as indices into the config's option lists (``search.Choice``
     decodes non-numeric options to indices); they are mapped to spec codes here.
-    ``designs["point"]`` indexes the stacked compressions ``comps`` and ``accuracy``.
+    ``designs["point"]`` indexes the stacked compressions ``comps`` and ``accuracy``;
+    ``scorer``: an ``asic_scorer`` of the same config and workload to reuse.
     """
-    scored = asic_scorer(cfg, workload)
+    scored = scorer or asic_scorer(cfg, workload)
     acc = jnp.asarray(accuracy, jnp.float32)
     return lambda designs: scored(dict(designs), comps, acc)
 

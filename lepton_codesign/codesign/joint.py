@@ -102,12 +102,14 @@ def _studies():
 
 
 def run_joint(cfg: dict, model: str, executor, rd: RunDir | None, progress: bool,
-              arrays=None, source: str | None = None) -> tuple[list[dict], dict]:
+              arrays=None, source: str | None = None,
+              shared: dict | None = None) -> tuple[list[dict], dict]:
     """Run the joint search; return the full-budget candidates as trial records + a summary.
 
     Trial records have the fields of ``trials.run_trial``'s (``name``, test
     ``accuracy``, ``compression``, ``layers``, ``features``) plus ``candidate``,
-    ``label``, ``val_accuracy`` and ``epochs``.
+    ``label``, ``val_accuracy`` and ``epochs``. ``shared`` receives the compiled ASIC
+    scorer (``"asic_scorer"``) for the final hardware search to reuse.
     """
     cc = cfg["compression"]
     records = rd.joint_records() if rd else []
@@ -131,13 +133,14 @@ def run_joint(cfg: dict, model: str, executor, rd: RunDir | None, progress: bool
             dense = out[0]
             if rd:
                 rd.append_joint(dense)
-        return _search(cfg, base, dense, done, executor, rd, progress)
+        return _search(cfg, base, dense, done, executor, rd, progress,
+                       {} if shared is None else shared)
     finally:
         if tmp is not None:
             tmp.cleanup()
 
 
-def _search(cfg, base, dense, done, executor, rd, progress):
+def _search(cfg, base, dense, done, executor, rd, progress, shared):
     from lepton_codesign.extract import extract_workload
     from lepton_codesign.models import build_model
 
@@ -151,6 +154,7 @@ def _search(cfg, base, dense, done, executor, rd, progress):
     key = jax.random.key(int(cfg["run"]["seed"]))
     k_hw, k_search = jax.random.split(key)
     nested = NestedHardware(cfg, workload, k_hw)
+    shared["asic_scorer"] = nested.asic_scorer
     runner = _Runner(base, executor, rd, done, progress)
     rungs = rung_epochs(cc["min_epochs"], cc["max_epochs"], cc["reduction_factor"])
     last = len(rungs) - 1

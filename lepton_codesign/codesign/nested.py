@@ -37,12 +37,13 @@ class NestedHardware:
     def __init__(self, cfg: dict, workload: hw_models.Workload, key: jax.Array):
         self.names = list(cfg["objectives"]["names"])
         self.families = list(cfg["hardware"]["families"])
-        self._asic = None
+        self._asic = self.asic_scorer = None
         if "asic" in self.families:
             space = fam.asic_space(cfg, ["candidate"])
             u = space.sample(key, cfg["compression"]["nested_asic"])
             self._designs = {k: jnp.asarray(v) for k, v in space.decode(u).items()}
             self._asic = fam.asic_scorer(cfg, workload)
+        self.asic_scorer = self._asic  # reused by the final ASIC search (one compile)
         self._devices = []
         for family in ("fpga", "gpu"):
             if family in self.families:

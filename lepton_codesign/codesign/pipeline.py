@@ -108,9 +108,11 @@ def _run_trials(cfg, model, executor, rd: RunDir | None, progress: bool,
     return [done[p["name"]] for p in cfg["points"]]
 
 
-def _asic_points(cfg, workload, comps, acc, names, run_dir, key, progress) -> tuple[list, list]:
+def _asic_points(cfg, workload, comps, acc, names, run_dir, key, progress,
+                 scorer=None) -> tuple[list, list]:
     space = fam.asic_space(cfg, names)
-    objective = fam.make_asic_objective(cfg, workload, fam.stack_compressions(comps), acc)
+    objective = fam.make_asic_objective(cfg, workload, fam.stack_compressions(comps), acc,
+                                        scorer)
     budget = cfg["asic"]["pop_size"] * cfg["asic"]["generations"]
     ckpt = str(run_dir / "asic_search.npz") if run_dir else None
     initial = fam.seed_cube(cfg, space, names)  # [asic] seeds inside the bounds
@@ -235,13 +237,13 @@ def codesign(model_factory: str | None = None, data=None, config: dict | None = 
 def _codesign(cfg, data, prov, rd: RunDir | None, executor, address, progress,
               t0: float) -> CodesignResult:
     run_dir = rd.path if rd else None
-    joint_info = None
+    joint_info, shared = None, {}
     if cfg.get("compression") is not None:  # the joint compression x hardware search
         from lepton_codesign.codesign.joint import run_joint
 
         trials, joint_info = run_joint(cfg, cfg["model"]["name"],
                                        make_executor(executor, address), rd, progress,
-                                       arrays=data, source=prov["source"])
+                                       arrays=data, source=prov["source"], shared=shared)
     else:
         trials = _run_trials(cfg, cfg["model"]["name"], make_executor(executor, address), rd,
                              progress, arrays=data, source=prov["source"])
@@ -265,7 +267,7 @@ def _codesign(cfg, data, prov, rd: RunDir | None, executor, address, progress,
     if "asic" in families:
         try:
             asic, hv_history["asic"] = _asic_points(cfg, workload, comps, acc, names, run_dir,
-                                                    key, progress)
+                                                    key, progress, shared.get("asic_scorer"))
         except CheckpointError as err:
             raise RunDirError(f"{err}; the finished trials in trials.jsonl are kept") from None
         points += asic

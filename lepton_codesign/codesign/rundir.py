@@ -361,11 +361,18 @@ def saved_progress(path: str | Path, cfg: dict) -> str:
     from lepton_codesign.search import checkpoint as ckpt
 
     path = Path(path)
-    trials = path / TRIALS_FILE
-    lines = trials.read_bytes().split(b"\n")[:-1] if trials.is_file() else []
-    names = {p["name"] for p in cfg["points"]}
-    n = len({_name(x) for x in lines} & names)
-    parts = [f"{n} of {len(names)} trials"]
+    if cfg.get("compression") is not None:  # the joint search: dense model + fine-tunes
+        joint = path / JOINT_FILE
+        lines = joint.read_bytes().split(b"\n")[:-1] if joint.is_file() else []
+        kinds = [_field(x, "kind") for x in lines]
+        parts = [f"dense model {'trained' if 'dense' in kinds else 'not trained yet'}, "
+                 f"{kinds.count('rung')} candidate fine-tunes"]
+    else:
+        trials = path / TRIALS_FILE
+        lines = trials.read_bytes().split(b"\n")[:-1] if trials.is_file() else []
+        names = {p["name"] for p in cfg["points"]}
+        n = len({_field(x, "name") for x in lines} & names)
+        parts = [f"{n} of {len(names)} trials"]
     if "asic" in cfg["hardware"]["families"]:
         gen = 0
         if (path / ASIC_FILE).is_file():
@@ -377,8 +384,8 @@ def saved_progress(path: str | Path, cfg: dict) -> str:
     return ", ".join(parts)
 
 
-def _name(line: bytes):
+def _field(line: bytes, key: str):
     try:
-        return json.loads(line).get("name")
+        return json.loads(line).get(key)
     except (ValueError, AttributeError):
         return None
