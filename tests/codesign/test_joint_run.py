@@ -33,6 +33,16 @@ def _lines(out):
     return path.read_text().splitlines() if path.is_file() else []
 
 
+def _work(lines):
+    """The records without their wall times (a retrained record differs only there)."""
+    out = []
+    for line in lines:
+        rec = json.loads(line)
+        rec.pop("train_time_s", None)
+        out.append(json.dumps(rec, sort_keys=True))
+    return sorted(out)
+
+
 def _results(out):
     return json.loads((out / "results.json").read_text())
 
@@ -65,6 +75,7 @@ def test_tiny_joint_run_end_to_end(finished):
     assert list(finished.glob("tradeoff_*.png"))
 
 
+@pytest.mark.slow
 def test_resume_after_a_kill_in_any_phase_keeps_every_finished_fine_tune(finished, tmp_path):
     lines = _lines(finished)
     want = {t["name"]: t["accuracy"] for t in _results(finished)["trials"]}
@@ -80,7 +91,7 @@ def test_resume_after_a_kill_in_any_phase_keeps_every_finished_fine_tune(finishe
         codesign(config=copy.deepcopy(JOINT), out_dir=out, progress=False)
         again = _lines(out)
         assert again[:keep] == lines[:keep]  # nothing finished was redone or lost
-        assert sorted(again) == sorted(lines)  # the same fine-tunes in all (same search)
+        assert _work(again) == _work(lines)  # the same fine-tunes in all (same search)
         assert {t["name"]: t["accuracy"] for t in _results(out)["trials"]} == want
 
 
