@@ -34,6 +34,7 @@ from importlib import metadata
 from pathlib import Path
 
 from lepton_codesign.codesign.joint_records import check_joint_record
+from lepton_codesign.codesign.jsonl import read_records
 from lepton_codesign.codesign.trials import check_record
 
 try:  # POSIX; elsewhere runs are not locked
@@ -264,43 +265,7 @@ class RunDir:
         return out
 
     def _read_records(self, name: str, check, complete, what: str) -> None:
-        """Feed every line of a JSONL state file to ``check`` (which returns a problem).
-
-        A torn last line (a crash mid-write) is cut off, or completed with its newline
-        when ``complete(record)`` says it is whole.
-        """
-        path = self.path / name
-        if not path.is_file():
-            return
-        raw = path.read_bytes()
-        cut = raw.rfind(b"\n") + 1
-        if cut < len(raw) and _complete_record(raw[cut:], complete):
-            # the crash came after the record but before its newline: keep it
-            with open(path, "ab") as fh:
-                fh.write(b"\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            raw += b"\n"
-            cut = len(raw)
-        if cut < len(raw):  # a crash mid-write left a partial last line: drop it
-            log.warning("%s: dropping a torn last line (%d bytes) left by an interrupted run",
-                        path, len(raw) - cut)
-            with open(path, "r+b") as fh:
-                fh.truncate(cut)
-                fh.flush()
-                os.fsync(fh.fileno())
-        redo = "the trial is retrained" if what == "trial record" else "that work is redone"
-        fix = f"delete that line ({redo}) or start over with --fresh"
-        for no, line in enumerate(raw[:cut].decode("utf-8", "replace").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise RunDirError(f"{path}:{no}: corrupt {what} ({err.msg}); {fix}") from None
-            problem = check(rec)
-            if problem:
-                raise RunDirError(f"{path}:{no}: invalid {what}: {problem}; {fix}")
+        read_records(self.path / name, check, complete, what, RunDirError)
 
     def append_joint(self, record: dict) -> None:
         """Append one joint-search record as a single fsync-ed line."""
@@ -321,15 +286,6 @@ def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
-
-
-def _complete_record(tail: bytes, complete) -> bool:
-    """Whether an unterminated last line is a whole, valid record."""
-    try:
-        rec = json.loads(tail)
-    except (ValueError, UnicodeDecodeError):
-        return False
-    return bool(complete(rec))
 
 
 def _looks_like_config(path: Path) -> bool:
