@@ -48,6 +48,8 @@ from lepton_codesign.codesign.trials import compression_from_dict
 
 log = logging.getLogger(__name__)
 
+STALE_GENERATIONS = 5  # NSGA-II generations without a new candidate before stopping [A]
+
 
 def stratum(comp: dict, macs: np.ndarray) -> int:
     """Cost stratum of a hard compression: ``floor(log4(dense fp32 bit-ops / bit-ops))``.
@@ -178,11 +180,14 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
     index, evaluated, pruned, generations = len(seeds), 0, 0, 0
     seen: dict[str, tuple] = {}
     budget = cc["time_budget_s"]
-    while evaluated < cc["max_candidates"] and not (budget and spent[0] >= budget):
+    stale = 0  # generations in a row without a new candidate: the space is exhausted
+    while evaluated < cc["max_candidates"] and not (budget and spent[0] >= budget) \
+            and stale < STALE_GENERATIONS:
         u, state = strategy.ask(state, problem)
         cands = cspace.decode(np.asarray(u))
         fresh = list({c.key(): c for c in cands if c.key() not in seen}.values())
         fresh = fresh[: cc["max_candidates"] - evaluated]
+        stale = 0 if fresh else stale + 1
         ids = {c.key(): index + n for n, c in enumerate(fresh)}
         index += len(fresh)
         alive = list(fresh)
@@ -240,4 +245,6 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
             "pruned": pruned, "generations_told": generations, "rungs_epochs": rungs,
             "training_time_s": spent[0], "dense_accuracy": dense["accuracy"],
             "dense_val_accuracy": dense["val_accuracy"]}
+    log.info("joint search: %d candidates (+%d seeds), %d at the full budget, %d pruned",
+             evaluated, len(seeds), len(finals), pruned)
     return trials_out, info
