@@ -121,13 +121,13 @@ class Candidate:
         return min(self.weight_bits) < FLOAT_BITS or self.act_bits < FLOAT_BITS
 
     def label(self) -> str:
-        """Compact summary, e.g. ``'s0.85 global w4/8/6 a8'``."""
+        """Compact summary, e.g. ``'s0.855 w4/8/6 a8'`` (sparsity to 0.001)."""
         parts = []
         if self.structure == "nm":
             parts.append(f"nm{self.nm[0]}:{self.nm[1]}")
         elif self.prunes:
             tag = "ch" if self.structure == "channel" else "s"
-            parts.append(f"{tag}{self.sparsity:.2f}")
+            parts.append(f"{tag}{self.sparsity:.3f}".rstrip("0"))
             if self.allocation != "global":
                 parts.append(self.allocation)
         else:
