@@ -41,11 +41,11 @@ def _fake_rung(poison: int):
     return run
 
 
-def _search(monkeypatch, poison: int):
+def _search(monkeypatch, poison: int, **budget):
     cfg = validate_config({
         "data": {"dataset": "digits"}, "compression": {
             "pop_size": 6, "max_candidates": 18, "min_epochs": 1, "max_epochs": 9,
-            "reduction_factor": 3, "nested_asic": 8},
+            "reduction_factor": 3, "nested_asic": 8, **budget},
         "hardware": {"families": ["fpga"]}, "fpga": {"devices": ["kv260"]}})
     jobs = []
     fake = _fake_rung(poison)
@@ -69,6 +69,13 @@ def test_poisoned_test_split_does_not_change_promotions(monkeypatch):
     assert info_a["candidates"] == 18 and 0 < info_a["pruned"] < 18
     rungs = [r for _, r in jobs_a]
     assert rungs.count(0) == 18 and 0 < rungs.count(2) < 18  # some promoted, some pruned
+
+
+def test_time_budget_stops_between_generations(monkeypatch):
+    # every fake fine-tune "takes" 1 s: the first generation (6 candidates) spends > 5 s
+    jobs, _, info = _search(monkeypatch, poison=1, time_budget_s=5.0)
+    assert info["candidates"] == 6 and info["training_time_s"] > 5.0
+    assert sorted({i for i, _ in jobs}) == list(range(6))
 
 
 def _arrays(poison: bool):
