@@ -133,7 +133,8 @@ def test_html_report_is_self_contained_with_human_units(tmp_path):
                  "needs 1,400 DSPs", "<title>Co-design report: synthetic</title>"):
         assert text in html, text
     md = (tmp_path / "report.md").read_text()
-    assert "| asic | s80-int8 @ ASIC 8x8 ws 28nm **(chosen)** | 30.0 % | 2.00 us | 40.0 uJ" in md
+    assert ("| asic | s80-int8 @ ASIC 8x8 ws 28nm **(chosen)** | s80-int8 | 30.0 % | 2.00 us | "
+            "40.0 uJ") in md
     assert "[report.html](report.html)" in md
 
 
@@ -163,3 +164,19 @@ def test_cli_report_names_the_bad_key_and_exits_2(tmp_path, capsys):
     assert main(["report", str(run)]) == 2
     err = capsys.readouterr().err
     assert "results.json" in err and "points[1].objectives[2]" in err
+
+
+def test_front_shows_each_points_compression_and_a_tradeoff_plot_per_family(tmp_path):
+    res = rs.results()
+    for p in res["points"]:
+        p["compression"] = {"point": "s80-int8", "label": "s0.80 w4/8/6 a8", "density": 0.2,
+                            "structure": "unstructured", "weight_bits": "4/8/6",
+                            "act_bits": "8/8/8"}
+    write_report(rs.write(tmp_path, res))
+    md = (tmp_path / "report.md").read_text()
+    assert "| s80-int8: s0.80 w4/8/6 a8 (density 0.20, unstructured) |" in md
+    front = (tmp_path / "front.csv").read_text().splitlines()
+    assert "comp.density" in front[0] and "comp.weight_bits" in front[0]
+    fams = {p["family"] for p in res["points"] if p["feasible"]}
+    assert {f"tradeoff_{f}.png" for f in fams} <= {p.name for p in tmp_path.glob("*.png")}
+    assert "s0.80 w4/8/6 a8 (density 0.20" in (tmp_path / "report.html").read_text()
