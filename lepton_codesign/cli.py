@@ -107,8 +107,10 @@ def _evaluate(args) -> int:
 
 
 def _serve(args) -> int:
+    from lepton_codesign.jax_cache import enable_compilation_cache
     from lepton_codesign.llm.serve_cli import serve_command
 
+    enable_compilation_cache()
     return serve_command(args)
 
 
@@ -235,6 +237,9 @@ def _search(args) -> int:
         raise ValueError("--out '': allowed: a directory path (leave --out out for a new "
                          "run directory under lepton-runs/)")
     cfg = load_config(args.config) if args.config else default_config()
+    from lepton_codesign.jax_cache import enable_compilation_cache
+
+    enable_compilation_cache()
     out = args.out or str(default_run_dir(cfg["run"]["name"]))
     again = ["lepton-codesign", "search"] + (["--config", args.config] if args.config else [])
     again += ["--out", out] + (["--executor", "ray"] if args.executor == "ray" else [])
