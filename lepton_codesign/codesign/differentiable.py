@@ -217,6 +217,7 @@ def differentiable_codesign(config: dict | None = None, *, model_factory: str | 
     dense, _, key = fit(dense, u0, xtr, ytr, epochs=pretrain_epochs, batch=batch, key=key,
                         rates=rates, history=hist)
     dense_acc = predict_accuracy(dense, xte, yte)
+    phases = {"setup_pretrain_s": time.time() - t0}
     trials = [{"name": "dense", "lambda": None, "metric_weights": None,
                "accuracy": dense_acc, "knobs": K.harden_knobs(bounds, bounds.values(u0)),
                "compression": compression_to_dict(comp_state(dense, workload=workload)),
@@ -261,6 +262,7 @@ def differentiable_codesign(config: dict | None = None, *, model_factory: str | 
                   f"density {np.mean(t['compression']['weight_density']):.3f} "
                   f"bits {t['compression']['weight_bits']} ({run_times[-1]:.1f} s)",
                   flush=True)
+    phases["sweep_s"] = time.time() - t0 - phases["setup_pretrain_s"]
     cats = K.all_categoricals(cfg) if rescore_categoricals else [cat]
     points = asic_points(cfg, workload, trials, cats, cat)
     for family in ("fpga", "gpu"):
@@ -270,8 +272,9 @@ def differentiable_codesign(config: dict | None = None, *, model_factory: str | 
                                             [t["accuracy"] for t in trials],
                                             [t["name"] for t in trials])
     finish_points(points, trials)
+    phases["rescore_s"] = time.time() - t0 - phases["setup_pretrain_s"] - phases["sweep_s"]
     prov = {"source": source, "mode": "differentiable", "wall_time_s": time.time() - t0,
-            "categorical": cat.describe(cfg)}
+            "categorical": cat.describe(cfg), "phases_s": phases}
     return CodesignResult(points, names, trials, None, None, prov)
 
 

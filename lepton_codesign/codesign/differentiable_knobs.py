@@ -52,15 +52,21 @@ COST_METRICS = ("latency_s", "energy_j", "usd_per_1m_inferences", "cost_usd", "a
 class KnobBounds:
     """Log-space bounds of the continuous knobs (order ``KNOBS``)."""
 
-    log_lo: tuple[float, ...]
-    log_hi: tuple[float, ...]
+    lo: tuple[float, ...]
+    hi: tuple[float, ...]
 
     @classmethod
     def from_config(cls, cfg: dict) -> KnobBounds:
         a = cfg["asic"]
-        lo = [math.log(float(a[k][0])) for k in KNOBS]
-        hi = [math.log(float(a[k][1])) for k in KNOBS]
-        return cls(tuple(lo), tuple(hi))
+        return cls(tuple(float(a[k][0]) for k in KNOBS), tuple(float(a[k][1]) for k in KNOBS))
+
+    @property
+    def log_lo(self) -> tuple[float, ...]:
+        return tuple(math.log(v) for v in self.lo)
+
+    @property
+    def log_hi(self) -> tuple[float, ...]:
+        return tuple(math.log(v) for v in self.hi)
 
     def values(self, u: jax.Array) -> jax.Array:
         """Knob values (natural units) of the unconstrained parameters ``u`` (5,)."""
@@ -68,7 +74,8 @@ class KnobBounds:
         return jnp.exp(lo + (hi - lo) * jax.nn.sigmoid(u))
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        return np.exp(np.asarray(self.log_lo)), np.exp(np.asarray(self.log_hi))
+        """The config's ranges, exactly (natural units)."""
+        return np.asarray(self.lo), np.asarray(self.hi)
 
 
 @dataclasses.dataclass(frozen=True)
