@@ -16,10 +16,12 @@ Per run of ``differentiable_codesign``:
 3. Hardening: masks and bits fixed (``compress.harden``), knobs rounded to valid values
    (``harden_knobs``); test accuracy of the hardened model; its hard
    ``compression_state``.
-4. Exact re-scoring (``evaluate(smooth=False)``): the hardened knobs with the trained
-   categorical choice, and (``rescore_categoricals``) with every other categorical
-   choice of the config (one ``jit(vmap)`` call per model); FPGA / GPU devices of the
-   config are enumerated exactly as ``codesign`` does. Constrained non-dominated sort.
+4. Exact re-scoring (``evaluate(smooth=False)``), right after each run: the hardened
+   knobs with the trained categorical choice, and (``rescore_categoricals``) with every
+   other categorical choice of the config (one ``jit(vmap)`` call per model), and on
+   every FPGA / GPU device of the config, as ``codesign`` enumerates them. At the end
+   the constrained non-dominated sort marks the front. A ``lambda = 0`` run
+   is made once (the metric weights do not matter without the hardware term).
 
 With ``time_budget_s`` the sweep stops starting new runs once the next one (timed by
 the mean of those before) would end after the budget; ``lambdas="auto"`` is then an
@@ -32,7 +34,6 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -42,11 +43,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from lepton_codesign.codesign import differentiable_knobs as K
-from lepton_codesign.codesign import families as fam
 from lepton_codesign.codesign.config import default_config, validate_config
 from lepton_codesign.codesign.differentiable_rescore import (
-    asic_points,
     finish_points,
+    make_asic_scorer,
+    make_device_scorer,
 )
 from lepton_codesign.codesign.differentiable_train import Rates, fit, predict_accuracy
 from lepton_codesign.codesign.pipeline import CodesignResult
@@ -60,7 +61,8 @@ def lambda_sequence(lo: float = AUTO_RANGE[0], hi: float = AUTO_RANGE[1]) -> Ite
     """``0, hi, lo``, then ever finer geometric midpoints of ``[lo, hi]`` (open-ended).
 
     Example:
-        >>> [round(v, 3) for v in itertools.islice(lambda_sequence(0.01, 1.0), 5)]
+        >>> seq = lambda_sequence(0.01, 1.0)
+        >>> [round(next(seq), 3) for _ in range(5)]
         [0.0, 1.0, 0.01, 0.1, 0.032]
     """
     yield 0.0
@@ -217,21 +219,28 @@ def differentiable_codesign(config: dict | None = None, *, model_factory: str | 
     dense, _, key = fit(dense, u0, xtr, ytr, epochs=pretrain_epochs, batch=batch, key=key,
                         rates=rates, history=hist)
     dense_acc = predict_accuracy(dense, xte, yte)
-    phases = {"setup_pretrain_s": time.time() - t0}
     trials = [{"name": "dense", "lambda": None, "metric_weights": None,
                "accuracy": dense_acc, "knobs": K.harden_knobs(bounds, bounds.values(u0)),
                "compression": compression_to_dict(comp_state(dense, workload=workload)),
                "layers": list(workload.names), "features": features, "history": hist,
                "train_time_s": time.time() - t0}]
+    cats = K.all_categoricals(cfg) if rescore_categoricals else [cat]
+    asic_score = make_asic_scorer(cfg, workload, cats, cat)
+    device_score = make_device_scorer(cfg, workload)
+
+    def score(t: dict) -> list[dict]:
+        return asic_score(t) + device_score(t)
+
+    points = score(trials[0])
+    phases = {"setup_pretrain_s": time.time() - t0}
     if progress:
         print(f"differentiable: dense accuracy {dense_acc:.4f}", flush=True)
     policy = CompressionPolicy(method="learned", gate="sigmoid_ste", sparsity=None,
                                weight_bits=8, act_bits=8, learn_bits=True, bit_range=bit_range)
     cache: dict = {}
     run_times: list[float] = []
-    for i, (lam, w) in enumerate(itertools.product(schedule, weights)
-                                 if not isinstance(schedule, Iterator)
-                                 else ((lam, w) for lam in schedule for w in weights)):
+    runs = ((lam, w) for lam in schedule for w in (weights[:1] if lam == 0 else weights))
+    for i, (lam, w) in enumerate(runs):
         if time_budget_s is not None and run_times and \
                 time.time() - t0 + np.mean(run_times) > time_budget_s:
             break
@@ -255,6 +264,7 @@ def differentiable_codesign(config: dict | None = None, *, model_factory: str | 
                        "compression": compression_to_dict(comp), "layers": list(workload.names),
                        "features": features, "history": hist,
                        "train_time_s": time.time() - start})
+        points += score(trials[-1])  # exact, now: the time budget includes re-scoring
         run_times.append(time.time() - start)
         if progress:
             t = trials[-1]
@@ -263,25 +273,11 @@ def differentiable_codesign(config: dict | None = None, *, model_factory: str | 
                   f"bits {t['compression']['weight_bits']} ({run_times[-1]:.1f} s)",
                   flush=True)
     phases["sweep_s"] = time.time() - t0 - phases["setup_pretrain_s"]
-    cats = K.all_categoricals(cfg) if rescore_categoricals else [cat]
-    points = asic_points(cfg, workload, trials, cats, cat)
-    for family in ("fpga", "gpu"):
-        if family in cfg["hardware"]["families"]:
-            comps = [_comp(t) for t in trials]
-            points += fam.enumerate_presets(cfg, family, workload, comps,
-                                            [t["accuracy"] for t in trials],
-                                            [t["name"] for t in trials])
     finish_points(points, trials)
-    phases["rescore_s"] = time.time() - t0 - phases["setup_pretrain_s"] - phases["sweep_s"]
+    phases["front_s"] = time.time() - t0 - phases["setup_pretrain_s"] - phases["sweep_s"]
     prov = {"source": source, "mode": "differentiable", "wall_time_s": time.time() - t0,
             "categorical": cat.describe(cfg), "phases_s": phases}
     return CodesignResult(points, names, trials, None, None, prov)
-
-
-def _comp(trial: dict):
-    from lepton_codesign.codesign.trials import compression_from_dict
-
-    return compression_from_dict(trial["compression"])
 
 
 __all__ = ["DEFAULT_LAMBDAS", "differentiable_codesign", "lambda_sequence"]

@@ -8,7 +8,7 @@ positive parts of (min accuracy - accuracy, relative latency excess, relative ar
 excess, infeasible); ``on_front`` is the constrained non-dominated set.
 
 Example:
-    >>> points = asic_points(cfg, workload, trials, cats, cat)  # doctest: +SKIP
+    >>> points = make_asic_scorer(cfg, workload, cats, cat)(trial)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -20,48 +20,86 @@ import numpy as np
 from lepton_codesign import hw_models, search
 from lepton_codesign.codesign import differentiable_knobs as K
 from lepton_codesign.codesign import families as fam
+from lepton_codesign.codesign.devices import hardware_record
 from lepton_codesign.codesign.trials import compression_from_dict
 from lepton_codesign.search.report_io import unique_labels
 
 
-def _scorer(cfg: dict, workload, names: list[str]):
+def _metrics_and_violation(cfg: dict, names: list[str], costs, acc):
     con = cfg["constraints"]
+    m = {"error": 1.0 - acc, **K.metric_values(costs)}
+    objs = jnp.stack([jnp.asarray(m[n], jnp.float32) for n in names])
+    viol = jnp.stack([con["min_accuracy"] - acc,
+                      (costs.total_latency_s - con["max_latency_s"]) / con["max_latency_s"],
+                      (costs.area_mm2 - con["max_area_mm2"]) / con["max_area_mm2"],
+                      jnp.where(costs.feasible, 0.0, 1.0)])
+    return objs, jnp.sum(jnp.maximum(viol, 0.0)), costs.feasible
 
+
+def _scorer(cfg: dict, workload, names: list[str]):
     def one(design, comp, acc):
         costs = hw_models.evaluate(workload, fam.asic_spec_from_design(design), comp)
-        m = {"error": 1.0 - acc, **K.metric_values(costs)}
-        objs = jnp.stack([jnp.asarray(m[n], jnp.float32) for n in names])
-        viol = jnp.stack([con["min_accuracy"] - acc,
-                          (costs.total_latency_s - con["max_latency_s"]) / con["max_latency_s"],
-                          (costs.area_mm2 - con["max_area_mm2"]) / con["max_area_mm2"],
-                          jnp.where(costs.feasible, 0.0, 1.0)])
-        return objs, jnp.sum(jnp.maximum(viol, 0.0)), costs.feasible
+        return _metrics_and_violation(cfg, names, costs, acc)
 
     return jax.jit(jax.vmap(one, in_axes=(0, None, None)))
 
 
-def asic_points(cfg: dict, workload, trials: list[dict], cats: list, trained) -> list[dict]:
-    """Exact ASIC points of every trial's hardened knobs x categorical choices.
+def make_device_scorer(cfg: dict, workload):
+    """``score(trial) -> list of points`` on every FPGA / GPU device of the config
+    (exact; one compiled function per device, reused by every trial), recorded as
+    ``codesign`` records them (``devices.hardware_record``)."""
+    names = list(cfg["objectives"]["names"])
+    devices = []
+    for family in ("fpga", "gpu"):
+        if family not in cfg["hardware"]["families"]:
+            continue
+        for dev in cfg[family]["devices"]:
+            spec = hw_models.resolve_spec(dev)
+
+            def one(comp, acc, spec=spec):
+                costs = hw_models.evaluate(workload, spec, comp)
+                return _metrics_and_violation(cfg, names, costs, acc)
+
+            devices.append((family, hardware_record(dev, spec), jax.jit(one)))
+
+    def score(t: dict) -> list[dict]:
+        comp = compression_from_dict(t["compression"])
+        out = []
+        for family, record, fn in devices:
+            objs, viol, ok = fn(comp, jnp.float32(t["accuracy"]))
+            out.append({"family": family, "hardware": dict(record), "point": t["name"],
+                        "objectives": [float(v) for v in np.asarray(objs)],
+                        "violation": float(viol), "feasible": bool(ok)})
+        return out
+
+    return score
+
+
+def make_asic_scorer(cfg: dict, workload, cats: list, trained):
+    """``score(trial) -> list of points``: exact ASIC points of a trial's hardened knobs
+    with every categorical choice in ``cats`` (compiled once, one ``vmap`` call each).
 
     Args:
         cfg: the validated config.
         workload: the model's workload.
-        trials: run records with ``knobs`` (hardened), ``compression``, ``accuracy``.
-        cats: ``Categorical`` choices to score (the trained one first or among them).
+        cats: ``Categorical`` choices to score.
         trained: the categorical choice the knobs were trained with (recorded per point
             as ``hardware["trained_categorical"]``).
+
+    The trial record needs ``name``, ``knobs`` (hardened), ``compression``, ``accuracy``.
     """
     names = list(cfg["objectives"]["names"])
-    score = _scorer(cfg, workload, names)
-    out = []
-    for t in trials:
+    vscore = _scorer(cfg, workload, names)
+
+    def score(t: dict) -> list[dict]:
         designs = [{**t["knobs"], **c.design(cfg)} for c in cats]
         stacked = {k: jnp.asarray([d[k] for d in designs], jnp.float32) for k in designs[0]}
         for k in ("dataflow", "sparsity_support"):
             stacked[k] = stacked[k].astype(jnp.int32)
-        objs, viol, ok = score(stacked, compression_from_dict(t["compression"]),
-                               jnp.float32(t["accuracy"]))
+        objs, viol, ok = vscore(stacked, compression_from_dict(t["compression"]),
+                                jnp.float32(t["accuracy"]))
         objs, viol, ok = np.asarray(objs), np.asarray(viol), np.asarray(ok)
+        out = []
         for j, c in enumerate(cats):
             d = {**t["knobs"], **c.describe(cfg)}
             d["dataflow"] = cfg["asic"]["dataflows"].index(d["dataflow"])
@@ -72,7 +110,9 @@ def asic_points(cfg: dict, workload, trials: list[dict], cats: list, trained) ->
             out.append({"family": "asic", "hardware": hw, "point": t["name"],
                         "objectives": [float(v) for v in objs[j]],
                         "violation": float(viol[j]), "feasible": bool(ok[j])})
-    return out
+        return out
+
+    return score
 
 
 def finish_points(points: list[dict], trials: list[dict]) -> None:
