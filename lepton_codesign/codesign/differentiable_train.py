@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 
 import jax
@@ -176,9 +177,11 @@ def fit(model: nnx.Module, knobs: jax.Array, x, y, *, epochs: int, batch: int, k
     opt_state = init(p)
     w = jnp.zeros((1,)) if weights is None else jnp.asarray(weights, jnp.float32)
     for _ in range(epochs):
+        start = time.perf_counter()
         p, rest, opt_state, key, loss, acc, hw = epoch(
             p, rest, opt_state, key, x, y, jnp.float32(lam), w)
-        if history is not None:
+        if history is not None:  # float() waits for the epoch: the time is its own
             history.append({"loss": float(loss), "train_accuracy": float(acc),
-                            "hardware_term": float(hw)})
+                            "hardware_term": float(hw),
+                            "epoch_s": time.perf_counter() - start})
     return nnx.merge(graphdef, p["model"], rest), p["knobs"], key
