@@ -72,6 +72,24 @@ def from_arrays(x, y, *, test: tuple | None = None, test_fraction: float = 0.2,
     return Dataset(train, test, classes, name)
 
 
+def validation_split(x, y, fraction: float = 0.2, seed: int = 0):
+    """Carve a validation split off training arrays: ``((x_fit, y_fit), (x_val, y_val))``.
+
+    The split is a seeded permutation of the training examples, so the test split is
+    never touched (model selection on validation data, reporting on test data).
+
+    Example:
+        >>> (xf, yf), (xv, yv) = validation_split(np.zeros((10, 2)), np.arange(10), 0.2)
+        >>> len(yf), len(yv)
+        (8, 2)
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+    if len(y) < 2:
+        raise ValueError(f"need at least 2 training examples to split, got {len(y)}")
+    return _split(np.asarray(x), np.asarray(y), fraction, seed)
+
+
 def load_digits(*, test_fraction: float = 0.2, seed: int = 0) -> Dataset:
     """scikit-learn's 8x8 digits (1797 images, bundled), pixels scaled to [0, 1].
 

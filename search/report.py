@@ -34,6 +34,7 @@ from matplotlib.figure import Figure
 
 from lepton_codesign.search import report_format as fmt
 from lepton_codesign.search.report_io import inside, load_results, unique_labels
+from lepton_codesign.search.report_tradeoff import compression_text, joint_section, tradeoff_plots
 
 _FAMILY_COLORS = {"asic": "tab:blue", "fpga": "tab:orange", "gpu": "tab:green"}
 
@@ -245,17 +246,20 @@ def _markdown(res: dict, pngs: list[str]) -> str:
              "- interactive report (sortable front, linked plots, per-design details): "
              "[report.html](report.html)", "",
              "## Pareto front", "",
-             "| family | design | " + " | ".join(names) + " |",
-             "|---|---|" + "---|" * len(names)]
+             "| family | design | compression | " + " | ".join(names) + " |",
+             "|---|---|---|" + "---|" * len(names)]
     chosen = {c["id"] for c in res.get("chosen", [])[:1]}
+    comps = {p["id"]: p.get("compression") for p in res["points"]}
     for r in rows:
         tag = " (reference, dominated)" if r["reference"] and not r["on_front"] else ""
         tag += " **(chosen)**" if r["id"] in chosen else ""
         vals = " | ".join(fmt.objective(n, r[n]) for n in names)
-        lines.append(f"| {_md(r['family'])} | {_md(r['label'])}{tag} | {vals} |")
+        lines.append(f"| {_md(r['family'])} | {_md(r['label'])}{tag} | "
+                     f"{_md(compression_text(comps.get(r['id'])))} | {vals} |")
     for c in res.get("chosen", []):
         lines += ["", f"Chosen design `{_md(c['id'])}`: {_md(c.get('why', ''))}."]
-    lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in pngs]
+    lines += ["", *joint_section(res, _md)]
+    lines += ["## Plots", ""] + [f"![{p}]({p})" for p in pngs]
     lines += ["", "## Settings", "", "```json", json.dumps(run.get("settings", {}), indent=2),
               "```", ""]
     return "\n".join(lines)
@@ -292,6 +296,7 @@ def write_report(run_dir: str | Path) -> list[Path]:
     if len(names) > 2:
         _pairs_plot(res, run_dir / "pairs.png")
         pngs.append("pairs.png")
+    pngs += tradeoff_plots(res, run_dir, _figure, _save, _FAMILY_COLORS, _tex_safe)
     if res.get("hv_history"):
         _hv_plot(res, run_dir / "hypervolume.png")
         pngs.append("hypervolume.png")

@@ -46,6 +46,7 @@ from bokeh.resources import INLINE
 
 from lepton_codesign.search import report_format as fmt
 from lepton_codesign.search.report_io import unique_labels
+from lepton_codesign.search.report_tradeoff import compression_text
 
 # Tableau colours, as matplotlib's tab:blue / tab:orange / tab:green in the PNG reports.
 _COLORS = {"asic": "#1f77b4", "fpga": "#ff7f0e", "gpu": "#2ca02c"}
@@ -127,7 +128,8 @@ def _source(res: dict) -> tuple[dict, list[tuple[float, str]]]:
                    key=lambda i: (pts[i]["id"] != chosen, not pts[i]["on_front"],
                                   not pts[i].get("reference"), objs[i, 0]))
     d: dict[str, list] = {"id": [], "label": [], "family": [], "status": [], "mark": [],
-                          "point": [], "hw": [], "hw_rows": [], "color": [], "size": [],
+                          "point": [], "comp": [], "hw": [], "hw_rows": [], "color": [],
+                          "size": [],
                           "alpha": [], "line_alpha": [], "marker": [], "front": [], "table": []}
     for i in shown:
         p = pts[i]
@@ -138,6 +140,7 @@ def _source(res: dict) -> tuple[dict, list[tuple[float, str]]]:
         d["status"].append(_status(p))
         d["mark"].append("*" if p["id"] == chosen else "")
         d["point"].append(p.get("point") or (p.get("compression") or {}).get("point") or "")
+        d["comp"].append(compression_text(p.get("compression")))
         d["hw"].append(", ".join(f"{k}={fmt.hardware(k, v)}"
                                  for k, v in (p.get("hardware") or {}).items()))
         d["hw_rows"].append("\n".join(f"{k}\t{fmt.hardware(k, v)}"
@@ -281,7 +284,8 @@ def build(res: dict):
     cols += [TableColumn(field=f"obj{j}", title=lab, width=130,
                          formatter=HTMLTemplateFormatter(template=f"<%- txt{j} %>"))
              for j, lab in enumerate(olabels)]
-    cols += [TableColumn(field="hw", title="hardware", width=520)]
+    cols += [TableColumn(field="comp", title="compression", width=300),
+             TableColumn(field="hw", title="hardware", width=520)]
     table = DataTable(source=source, view=CDSView(filter=table_filter), columns=cols,
                       sortable=True, reorderable=False, index_position=None, width=1300, height=300,
                       name="front_table")

@@ -15,8 +15,17 @@ from __future__ import annotations
 import importlib.util
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from lepton_codesign.codesign.config_compression import CompressionSearch
 from lepton_codesign.codesign.devices import (
     allowed_entries,
     did_you_mean,
@@ -257,9 +266,12 @@ class Config(_Strict):
     data: Data = Field(default_factory=Data, description="a [data] table")
     model: Model = Field(default_factory=Model, description="a [model] table")
     train: Train = Field(default_factory=Train, description="a [train] table")
-    points: Annotated[list[Point], Field(min_length=1), AfterValidator(_name_points)] = Field(
+    points: Annotated[list[Point], AfterValidator(_name_points)] = Field(
         default_factory=lambda: [Point(**p) for p in DEFAULT_POINTS],
-        description="a non-empty array of [[points]] tables with distinct names")
+        description="an array of [[points]] tables with distinct names (non-empty "
+                    "without a [compression] table)")
+    compression: CompressionSearch | None = Field(
+        None, description="a [compression] table (the joint compression x hardware search)")
     hardware: Hardware = Field(default_factory=Hardware, description="a [hardware] table")
     asic: Asic = Field(default_factory=Asic, description="an [asic] table")
     fpga: Fpga = Field(default_factory=Fpga, description="an [fpga] table")
@@ -267,3 +279,18 @@ class Config(_Strict):
     objectives: Objectives = Field(default_factory=Objectives, description="an [objectives] table")
     constraints: Constraints = Field(default_factory=Constraints,
                                      description="a [constraints] table")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _joint_points(cls, raw):
+        """With ``[compression]``, ``[[points]]`` are optional seeds (none by default)."""
+        if isinstance(raw, dict) and raw.get("compression") is not None and "points" not in raw:
+            raw = {**raw, "points": []}
+        return raw
+
+    @model_validator(mode="after")
+    def _points_or_search(self):
+        if not self.points and self.compression is None:
+            raise ValueError("points: empty; allowed: at least one [[points]] table, or a "
+                             "[compression] table (joint search)")
+        return self

@@ -89,14 +89,28 @@ def stack_compressions(comps: Sequence[Compression]) -> Compression:
     return jax.tree.map(lambda *xs: jnp.stack(xs), *comps)
 
 
-def make_asic_objective(cfg, workload, comps: Compression, accuracy: np.ndarray):
+def make_asic_objective(cfg, workload, comps: Compression, accuracy: np.ndarray,
+                        scorer=None):
     """Vectorised objective over decoded ASIC designs -> (objectives, violation).
 
     Categorical knobs arrive as indices into the config's option lists (``search.Choice``
     decodes non-numeric options to indices); they are mapped to spec codes here.
+    ``designs["point"]`` indexes the stacked compressions ``comps`` and ``accuracy``;
+    ``scorer``: an ``asic_scorer`` of the same config and workload to reuse.
+    """
+    scored = scorer or asic_scorer(cfg, workload)
+    acc = jnp.asarray(accuracy, jnp.float32)
+    return lambda designs: scored(dict(designs), comps, acc)
+
+
+def asic_scorer(cfg, workload):
+    """``jit``-ed ``(designs, comps, accuracy) -> (objectives, violation)`` of ASIC designs.
+
+    The one ASIC objective of a co-design run: the outer search (all operating points
+    at once) and the joint search's nested evaluation (one candidate at a time) both
+    call it, so each shape compiles once per run.
     """
     names = cfg["objectives"]["names"]
-    acc = jnp.asarray(accuracy, jnp.float32)
     df_codes = jnp.asarray([hw_models.asic_spec.DATAFLOWS.index(v)
                             for v in cfg["asic"]["dataflows"]])
     sp_codes = jnp.asarray([hw_models.asic_spec.SPARSITY_SUPPORT.index(v)
@@ -109,7 +123,7 @@ def make_asic_objective(cfg, workload, comps: Compression, accuracy: np.ndarray)
         return objs, _violation(cfg, a, costs)
 
     @jax.jit
-    def objective(designs: dict):
+    def objective(designs: dict, comps: Compression, acc: jax.Array):
         d = dict(designs)
         d["dataflow"] = df_codes[designs["dataflow"]]
         d["sparsity_support"] = sp_codes[designs["sparsity_support"]]
@@ -120,6 +134,20 @@ def make_asic_objective(cfg, workload, comps: Compression, accuracy: np.ndarray)
         return jax.vmap(one, in_axes=(spec_axes, 0, 0))(spec, comp, acc[idx])
 
     return objective
+
+
+def preset_scorer(cfg, workload, spec):
+    """``jit``-ed ``(comp, accuracy) -> (objectives, violation)`` of one device spec."""
+    names = cfg["objectives"]["names"]
+
+    @jax.jit
+    def score(comp: Compression, acc: jax.Array):
+        costs = hw_models.evaluate(workload, spec, comp)
+        m = _metrics(costs, acc)
+        objs = jnp.stack([jnp.asarray(m[n], jnp.float32) for n in names])
+        return objs, _violation(cfg, acc, costs)
+
+    return score
 
 
 def describe_asic(cfg, design: dict) -> dict:

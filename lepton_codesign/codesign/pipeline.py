@@ -108,9 +108,11 @@ def _run_trials(cfg, model, executor, rd: RunDir | None, progress: bool,
     return [done[p["name"]] for p in cfg["points"]]
 
 
-def _asic_points(cfg, workload, comps, acc, names, run_dir, key, progress) -> tuple[list, list]:
+def _asic_points(cfg, workload, comps, acc, names, run_dir, key, progress,
+                 scorer=None) -> tuple[list, list]:
     space = fam.asic_space(cfg, names)
-    objective = fam.make_asic_objective(cfg, workload, fam.stack_compressions(comps), acc)
+    objective = fam.make_asic_objective(cfg, workload, fam.stack_compressions(comps), acc,
+                                        scorer)
     budget = cfg["asic"]["pop_size"] * cfg["asic"]["generations"]
     ckpt = str(run_dir / "asic_search.npz") if run_dir else None
     initial = fam.seed_cube(cfg, space, names)  # [asic] seeds inside the bounds
@@ -134,6 +136,25 @@ def _asic_points(cfg, workload, comps, acc, names, run_dir, key, progress) -> tu
           for e, h in zip(res.evals_history, res.hv_history, strict=False)]
     points += fam.evaluate_seeds(cfg, workload, comps, acc, names)  # exact, any bounds
     return points, hv
+
+
+def compression_summary(trial: dict, workload) -> dict:
+    """What a front point's model is: name, label, density, structure and bits per layer.
+
+    ``density`` is the MAC-weighted weight density (the share of the dense MACs left).
+    """
+    comp = trial["compression"]
+    macs = np.asarray(workload.macs, np.float64)
+    dens = np.asarray(comp["weight_density"], np.float64)
+    structs = sorted({("dense", "unstructured", "nm", "channel")[int(c) + 1]
+                      if d < 1.0 else "dense"
+                      for c, d in zip(comp["structure"], dens, strict=True)} - {"dense"})
+    bits = [int(b) for b in comp["weight_bits"]]
+    return {"point": trial["name"], "label": trial.get("label", trial["name"]),
+            "density": round(float(np.sum(macs * dens) / max(np.sum(macs), 1.0)), 4),
+            "structure": "+".join(structs) or "dense",
+            "weight_bits": "/".join(map(str, bits)),
+            "act_bits": "/".join(str(int(b)) for b in comp["act_bits"])}
 
 
 def _spec_of(cfg, point: dict):
@@ -216,8 +237,16 @@ def codesign(model_factory: str | None = None, data=None, config: dict | None = 
 def _codesign(cfg, data, prov, rd: RunDir | None, executor, address, progress,
               t0: float) -> CodesignResult:
     run_dir = rd.path if rd else None
-    trials = _run_trials(cfg, cfg["model"]["name"], make_executor(executor, address), rd,
-                         progress, arrays=data, source=prov["source"])
+    joint_info, shared = None, {}
+    if cfg.get("compression") is not None:  # the joint compression x hardware search
+        from lepton_codesign.codesign.joint import run_joint
+
+        trials, joint_info = run_joint(cfg, cfg["model"]["name"],
+                                       make_executor(executor, address), rd, progress,
+                                       arrays=data, source=prov["source"], shared=shared)
+    else:
+        trials = _run_trials(cfg, cfg["model"]["name"], make_executor(executor, address), rd,
+                             progress, arrays=data, source=prov["source"])
     names = [t["name"] for t in trials]
     acc = np.array([t["accuracy"] for t in trials], np.float32)
     comps = [compression_from_dict(t["compression"]) for t in trials]
@@ -238,7 +267,7 @@ def _codesign(cfg, data, prov, rd: RunDir | None, executor, address, progress,
     if "asic" in families:
         try:
             asic, hv_history["asic"] = _asic_points(cfg, workload, comps, acc, names, run_dir,
-                                                    key, progress)
+                                                    key, progress, shared.get("asic_scorer"))
         except CheckpointError as err:
             raise RunDirError(f"{err}; the finished trials in trials.jsonl are kept") from None
         points += asic
@@ -251,13 +280,14 @@ def _codesign(cfg, data, prov, rd: RunDir | None, executor, address, progress,
     front = np.asarray(search.nondominated(jnp.asarray(np.where(ok[:, None], objs, 1e30)),
                                            jnp.asarray(np.where(ok, viol, 1e30)))) & (viol <= 0)
     ref_names = {p["name"] for p in cfg["points"] if p["reference"]}
+    summaries = {t["name"]: compression_summary(t, workload) for t in trials}
     for i, p in enumerate(points):
         p["id"] = f"{p['family']}{i}"
         h = p["hardware"]
         p["label"] = f"{p['point']} @ {fam.hardware_label(h)}"
         p["on_front"] = bool(front[i])
         p["feasible"] = bool(p["feasible"] and viol[i] <= 0)
-        p["compression"] = {"point": p["point"]}
+        p["compression"] = summaries[p["point"]]
         p["reference"] = p["point"] in ref_names and p["family"] != "asic"
     labels = unique_labels(points)  # searched ASIC designs may differ only in SRAM/DRAM/clock
     for p in points:
@@ -290,6 +320,8 @@ def _codesign(cfg, data, prov, rd: RunDir | None, executor, address, progress,
             "objectives": [{"name": n, "label": OBJECTIVES[n]} for n in cfg["objectives"]["names"]],
             "trials": trials, "points": points, "hv_history": hv_history, "chosen": chosen,
         }
+        if joint_info is not None:
+            results["joint"] = joint_info
         (run_dir / "results.json").write_text(json.dumps(results, indent=1))
         write_report(run_dir)
     return result

@@ -33,6 +33,7 @@ import os
 from importlib import metadata
 from pathlib import Path
 
+from lepton_codesign.codesign.joint_records import check_joint_record
 from lepton_codesign.codesign.trials import check_record
 
 try:  # POSIX; elsewhere runs are not locked
@@ -44,12 +45,14 @@ log = logging.getLogger(__name__)
 
 RUN_FILE, CONFIG_FILE, TRIALS_FILE, ASIC_FILE = (
     "run.json", "config.json", "trials.jsonl", "asic_search.npz")
+JOINT_FILE, DENSE_FILE = "joint.jsonl", "dense.npz"  # the joint search (codesign.joint)
 LOCK_FILE = ".lock"
-_STATE = (TRIALS_FILE, ASIC_FILE, "results.json")  # computed work
+_STATE = (TRIALS_FILE, ASIC_FILE, JOINT_FILE, DENSE_FILE, "results.json")  # computed work
 _REPORT_GLOBS = ("front.csv", "report.md", "report.html", "pareto_*.png", "layers_*.png",
-                 "pairs.png", "hypervolume.png")
+                 "pairs.png", "hypervolume.png", "tradeoff_*.png")
 # Config sections whose change invalidates finished trials / search generations.
-RESUME_KEYS = ("run", "data", "model", "train", "points", "asic", "objectives", "constraints")
+RESUME_KEYS = ("run", "data", "model", "train", "points", "compression", "asic",
+               "objectives", "constraints")
 _PACKAGES = ("lepton_codesign", "lepton_codesign.hw_models", "lepton_codesign.search")
 
 
@@ -163,9 +166,9 @@ class RunDir:
 
     def _computed(self) -> list[str]:
         out = [n for n in _STATE if (self.path / n).is_file()]
-        trials = self.path / TRIALS_FILE
-        if TRIALS_FILE in out and not trials.read_bytes().strip():
-            out.remove(TRIALS_FILE)
+        for name in (TRIALS_FILE, JOINT_FILE):
+            if name in out and not (self.path / name).read_bytes().strip():
+                out.remove(name)
         return out
 
     def _check_or_reset(self) -> None:
@@ -184,7 +187,7 @@ class RunDir:
         if run.get("data") != self.data:
             diffs.append(f"data: {_source(run.get('data'))} -> {_source(self.data)}")
         changed = [k for k in RESUME_KEYS
-                   if old_cfg.get(k) != json.loads(json.dumps(self.cfg[k]))]
+                   if old_cfg.get(k) != json.loads(json.dumps(self.cfg.get(k)))]
         if changed:
             diffs.append(f"config sections {changed}")
         if diffs:
@@ -214,14 +217,65 @@ class RunDir:
     # -- trials -------------------------------------------------------------------
     def trials(self) -> dict[str, dict]:
         """Finished trials by name, after repairing a torn tail; corrupt records refuse."""
-        path = self.path / TRIALS_FILE
+        names = [p["name"] for p in self.cfg["points"]]
+        done: dict[str, dict] = {}
+
+        def check(rec):
+            problem = check_record(rec, names)
+            if problem is None and rec["name"] in done:
+                problem = f"trial {rec['name']!r} is recorded twice"
+            if problem is None:
+                done[rec["name"]] = rec
+            return problem
+
+        self._read_records(TRIALS_FILE, check, lambda rec: check_record(rec, names) is None,
+                           "trial record")
+        return done
+
+    def joint_records(self) -> list[dict]:
+        """The joint search's records (``joint_records``), in order, torn tail repaired.
+
+        Raises:
+            RunDirError: a corrupt or implausible line (``file:line``), a second dense
+                record, or a rung recorded twice.
+        """
+        out: list[dict] = []
+        state = {"layers": None, "seen": set()}
+
+        def check(rec):
+            problem = check_joint_record(rec, state["layers"])
+            if problem is None and rec["kind"] == "dense":
+                if state["layers"] is not None:
+                    problem = "a second dense record"
+                state["layers"] = rec["layers"]
+            elif problem is None:
+                key = (rec["index"], rec["rung"])
+                if key in state["seen"]:
+                    problem = f"candidate {rec['index']} rung {rec['rung']} is recorded twice"
+                state["seen"].add(key)
+            if problem is None:
+                out.append(rec)
+            return problem
+
+        def whole(rec):  # a JSON object that parses is whole; ``check`` validates it
+            return isinstance(rec, dict) and rec.get("kind") in ("dense", "rung")
+
+        self._read_records(JOINT_FILE, check, whole, "joint search record")
+        return out
+
+    def _read_records(self, name: str, check, complete, what: str) -> None:
+        """Feed every line of a JSONL state file to ``check`` (which returns a problem).
+
+        A torn last line (a crash mid-write) is cut off, or completed with its newline
+        when ``complete(record)`` says it is whole.
+        """
+        path = self.path / name
         if not path.is_file():
-            return {}
+            return
         raw = path.read_bytes()
         cut = raw.rfind(b"\n") + 1
-        names = [p["name"] for p in self.cfg["points"]]
-        if cut < len(raw) and _complete_record(raw[cut:], names):
-            # the crash came after the record but before its newline: keep the trial
+        if cut < len(raw) and _complete_record(raw[cut:], complete):
+            # the crash came after the record but before its newline: keep it
             with open(path, "ab") as fh:
                 fh.write(b"\n")
                 fh.flush()
@@ -235,27 +289,29 @@ class RunDir:
                 fh.truncate(cut)
                 fh.flush()
                 os.fsync(fh.fileno())
-        done: dict[str, dict] = {}
-        fix = "delete that line (the trial is retrained) or start over with --fresh"
+        redo = "the trial is retrained" if what == "trial record" else "that work is redone"
+        fix = f"delete that line ({redo}) or start over with --fresh"
         for no, line in enumerate(raw[:cut].decode("utf-8", "replace").splitlines(), 1):
             if not line.strip():
                 continue
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as err:
-                raise RunDirError(f"{path}:{no}: corrupt trial record ({err.msg}); {fix}"
-                                  ) from None
-            problem = check_record(rec, names)
-            if problem is None and rec["name"] in done:
-                problem = f"trial {rec['name']!r} is recorded twice"
+                raise RunDirError(f"{path}:{no}: corrupt {what} ({err.msg}); {fix}") from None
+            problem = check(rec)
             if problem:
-                raise RunDirError(f"{path}:{no}: invalid trial record: {problem}; {fix}")
-            done[rec["name"]] = rec
-        return done
+                raise RunDirError(f"{path}:{no}: invalid {what}: {problem}; {fix}")
+
+    def append_joint(self, record: dict) -> None:
+        """Append one joint-search record as a single fsync-ed line."""
+        self._append(JOINT_FILE, record)
 
     def append_trial(self, record: dict) -> None:
         """Append one finished trial as a single fsync-ed line."""
-        with open(self.path / TRIALS_FILE, "a") as fh:
+        self._append(TRIALS_FILE, record)
+
+    def _append(self, name: str, record: dict) -> None:
+        with open(self.path / name, "a") as fh:
             fh.write(json.dumps(record) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
@@ -267,13 +323,13 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _complete_record(tail: bytes, names) -> bool:
-    """Whether an unterminated last line is a whole, valid trial record."""
+def _complete_record(tail: bytes, complete) -> bool:
+    """Whether an unterminated last line is a whole, valid record."""
     try:
         rec = json.loads(tail)
     except (ValueError, UnicodeDecodeError):
         return False
-    return check_record(rec, names) is None
+    return bool(complete(rec))
 
 
 def _looks_like_config(path: Path) -> bool:
@@ -305,11 +361,18 @@ def saved_progress(path: str | Path, cfg: dict) -> str:
     from lepton_codesign.search import checkpoint as ckpt
 
     path = Path(path)
-    trials = path / TRIALS_FILE
-    lines = trials.read_bytes().split(b"\n")[:-1] if trials.is_file() else []
-    names = {p["name"] for p in cfg["points"]}
-    n = len({_name(x) for x in lines} & names)
-    parts = [f"{n} of {len(names)} trials"]
+    if cfg.get("compression") is not None:  # the joint search: dense model + fine-tunes
+        joint = path / JOINT_FILE
+        lines = joint.read_bytes().split(b"\n")[:-1] if joint.is_file() else []
+        kinds = [_field(x, "kind") for x in lines]
+        parts = [f"dense model {'trained' if 'dense' in kinds else 'not trained yet'}, "
+                 f"{kinds.count('rung')} candidate fine-tunes"]
+    else:
+        trials = path / TRIALS_FILE
+        lines = trials.read_bytes().split(b"\n")[:-1] if trials.is_file() else []
+        names = {p["name"] for p in cfg["points"]}
+        n = len({_field(x, "name") for x in lines} & names)
+        parts = [f"{n} of {len(names)} trials"]
     if "asic" in cfg["hardware"]["families"]:
         gen = 0
         if (path / ASIC_FILE).is_file():
@@ -321,8 +384,8 @@ def saved_progress(path: str | Path, cfg: dict) -> str:
     return ", ".join(parts)
 
 
-def _name(line: bytes):
+def _field(line: bytes, key: str):
     try:
-        return json.loads(line).get("name")
+        return json.loads(line).get(key)
     except (ValueError, AttributeError):
         return None

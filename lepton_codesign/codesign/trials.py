@@ -70,16 +70,30 @@ def check_record(rec, names) -> str | None:
     feats = rec.get("features")
     if isinstance(feats, bool) or not isinstance(feats, int) or feats < 1:
         return f"features {feats!r} must be a positive integer"
-    comp = rec.get("compression")
+    return check_compression(rec.get("compression"), len(layers))
+
+
+def check_compression(comp, n_layers: int) -> str | None:
+    """What is wrong with a saved ``compression_to_dict`` record (``None`` if plausible).
+
+    Example:
+        >>> check_compression({"weight_density": [1.0]}, 1)[:30]
+        'compression must hold exactly '
+    """
     if not isinstance(comp, dict) or set(comp) != set(_COMP_RULES):
         return f"compression must hold exactly {sorted(_COMP_RULES)}"
     for field, (lo, hi) in _COMP_RULES.items():
         vals = comp[field]
-        if not isinstance(vals, list) or len(vals) != len(layers):
-            return f"compression.{field} must list one value per layer ({len(layers)})"
+        if not isinstance(vals, list) or len(vals) != n_layers:
+            return f"compression.{field} must list one value per layer ({n_layers})"
         if bad := [v for v in vals if _bad_number(v, lo, hi)]:
             return f"compression.{field} value {bad[0]!r} is outside [{lo}, {hi}]"
     return None
+
+
+def bad_number(v, lo, hi) -> bool:
+    """Not a finite number in ``[lo, hi]`` (booleans are not numbers)."""
+    return _bad_number(v, lo, hi)
 
 
 def policy_for(point: dict):

@@ -1,0 +1,163 @@
+"""Training tasks of the joint search: the dense model once, then one fine-tune per rung.
+
+Both are top-level functions of plain data (they can run on a Ray worker) that return
+JSON-able records. The training split is carved into a *fit* part and a *validation*
+part (``data.validation_split``); every model is trained on the fit part only, promotions
+are judged on the validation part, and only a full-budget candidate (``task["final"]``)
+is evaluated on the test split, whose accuracy the report shows.
+
+* ``train_dense``: trains the float model on the fit split and saves its parameters to
+  ``task["dense_path"]`` (an ``.npz`` written atomically): every candidate starts there.
+* ``run_rung``: loads the dense parameters, compresses the model with the candidate's
+  policy and fine-tunes it for ``task["epochs"]``.
+
+Example:
+    >>> rec = run_rung({"candidate": Candidate().to_dict(), ...})  # doctest: +SKIP
+    >>> rec["val_accuracy"], rec["epochs"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from lepton_codesign.codesign.candidate import Candidate
+from lepton_codesign.codesign.trials import compression_to_dict
+
+
+@functools.lru_cache(maxsize=2)
+def _dataset(name: str):
+    from lepton_codesign.data import load_dataset
+
+    return load_dataset(name)
+
+
+def split_data(task: dict):
+    """``(fit, val, test)`` ``(x, y)`` pairs of a task (user arrays or a named data set)."""
+    from lepton_codesign.data import validation_split
+
+    if task.get("arrays") is not None:
+        (xtr, ytr), (xte, yte) = task["arrays"]
+    else:
+        ds = _dataset(task["data"]["dataset"])
+        (xtr, ytr), (xte, yte) = ds.train, ds.test
+    n_tr, n_te = task["data"]["max_train"], task["data"]["max_test"]
+    xtr, ytr = np.asarray(xtr, np.float32)[:n_tr], np.asarray(ytr, np.int32)[:n_tr]
+    xte, yte = np.asarray(xte, np.float32)[:n_te], np.asarray(yte, np.int32)[:n_te]
+    fit, val = validation_split(xtr, ytr, task["val_fraction"], seed=int(task["seed"]))
+    return fit, val, (xte, yte)
+
+
+def _train_config(task: dict, epochs: int, lr: float, **extra):
+    from lepton_codesign.train import TrainConfig
+
+    return TrainConfig(epochs=epochs, batch_size=task["train"]["batch_size"],
+                       learning_rate=lr, progress=False, **extra)
+
+
+def _save_leaves(path: Path, leaves) -> None:
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez(tmp, *[np.asarray(x) for x in leaves])
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def load_dense(task: dict):
+    """The trained dense model of ``task["dense_path"]`` (built, then filled)."""
+    from flax import nnx
+
+    from lepton_codesign.models import build_model
+
+    model, _ = build_model(task["model"], seed=int(task["seed"]), features=task["features"])
+    graphdef, state = nnx.split(model)
+    leaves, treedef = jax.tree.flatten(state)
+    with np.load(task["dense_path"]) as z:
+        saved = [z[f"arr_{i}"] for i in range(len(z.files))]
+    if len(saved) != len(leaves) or any(a.shape != b.shape for a, b in zip(saved, leaves,
+                                                                           strict=False)):
+        raise RuntimeError(f"{task['dense_path']}: saved dense parameters do not match the "
+                           f"model {task['model']!r}; rerun with --fresh")
+    return nnx.merge(graphdef, jax.tree.unflatten(treedef, [jax.numpy.asarray(a)
+                                                            for a in saved]))
+
+
+def train_dense(task: dict) -> dict:
+    """Train the float model on the fit split; save it; return its record."""
+    from flax import nnx
+
+    from lepton_codesign.models import build_model
+    from lepton_codesign.train import evaluate_model, train
+
+    t0 = time.time()
+    fit, val, test = split_data(task)
+    features = int(fit[0].shape[1])
+    if task.get("progress"):
+        print(f"joint search: training the dense {task['model']} once "
+              f"({task['train']['epochs']} epochs)", file=sys.stderr, flush=True)
+    model, _ = build_model(task["model"], seed=int(task["seed"]), features=features)
+    tc = task["train"]
+    res = train(model, fit, val, _train_config(task, tc["epochs"], tc["learning_rate"]),
+                key=jax.random.key(int(task["seed"])))
+    _save_leaves(Path(task["dense_path"]), jax.tree.leaves(nnx.state(res.model)))
+    test_acc = evaluate_model(res.model, test)["accuracy"]
+    return {"kind": "dense", "val_accuracy": float(res.metrics["test_accuracy"]),
+            "accuracy": float(test_acc), "features": features,
+            "layers": list(res.workload.names), "train_time_s": time.time() - t0}
+
+
+def run_rung(task: dict) -> dict:
+    """Fine-tune the dense model with a candidate's policy for ``task["epochs"]``.
+
+    Returns a ``rung`` record: candidate, rung, epochs, validation accuracy, the hard
+    compression, and (``task["final"]``) the test accuracy.
+    """
+    from lepton_codesign.compress import HardwareCost, compress
+    from lepton_codesign.train import evaluate_model, train
+
+    t0 = time.time()
+    cand = Candidate.from_dict(task["candidate"])
+    fit, val, test = split_data(task)
+    dense = load_dense(task)
+    layers = list(task["layers"])
+    policy = cand.policy(layers)
+    model = dense if policy is None else compress(dense, policy)
+    extra = cand.train_overrides()
+    if cand.hw_weight > 0:
+        from lepton_codesign import hw_models
+
+        extra["hardware"] = HardwareCost(hw_models.resolve_spec(task["hw_spec"]),
+                                         cand.hw_weight, task["hw_metric"])
+    seed = int(task["seed"])
+    key = jax.random.fold_in(jax.random.key(seed + 1), int(task["index"]))
+    if policy is None and not cand.distill:
+        res = None  # the dense model itself: nothing to fine-tune
+        val_acc = evaluate_model(dense, val)["accuracy"]
+        comp = _dense_compression(dense, fit[0])
+        final_model = dense
+    else:
+        res = train(model, fit, val,
+                    _train_config(task, int(task["epochs"]), task["learning_rate"], **extra),
+                    key=key, teacher=dense if cand.distill else None)
+        val_acc, comp, final_model = res.metrics["test_accuracy"], res.compression, res.model
+    rec = {"kind": "rung", "index": int(task["index"]), "candidate": cand.to_dict(),
+           "rung": int(task["rung"]), "epochs": int(task["epochs"]),
+           "val_accuracy": float(val_acc), "compression": compression_to_dict(comp),
+           "train_time_s": time.time() - t0}
+    if task.get("final"):
+        rec["accuracy"] = float(evaluate_model(final_model, test)["accuracy"])
+    return rec
+
+
+def _dense_compression(model, x):
+    """The hard compression of the uncompressed model (what ``train`` reports for it)."""
+    from lepton_codesign.compress import compression_state
+    from lepton_codesign.extract import extract_workload
+
+    return compression_state(model, soft=False, workload=extract_workload(model, x[:1]))

@@ -1,0 +1,243 @@
+"""The joint compression x hardware search (a config with a ``[compression]`` table).
+
+1. **Dense once**: the float model is trained once on the fit split and saved in the
+   run directory (``dense.npz``); every candidate is fine-tuned from it.
+2. **Outer search**: NSGA-II (``search.nsga2``, ask/tell) over the compression cube
+   (``CompressionSpace``); each generation's candidates are fine-tuned, priced on
+   every hardware family (``NestedHardware``) and told back as (validation error,
+   best hardware objectives).
+3. **Multi-fidelity**: successive halving over the rungs ``rung_epochs`` (``min_epochs``
+   x ``reduction_factor``^k, then ``max_epochs``). Promotions are decided by optuna's
+   ``SuccessiveHalvingPruner`` (asynchronous successive halving, ASHA) from the
+   *validation* accuracy, among candidates of similar cost: one optuna study per
+   cost stratum (``stratum``: a factor of 4 in weight x activation bit-operations), so
+   a cheap candidate competes with cheap ones rather than with the dense model.
+   A candidate that reaches the full budget is also evaluated on the test split: the
+   reported accuracy of every front point is a full-budget test accuracy.
+4. ``[[points]]`` are extra seeds, fine-tuned at the full budget as written.
+
+Every finished fine-tune is appended to ``joint.jsonl`` at once; a resumed run replays
+the same deterministic search and trains only what is missing (the NSGA-II key, the
+ASIC sample and the pruner decisions depend on the recorded results only). The budget
+``time_budget_s`` counts recorded training time, so a resume stops where the
+uninterrupted run would.
+
+Example:
+    >>> trials, info = run_joint(cfg, "mlp", LocalExecutor(), rd, False)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import tempfile
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from lepton_codesign import search
+from lepton_codesign.codesign.candidate import Candidate, from_point
+from lepton_codesign.codesign.compression_space import CompressionSpace
+from lepton_codesign.codesign.config_compression import rung_epochs
+from lepton_codesign.codesign.finetune import run_rung, train_dense
+from lepton_codesign.codesign.nested import NestedHardware
+from lepton_codesign.codesign.rundir import DENSE_FILE, RunDir
+from lepton_codesign.codesign.trials import compression_from_dict
+
+log = logging.getLogger(__name__)
+
+
+def stratum(comp: dict, macs: np.ndarray) -> int:
+    """Cost stratum of a hard compression: ``floor(log4(dense fp32 bit-ops / bit-ops))``.
+
+    Bit-operations are MACs x weight density x weight bits x activation bits, summed
+    over layers (the usual hardware-agnostic cost proxy of quantised, pruned networks).
+
+    Example:
+        >>> c = {"weight_density": [1.0], "weight_bits": [8], "act_bits": [8]}
+        >>> stratum(c, np.array([100.0]))  # 32*32 / (8*8) = 16 = 4^2
+        2
+    """
+    ops = np.sum(macs * np.asarray(comp["weight_density"]) * np.asarray(comp["weight_bits"])
+                 * np.asarray(comp["act_bits"]))
+    ratio = np.sum(macs) * 32.0 * 32.0 / max(float(ops), 1e-30)
+    return int(math.floor(math.log(max(ratio, 1.0), 4) + 1e-9))
+
+
+class _Runner:
+    """Runs fine-tunes through the executor; replays finished ones from the records."""
+
+    def __init__(self, base: dict, executor, rd: RunDir | None, done: dict, progress: bool):
+        self.base, self.executor, self.rd, self.done = base, executor, rd, done
+        self.progress = progress
+
+    def run(self, jobs: list[tuple[int, Candidate, int, int, bool]]) -> list[dict]:
+        """``jobs`` of ``(index, candidate, rung, epochs, final)`` -> records, in order."""
+        todo = [j for j in jobs if (j[0], j[2]) not in self.done]
+        tasks = [{**self.base, "index": i, "candidate": c.to_dict(), "rung": r,
+                  "epochs": e, "final": f} for i, c, r, e, f in todo]
+
+        def on_result(_, rec):
+            self.done[(rec["index"], rec["rung"])] = rec
+            if self.rd:
+                self.rd.append_joint(rec)
+            if self.progress:
+                extra = f", test {rec['accuracy']:.3f}" if "accuracy" in rec else ""
+                print(f"candidate {rec['index']} [{Candidate.from_dict(rec['candidate']).label()}]"
+                      f" rung {rec['rung']} ({rec['epochs']} epochs): validation "
+                      f"{rec['val_accuracy']:.3f}{extra}", file=sys.stderr, flush=True)
+
+        if tasks:
+            self.executor.map(run_rung, tasks, on_result)
+        return [self.done[(i, r)] for i, _, r, _, _ in jobs]
+
+
+def _studies():
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return {}, optuna
+
+
+def run_joint(cfg: dict, model: str, executor, rd: RunDir | None, progress: bool,
+              arrays=None, source: str | None = None,
+              shared: dict | None = None) -> tuple[list[dict], dict]:
+    """Run the joint search; return the full-budget candidates as trial records + a summary.
+
+    Trial records have the fields of ``trials.run_trial``'s (``name``, test
+    ``accuracy``, ``compression``, ``layers``, ``features``) plus ``candidate``,
+    ``label``, ``val_accuracy`` and ``epochs``. ``shared`` receives the compiled ASIC
+    scorer (``"asic_scorer"``) for the final hardware search to reuse.
+    """
+    cc = cfg["compression"]
+    records = rd.joint_records() if rd else []
+    done = {(r["index"], r["rung"]): r for r in records if r["kind"] == "rung"}
+    dense = next((r for r in records if r["kind"] == "dense"), None)
+    tmp = None if rd else tempfile.TemporaryDirectory()
+    dense_path = (rd.path if rd else Path(tmp.name)) / DENSE_FILE
+    seed = int(cfg["run"]["seed"])
+    base = {"model": model, "data": cfg["data"], "train": cfg["train"], "seed": seed,
+            "arrays": arrays, "val_fraction": cc["validation_fraction"],
+            "dense_path": str(dense_path), "learning_rate": cc["learning_rate"],
+            "hw_spec": cc["hw_spec"], "hw_metric": cc["hw_metric"], "progress": progress,
+            "source": source}
+    try:
+        if dense is None or not dense_path.is_file():
+            if dense is not None:  # record without its parameters: cannot resume
+                raise RuntimeError(f"{dense_path} is missing although joint.jsonl records "
+                                   "the dense model; rerun with --fresh")
+            out = []
+            executor.map(train_dense, [base], lambda _, rec: out.append(rec))
+            dense = out[0]
+            if rd:
+                rd.append_joint(dense)
+        return _search(cfg, base, dense, done, executor, rd, progress,
+                       {} if shared is None else shared)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def _search(cfg, base, dense, done, executor, rd, progress, shared):
+    from lepton_codesign.extract import extract_workload
+    from lepton_codesign.models import build_model
+
+    cc = cfg["compression"]
+    layers = list(dense["layers"])
+    base = {**base, "layers": layers, "features": dense["features"]}
+    m, x = build_model(cfg["model"]["name"], batch=cfg["model"]["batch"],
+                       features=dense["features"], abstract=True)
+    workload = extract_workload(m, x, batch=cfg["model"]["batch"])
+    macs = np.asarray(workload.macs, np.float64)
+    key = jax.random.key(int(cfg["run"]["seed"]))
+    k_hw, k_search = jax.random.split(key)
+    nested = NestedHardware(cfg, workload, k_hw)
+    shared["asic_scorer"] = nested.asic_scorer
+    runner = _Runner(base, executor, rd, done, progress)
+    rungs = rung_epochs(cc["min_epochs"], cc["max_epochs"], cc["reduction_factor"])
+    last = len(rungs) - 1
+    spent = [dense.get("train_time_s", 0.0)]
+
+    def timed(recs):
+        spent[0] += sum(r.get("train_time_s", 0.0) for r in recs)
+        return recs
+
+    # seeds: every [[points]] entry at the full budget
+    seeds = [from_point(p, layers) for p in cfg["points"]]
+    finals = timed(runner.run([(i, c, last, rungs[-1], True) for i, c in enumerate(seeds)]))
+    names = {i: p["name"] for i, p in enumerate(cfg["points"])}
+
+    cspace = CompressionSpace(cc, layers)
+    problem = search.Problem(cspace.space, lambda d: None)
+    strategy = search.nsga2(cc["pop_size"])
+    state = strategy.init(k_search, problem)
+    studies, optuna = _studies()
+    pruner_args = {"min_resource": rungs[0], "reduction_factor": cc["reduction_factor"]}
+    index, evaluated, pruned, generations = len(seeds), 0, 0, 0
+    seen: dict[str, tuple] = {}
+    budget = cc["time_budget_s"]
+    while evaluated < cc["max_candidates"] and not (budget and spent[0] >= budget):
+        u, state = strategy.ask(state, problem)
+        cands = cspace.decode(np.asarray(u))
+        fresh = list({c.key(): c for c in cands if c.key() not in seen}.values())
+        fresh = fresh[: cc["max_candidates"] - evaluated]
+        ids = {c.key(): index + n for n, c in enumerate(fresh)}
+        index += len(fresh)
+        alive = list(fresh)
+        trials = {}
+        last_rec = {}
+        for r, epochs in enumerate(rungs):
+            if not alive:
+                break
+            recs = timed(runner.run([(ids[c.key()], c, r, epochs, r == last) for c in alive]))
+            survivors = []
+            for c, rec in zip(alive, recs, strict=True):
+                last_rec[c.key()] = rec
+                if r == last:
+                    finals.append(rec)
+                    if c.key() in trials:  # (a single rung has no pruner)
+                        s, trial = trials[c.key()]
+                        studies[s].tell(trial, 1.0 - rec["val_accuracy"])
+                    continue
+                if r == 0:
+                    s = stratum(rec["compression"], macs)
+                    if s not in studies:
+                        studies[s] = optuna.create_study(
+                            direction="minimize",
+                            pruner=optuna.pruners.SuccessiveHalvingPruner(**pruner_args))
+                    trials[c.key()] = (s, studies[s].ask())
+                s, trial = trials[c.key()]
+                trial.report(1.0 - rec["val_accuracy"], step=epochs)
+                if trial.should_prune():
+                    studies[s].tell(trial, state=optuna.trial.TrialState.PRUNED)
+                    pruned += 1
+                else:
+                    survivors.append(c)
+            alive = survivors
+        evaluated += len(fresh)
+        for c in fresh:
+            rec = last_rec[c.key()]
+            seen[c.key()] = nested.best(compression_from_dict(rec["compression"]),
+                                        rec["val_accuracy"])
+        if any(c.key() not in seen for c in cands):
+            break  # a generation cut short by max_candidates is not told
+        objs = np.asarray([seen[c.key()][0] for c in cands], np.float32)
+        viol = np.asarray([seen[c.key()][1] for c in cands], np.float32)
+        state = strategy.tell(state, problem, u, objs, viol)
+        generations += 1
+    trials_out = []
+    for rec in sorted(finals, key=lambda r: r["index"]):
+        cand = Candidate.from_dict(rec["candidate"])
+        trials_out.append({
+            "name": names.get(rec["index"], f"c{rec['index']:03d}"),
+            "accuracy": rec["accuracy"], "val_accuracy": rec["val_accuracy"],
+            "compression": rec["compression"], "layers": layers,
+            "features": dense["features"], "candidate": cand.to_dict(), "label": cand.label(),
+            "epochs": rec["epochs"], "train_time_s": rec["train_time_s"]})
+    info = {"candidates": evaluated, "seeds": len(seeds), "full_budget": len(finals),
+            "pruned": pruned, "generations_told": generations, "rungs_epochs": rungs,
+            "training_time_s": spent[0], "dense_accuracy": dense["accuracy"],
+            "dense_val_accuracy": dense["val_accuracy"]}
+    return trials_out, info

@@ -1,0 +1,57 @@
+"""Records of the joint search in ``joint.jsonl``: what a resume may trust.
+
+One JSON object per line, appended (and fsync-ed) the moment a result exists:
+
+* ``{"kind": "dense", ...}``: the dense model trained once (its parameters are in
+  ``dense.npz``); first line of a run;
+* ``{"kind": "rung", "index", "candidate", "rung", "epochs", "val_accuracy",
+  "compression", ["accuracy"]}``: one fine-tune of candidate ``index`` at one
+  successive-halving rung (``accuracy``, the test accuracy, only at the full budget).
+
+``check_joint_record`` says what is wrong with a parsed line (``None`` if plausible);
+``rundir.RunDir.joint_records`` applies it with ``file:line`` in the message.
+
+Example:
+    >>> check_joint_record({"kind": "rung"}, ["fc"])
+    'index None must be an integer >= 0'
+"""
+
+from __future__ import annotations
+
+from lepton_codesign.codesign.candidate import Candidate
+from lepton_codesign.codesign.trials import bad_number, check_compression
+
+
+def check_joint_record(rec, layers: list[str] | None) -> str | None:
+    """What is wrong with a parsed ``joint.jsonl`` record (``layers``: the dense record's)."""
+    if not isinstance(rec, dict):
+        return "not a JSON object"
+    kind = rec.get("kind")
+    if kind == "dense":
+        for key in ("val_accuracy", "accuracy"):
+            if bad_number(rec.get(key), 0.0, 1.0):
+                return f"{key} {rec.get(key)!r} is not a finite number in [0, 1]"
+        lay = rec.get("layers")
+        if not isinstance(lay, list) or not lay or not all(isinstance(x, str) for x in lay):
+            return "layers must be a non-empty list of layer names"
+        f = rec.get("features")
+        if isinstance(f, bool) or not isinstance(f, int) or f < 1:
+            return f"features {f!r} must be a positive integer"
+        return None
+    if kind != "rung":
+        return f"kind {kind!r} is not 'dense' or 'rung'"
+    if layers is None:
+        return "a rung record before the dense record"
+    for key, lo in (("index", 0), ("rung", 0), ("epochs", 1)):
+        v = rec.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            return f"{key} {v!r} must be an integer >= {lo}"
+    try:
+        Candidate.from_dict(rec.get("candidate"))
+    except (TypeError, ValueError, KeyError) as err:
+        return f"candidate is not a valid compression candidate ({err})"
+    if bad_number(rec.get("val_accuracy"), 0.0, 1.0):
+        return f"val_accuracy {rec.get('val_accuracy')!r} is not a finite number in [0, 1]"
+    if "accuracy" in rec and bad_number(rec["accuracy"], 0.0, 1.0):
+        return f"accuracy {rec['accuracy']!r} is not a finite number in [0, 1]"
+    return check_compression(rec.get("compression"), len(layers))

@@ -1,0 +1,103 @@
+"""Promotions of the joint search are decided on validation data only."""
+
+import zlib
+
+import numpy as np
+import pytest
+
+from lepton_codesign.codesign import finetune, joint
+from lepton_codesign.codesign.candidate import Candidate
+from lepton_codesign.codesign.config import validate_config
+from lepton_codesign.codesign.executor import LocalExecutor
+
+LAYERS = ["layers/0", "layers/1", "layers/2"]
+
+
+def _fake_dense(task):
+    open(task["dense_path"], "wb").write(b"x")
+    return {"kind": "dense", "val_accuracy": 0.9, "accuracy": 0.9, "features": 64,
+            "layers": LAYERS, "train_time_s": 1.0}
+
+
+def _fake_rung(poison: int):
+    """Validation accuracy from the candidate and budget; test accuracy from ``poison``."""
+
+    def run(task):
+        c = Candidate.from_dict(task["candidate"])
+        h = (zlib.crc32(c.key().encode()) % 1000) / 1000.0
+        val = 0.5 + 0.3 * h + 0.01 * task["rung"]
+        bits = [float(b) for b in c.layer_bits(LAYERS)]
+        rec = {"kind": "rung", "index": task["index"], "candidate": c.to_dict(),
+               "rung": task["rung"], "epochs": task["epochs"], "val_accuracy": val,
+               "compression": {"weight_density": [1.0 - c.sparsity] * 3,
+                               "act_density": [1.0] * 3, "structure": [0] * 3,
+                               "nm_m": [4.0] * 3, "weight_bits": bits,
+                               "act_bits": [float(c.act_bits)] * 3},
+               "train_time_s": 1.0}
+        if task["final"]:
+            rng = np.random.default_rng(poison * 1000 + task["index"])
+            rec["accuracy"] = float(rng.random())  # anything: must not steer the search
+        return rec
+    return run
+
+
+def _search(monkeypatch, poison: int):
+    cfg = validate_config({
+        "data": {"dataset": "digits"}, "compression": {
+            "pop_size": 6, "max_candidates": 18, "min_epochs": 1, "max_epochs": 9,
+            "reduction_factor": 3, "nested_asic": 8},
+        "hardware": {"families": ["fpga"]}, "fpga": {"devices": ["kv260"]}})
+    jobs = []
+    fake = _fake_rung(poison)
+
+    def logged(task):
+        jobs.append((task["index"], task["rung"]))
+        return fake(task)
+
+    monkeypatch.setattr(joint, "run_rung", logged)
+    monkeypatch.setattr(joint, "train_dense", _fake_dense)
+    trials, info = joint.run_joint(cfg, "mlp", LocalExecutor(), None, False)
+    return jobs, trials, info
+
+
+def test_poisoned_test_split_does_not_change_promotions(monkeypatch):
+    jobs_a, trials_a, info_a = _search(monkeypatch, poison=1)
+    jobs_b, trials_b, info_b = _search(monkeypatch, poison=2)
+    assert jobs_a == jobs_b  # the same candidates trained at the same rungs, in order
+    assert [t["candidate"] for t in trials_a] == [t["candidate"] for t in trials_b]
+    assert [t["accuracy"] for t in trials_a] != [t["accuracy"] for t in trials_b]
+    assert info_a["candidates"] == 18 and 0 < info_a["pruned"] < 18
+    rungs = [r for _, r in jobs_a]
+    assert rungs.count(0) == 18 and 0 < rungs.count(2) < 18  # some promoted, some pruned
+
+
+def _arrays(poison: bool):
+    from lepton_codesign.data import load_digits
+
+    ds = load_digits()
+    (xtr, ytr), (xte, yte) = ds.train, ds.test
+    if poison:  # wrong test labels and noise inputs: only the test accuracy may change
+        yte = (yte + 3) % 10
+        xte = np.random.default_rng(0).random(xte.shape).astype(np.float32)
+    return (xtr, ytr), (xte, yte)
+
+
+@pytest.mark.slow
+def test_rung_validation_accuracy_ignores_the_test_split(tmp_path):
+    base = {"model": "mlp", "data": {"dataset": "digits", "max_train": 300, "max_test": 100},
+            "train": {"epochs": 2, "batch_size": 64, "learning_rate": 3e-3}, "seed": 0,
+            "val_fraction": 0.25, "learning_rate": 1e-3, "hw_spec": "gemmini-like",
+            "hw_metric": "energy"}
+    cand = Candidate("unstructured", 0.5, weight_bits=(4,), act_bits=8)
+    out = []
+    for poison in (False, True):
+        task = {**base, "arrays": _arrays(poison), "dense_path": str(tmp_path / f"d{poison}.npz")}
+        dense = finetune.train_dense(task)
+        rec = finetune.run_rung({**task, "layers": dense["layers"], "features": 64, "index": 0,
+                                 "candidate": cand.to_dict(), "rung": 0, "epochs": 1,
+                                 "final": True})
+        out.append((dense, rec))
+    (d0, r0), (d1, r1) = out
+    assert d0["val_accuracy"] == d1["val_accuracy"]
+    assert r0["val_accuracy"] == r1["val_accuracy"] and r0["compression"] == r1["compression"]
+    assert r0["accuracy"] != r1["accuracy"]
