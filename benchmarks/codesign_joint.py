@@ -3,12 +3,14 @@
 Issue 18's must-show: on the quickstart task (MLP 40-256-256-10 on MNIST-1D) and on a
 second model (``cnn1d`` on MNIST-1D), for each seed, side by side in one process:
 
-* **grid** (baseline): ``codesign`` with the five ``[[points]]`` of the quickstart
-  config (each trained once; NSGA-II over ASIC knobs x point; FPGA / GPU presets).
+* **grid** (baseline): ``codesign`` with the five ``[[points]]`` the quickstart had
+  before issue 18 (``GRID_POINTS``; no ``[compression]`` table; each point trained
+  once; NSGA-II over ASIC knobs x point; FPGA / GPU presets).
 * **joint**: ``codesign`` with a ``[compression]`` table (``codesign.joint``, branch
   ``joint``), its ``time_budget_s`` set to ``JOINT_TRAIN_FRACTION`` of the grid's
-  measured wall time (its budget counts training only); ``[[points]]`` removed. Shown
-  as *pending* when the installed code has no joint search.
+  measured wall time (its budget counts training only), ``max_candidates`` unbounded;
+  the quickstart's own seed point (dense-fp32) kept. Shown as *pending* when the
+  installed code has no joint search.
 * **differentiable**: ``codesign.differentiable.differentiable_codesign`` with
   ``lambdas="auto"`` and ``time_budget_s`` = the grid's measured wall time (it stops
   starting runs that would end after it; re-scoring is inside the budget), four metric
@@ -67,9 +69,21 @@ JOINT_TRAIN_FRACTION = 0.8  # joint's budget counts training only [A]
 METRIC_WEIGHTS = [None, {"latency_s": 1.0}, {"energy_j": 1.0},
                   {"usd_per_1m_inferences": 1.0}]
 TASKS = {"quickstart": {}, "cnn1d-mnist1d": {"model": {"name": "cnn1d", "batch": 1}}}
+# The five operating points of the quickstart before issue 18 (the baseline grid).
+GRID_POINTS = [
+    {"name": "dense-fp32", "weight_bits": 32, "act_bits": 32, "reference": True},
+    {"name": "dense-int8", "weight_bits": 8, "act_bits": 8},
+    {"name": "s80-int8", "sparsity": 0.8, "weight_bits": 8, "act_bits": 8},
+    {"name": "s90-int4", "sparsity": 0.9, "weight_bits": 4, "act_bits": 8},
+    {"name": "nm24-int4", "sparsity": 0.5, "structure": "nm", "nm": [2, 4], "weight_bits": 4,
+     "act_bits": 8},
+]
 
 
 def task_config(task: str, seed: int, quick: bool) -> dict:
+    """The task's config as a raw dict: the embedded quickstart (with its
+    ``[compression]`` table where the installed code has one), model / seed / budgets
+    set; ``grid_config`` / ``joint_config`` derive the two ``codesign`` modes."""
     cfg = copy.deepcopy(default_config())
     for section, values in TASKS[task].items():
         cfg[section].update(values)
@@ -82,38 +96,47 @@ def task_config(task: str, seed: int, quick: bool) -> dict:
         cfg["fpga"]["devices"] = cfg["fpga"]["devices"][:1]
         cfg["gpu"]["devices"] = cfg["gpu"]["devices"][:1]
         cfg["constraints"]["min_accuracy"] = 0.0  # 3 epochs on 600 examples
-    return validate_config(cfg)
+        if cfg.get("compression"):
+            cfg["compression"].update(pop_size=4, min_epochs=1, max_epochs=3)
+    return cfg
+
+
+def grid_config(cfg: dict) -> dict:
+    raw = {k: copy.deepcopy(v) for k, v in cfg.items() if k != "compression"}
+    raw["points"] = copy.deepcopy(GRID_POINTS)
+    return validate_config(raw)
+
+
+def joint_config(cfg: dict, budget_s: float) -> dict:
+    raw = copy.deepcopy(cfg)
+    raw["compression"].update(time_budget_s=float(budget_s), max_candidates=100000)
+    return validate_config(raw)
 
 
 def joint_available() -> bool:
     try:
         import lepton_codesign.codesign.joint  # noqa: F401
-        cfg = default_config()
-        cfg.pop("points")
-        validate_config({**cfg, "compression": {"time_budget_s": 1.0}})
-    except Exception:  # noqa: BLE001 - any failure means the joint search is not installed
+    except ImportError:
         return False
-    return True
+    return default_config().get("compression") is not None
 
 
 def run_grid(cfg: dict):
     from lepton_codesign.codesign.pipeline import codesign
 
-    return codesign(config=cfg, progress=False)
+    return codesign(config=grid_config(cfg), progress=False)
 
 
 def run_joint(cfg: dict, budget_s: float):
     from lepton_codesign.codesign.pipeline import codesign
 
-    raw = copy.deepcopy(cfg)
-    raw.pop("points")
-    raw["compression"] = {"time_budget_s": float(budget_s), "max_candidates": 100000}
-    return codesign(config=raw, progress=False)
+    return codesign(config=joint_config(cfg, budget_s), progress=False)
 
 
 def run_differentiable(cfg: dict, budget_s: float):
     from lepton_codesign.codesign.differentiable import differentiable_codesign
 
+    cfg = {k: v for k, v in cfg.items() if k != "compression"}  # ignored by this mode
     return differentiable_codesign(cfg, lambdas="auto", time_budget_s=budget_s,
                                    metric_weights=[w or {m: 1.0 for m in OBJECTIVES[1:]}
                                                    for w in METRIC_WEIGHTS])
@@ -207,8 +230,8 @@ def main(argv=None) -> int:
                                                     else sys.argv[1:])]),
               "commit": git_commit(), "joint": "run" if has_joint else "pending"}
     runs = []
-    for task in tasks:
-        for seed in seeds:
+    for seed in seeds:  # seeds outer: a cut-short run still has every task
+        for task in tasks:
             cfg = task_config(task, seed, args.quick)
             t = time.time()
             grid = run_grid(cfg)
@@ -225,7 +248,13 @@ def main(argv=None) -> int:
                 todo.append(("differentiable", lambda c=cfg, w=wall: run_differentiable(c, w)))
             for name, fn in todo:
                 t = time.time()
-                res = fn()
+                try:
+                    res = fn()
+                except Exception as err:  # noqa: BLE001 - recorded, the others still run
+                    print(f"{task} seed {seed} {name}: FAILED {err!r}", flush=True)
+                    header.setdefault("failures", []).append(
+                        f"{task} seed {seed} {name}: {err!r}")
+                    continue
                 w = time.time() - t
                 runs.append({"task": task, "seed": seed, "method": name, "wall_s": w,
                              "objs": feasible_objectives(res), **front_summary(res)})
@@ -296,6 +325,8 @@ def write(stem: Path, header: dict, runs: list, tasks, methods, has_joint) -> No
         "|---|---|---|---|---|---|---|",
     ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    for f in header.get("failures", []):
+        lines.append(f"- FAILED: {f}")
     if not has_joint and "joint" in methods:
         lines += ["", "The joint column is pending: the installed code has no joint "
                   "search (`[compression]` table); rerun after merging branch `joint`."]
