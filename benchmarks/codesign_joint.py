@@ -326,9 +326,12 @@ def write(stem: Path, header: dict, runs: list, tasks, methods, has_joint) -> No
         "- wall: measured per run; the grid's sets the others' budgets (ratio = method "
         "wall / grid wall of the same seed; target 0.9-1.1). Timings on a shared 2-core "
         "machine under load from other users.",
+        "- trained models reported: `len(result.trials)` (grid: the five points; joint: "
+        "its full-budget candidates and seeds; differentiable: the dense model and one "
+        "per (lambda, metric weights) run).",
         "",
-        "| task | method | HV mean +- sd | wall s (mean) | wall / grid | trials | "
-        "accuracy levels on front |",
+        "| task | method | HV mean +- sd | wall s (mean) | wall / grid (min-max) | "
+        "trained models reported (mean) | accuracy levels on front (mean) |",
         "|---|---|---|---|---|---|---|",
     ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
