@@ -143,10 +143,21 @@ def run_differentiable(cfg: dict, budget_s: float):
                                                    for w in METRIC_WEIGHTS])
 
 
-def feasible_objectives(result) -> np.ndarray:
+def compact(objs) -> dict:
+    """What the metric needs of a run's feasible objectives: the non-dominated rows (the
+    hypervolume) and the per-objective min / max over all rows (the bounds)."""
+    objs = np.asarray(objs, float).reshape(-1, len(OBJECTIVES))
+    if not len(objs):
+        return {"n": 0, "front": [], "min": None, "max": None}
+    mask = np.asarray(search.nondominated(jnp.asarray(objs, jnp.float32)))
+    return {"n": int(len(objs)), "front": objs[mask].tolist(), "min": objs.min(0).tolist(),
+            "max": objs.max(0).tolist()}
+
+
+def feasible_objectives(result) -> dict:
     rows = [p["objectives"] for p in result.points
             if p["feasible"] and np.all(np.isfinite(p["objectives"]))]
-    return np.asarray(rows, float).reshape(-1, len(OBJECTIVES))
+    return compact(rows)
 
 
 def front_summary(result) -> dict:
@@ -171,8 +182,7 @@ def hypervolume(objs: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
     if len(objs) == 0:
         return 0.0
     z = (transform(objs) - lo) / np.maximum(hi - lo, 1e-12)
-    mask = np.asarray(search.nondominated(jnp.asarray(z, jnp.float32)))
-    return float(search.hypervolume(jnp.asarray(z[mask], jnp.float32),
+    return float(search.hypervolume(jnp.asarray(z, jnp.float32),
                                     jnp.full(len(OBJECTIVES), REF, jnp.float32)))
 
 
@@ -220,7 +230,9 @@ def main(argv=None) -> int:
     if args.render:
         raw = json.loads(raw_path.read_text())
         for r in raw["runs"]:
-            r["objs"] = np.asarray(r["objs"], float).reshape(-1, len(OBJECTIVES))
+            if isinstance(r["objs"], list):  # the first raw format: every feasible row
+                r["objs"] = compact(r["objs"])
+        save_raw(raw_path, raw["header"], raw["runs"], raw["tasks"], raw["methods"])
         write(stem, raw["header"], raw["runs"], raw["tasks"], raw["methods"],
               raw["header"]["joint"] == "run")
         return 0
@@ -275,7 +287,7 @@ def main(argv=None) -> int:
 def save_raw(path: Path, header: dict, runs: list, tasks, methods) -> None:
     """Every run's feasible objectives so far (``--render`` re-renders from it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    out = [{**r, "objs": np.asarray(r["objs"]).tolist()} for r in runs]
+    out = list(runs)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"header": header, "tasks": tasks, "methods": methods,
                                "runs": out}))
@@ -286,16 +298,18 @@ def write(stem: Path, header: dict, runs: list, tasks, methods, has_joint) -> No
     rows, out_runs = [], []
     for task in tasks:
         mine = [r for r in runs if r["task"] == task]
-        if not any(len(r["objs"]) for r in mine):
+        have = [r["objs"] for r in mine if r["objs"]["n"]]
+        if not have:
             raise SystemExit(f"task {task}: no method found a feasible point")
-        allobj = np.concatenate([transform(r["objs"]) for r in mine if len(r["objs"])])
-        lo, hi = allobj.min(0), allobj.max(0)
+        lo = transform(np.array([o["min"] for o in have])).min(0)
+        hi = transform(np.array([o["max"] for o in have])).max(0)
         grid_wall = {r["seed"]: r["wall_s"] for r in mine if r["method"] == "grid"}
         for r in mine:
-            r["hv"] = hypervolume(r["objs"], lo, hi)
+            r["hv"] = hypervolume(np.asarray(r["objs"]["front"], float)
+                                  .reshape(-1, len(OBJECTIVES)), lo, hi)
             r["wall_ratio"] = r["wall_s"] / grid_wall[r["seed"]]
             out_runs.append({k: v for k, v in r.items() if k != "objs"}
-                            | {"feasible_points": int(len(r["objs"]))})
+                            | {"feasible_points": r["objs"]["n"]})
         for method in methods:
             rs = [r for r in mine if r["method"] == method]
             if not rs:
