@@ -1,0 +1,365 @@
+"""Five-point grid vs joint search vs differentiable co-design, at equal wall time.
+
+Issue 18's must-show: on the quickstart task (MLP 40-256-256-10 on MNIST-1D) and on a
+second model (``cnn1d`` on MNIST-1D), for each seed, side by side in one process:
+
+* **grid** (baseline): ``codesign`` with the five ``[[points]]`` the quickstart had
+  before issue 18 (``GRID_POINTS``; no ``[compression]`` table; each point trained
+  once; NSGA-II over ASIC knobs x point; FPGA / GPU presets).
+* **joint**: ``codesign`` with a ``[compression]`` table (``codesign.joint``, branch
+  ``joint``), its ``time_budget_s`` (which counts training time only) set to the grid's
+  measured wall time less the joint run's overhead (wall - budget) measured on the
+  task's earlier seeds (first seed: ``JOINT_TRAIN_FRACTION`` of it); ``max_candidates``
+  unbounded; the quickstart's own seed point (dense-fp32) kept. Shown as *pending*
+  when the installed code has no joint search.
+* **differentiable**: ``codesign.differentiable.differentiable_codesign`` with
+  ``lambdas="auto"`` and ``time_budget_s`` = the grid's measured wall time (it stops
+  starting runs that would end after it; re-scoring is inside the budget), four metric
+  weightings (equal, latency, energy, $ per 1M inferences).
+
+The grid runs first in each seed; its measured wall time sets the others' budgets.
+Every wall time is measured and printed with its ratio to the grid's (target 0.9-1.1).
+
+**Metric**: exact hypervolume (``search.hypervolume``: moocore for 4 objectives) of the
+feasible points (constraints of the config) on (error, latency_s, energy_j,
+usd_per_1m_inferences). Normalisation, per task: error linear, the three costs log10;
+each objective mapped to [0, 1] by the min and max over the feasible points of *all*
+methods and seeds of that task; reference point 1.1 in every objective (so the largest
+possible value is 1.1^4 = 1.4641). Adding a method's points can move the bounds: HV
+values are comparable within one results file only.
+
+Usage::
+
+    nice python benchmarks/codesign_joint.py                 # full: 2 tasks x 3 seeds
+    nice python benchmarks/codesign_joint.py --quick         # smoke: tiny data, 1 seed
+    nice python benchmarks/codesign_joint.py --methods grid,differentiable --seeds 0,1,2
+
+Writes ``benchmarks/results/codesign_joint.{md,json}`` (``--quick``:
+``codesign_joint_quick.*``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+HERE = Path(__file__).resolve().parent
+# benchmarks/compression.py shadows the ``compression`` module jax imports: keep this
+# folder off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from lepton_codesign import search  # noqa: E402
+from lepton_codesign.codesign.config import default_config, validate_config  # noqa: E402
+
+OBJECTIVES = ["error", "latency_s", "energy_j", "usd_per_1m_inferences"]
+LOG_OBJECTIVES = {"latency_s", "energy_j", "usd_per_1m_inferences"}
+REF = 1.1
+JOINT_TRAIN_FRACTION = 0.8  # joint's budget counts training only [A]
+METRIC_WEIGHTS = [None, {"latency_s": 1.0}, {"energy_j": 1.0},
+                  {"usd_per_1m_inferences": 1.0}]
+TASKS = {"quickstart": {}, "cnn1d-mnist1d": {"model": {"name": "cnn1d", "batch": 1}}}
+# The five operating points of the quickstart before issue 18 (the baseline grid).
+GRID_POINTS = [
+    {"name": "dense-fp32", "weight_bits": 32, "act_bits": 32, "reference": True},
+    {"name": "dense-int8", "weight_bits": 8, "act_bits": 8},
+    {"name": "s80-int8", "sparsity": 0.8, "weight_bits": 8, "act_bits": 8},
+    {"name": "s90-int4", "sparsity": 0.9, "weight_bits": 4, "act_bits": 8},
+    {"name": "nm24-int4", "sparsity": 0.5, "structure": "nm", "nm": [2, 4], "weight_bits": 4,
+     "act_bits": 8},
+]
+
+
+def task_config(task: str, seed: int, quick: bool) -> dict:
+    """The task's config as a raw dict: the embedded quickstart (with its
+    ``[compression]`` table where the installed code has one), model / seed / budgets
+    set; ``grid_config`` / ``joint_config`` derive the two ``codesign`` modes."""
+    cfg = copy.deepcopy(default_config())
+    for section, values in TASKS[task].items():
+        cfg[section].update(values)
+    cfg["run"]["seed"] = seed
+    cfg["run"]["name"] = f"bench-{task}"
+    if quick:
+        cfg["data"].update(max_train=600, max_test=300)
+        cfg["train"]["epochs"] = 3
+        cfg["asic"].update(pop_size=8, generations=2)
+        cfg["fpga"]["devices"] = cfg["fpga"]["devices"][:1]
+        cfg["gpu"]["devices"] = cfg["gpu"]["devices"][:1]
+        cfg["constraints"]["min_accuracy"] = 0.0  # 3 epochs on 600 examples
+        if cfg.get("compression"):
+            cfg["compression"].update(pop_size=4, min_epochs=1, max_epochs=3)
+    return cfg
+
+
+def grid_config(cfg: dict) -> dict:
+    raw = {k: copy.deepcopy(v) for k, v in cfg.items() if k != "compression"}
+    raw["points"] = copy.deepcopy(GRID_POINTS)
+    return validate_config(raw)
+
+
+def joint_config(cfg: dict, budget_s: float) -> dict:
+    raw = copy.deepcopy(cfg)
+    raw["compression"].update(time_budget_s=float(budget_s), max_candidates=100000)
+    return validate_config(raw)
+
+
+def joint_available() -> bool:
+    try:
+        import lepton_codesign.codesign.joint  # noqa: F401
+    except ImportError:
+        return False
+    return default_config().get("compression") is not None
+
+
+def run_grid(cfg: dict):
+    from lepton_codesign.codesign.pipeline import codesign
+
+    return codesign(config=grid_config(cfg), progress=False)
+
+
+def run_joint(cfg: dict, budget_s: float):
+    from lepton_codesign.codesign.pipeline import codesign
+
+    return codesign(config=joint_config(cfg, budget_s), progress=False)
+
+
+def run_differentiable(cfg: dict, budget_s: float):
+    from lepton_codesign.codesign.differentiable import differentiable_codesign
+
+    cfg = {k: v for k, v in cfg.items() if k != "compression"}  # ignored by this mode
+    return differentiable_codesign(cfg, lambdas="auto", time_budget_s=budget_s,
+                                   metric_weights=[w or {m: 1.0 for m in OBJECTIVES[1:]}
+                                                   for w in METRIC_WEIGHTS])
+
+
+def compact(objs) -> dict:
+    """What the metric needs of a run's feasible objectives: the non-dominated rows (the
+    hypervolume) and the per-objective min / max over all rows (the bounds)."""
+    objs = np.asarray(objs, float).reshape(-1, len(OBJECTIVES))
+    if not len(objs):
+        return {"n": 0, "front": [], "min": None, "max": None}
+    mask = np.asarray(search.nondominated(jnp.asarray(objs, jnp.float32)))
+    return {"n": int(len(objs)), "front": objs[mask].tolist(), "min": objs.min(0).tolist(),
+            "max": objs.max(0).tolist()}
+
+
+def feasible_objectives(result) -> dict:
+    rows = [p["objectives"] for p in result.points
+            if p["feasible"] and np.all(np.isfinite(p["objectives"]))]
+    return compact(rows)
+
+
+def front_summary(result) -> dict:
+    names = list(result.objective_names)
+    if names != OBJECTIVES:
+        raise ValueError(f"objectives {names} != {OBJECTIVES}")
+    front = [p for p in result.points if p["on_front"]]
+    return {"points": len(result.points), "front": len(front),
+            "front_accuracy_levels": len({round(1 - p["objectives"][0], 6) for p in front}),
+            "candidates": len(result.trials)}
+
+
+def transform(objs: np.ndarray) -> np.ndarray:
+    out = objs.copy()
+    for j, name in enumerate(OBJECTIVES):
+        if name in LOG_OBJECTIVES:
+            out[:, j] = np.log10(np.maximum(out[:, j], 1e-300))
+    return out
+
+
+def hypervolume(objs: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
+    if len(objs) == 0:
+        return 0.0
+    z = (transform(objs) - lo) / np.maximum(hi - lo, 1e-12)
+    return float(search.hypervolume(jnp.asarray(z, jnp.float32),
+                                    jnp.full(len(OBJECTIVES), REF, jnp.float32)))
+
+
+def machine() -> str:
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = float("nan")
+    return (f"{platform.machine()}, {os.cpu_count()} CPUs (shared; load avg at start "
+            f"{load:.1f}), {platform.system()} {platform.release()}, "
+            f"python {platform.python_version()}")
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, cwd=HERE, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "n/a"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="tiny data and budgets, 1 seed")
+    ap.add_argument("--seeds", default=None, help="comma-separated seeds (default 0,1,2)")
+    ap.add_argument("--tasks", default=",".join(TASKS), help=f"subset of {list(TASKS)}")
+    ap.add_argument("--methods", default="grid,joint,differentiable")
+    ap.add_argument("--out", default=None, help="output stem (default benchmarks/results/"
+                    "codesign_joint[_quick])")
+    ap.add_argument("--render", action="store_true", help="only re-render the tables from "
+                    "<stem>_raw.json (written after every run)")
+    args = ap.parse_args(argv)
+    seeds = [int(s) for s in (args.seeds or ("0" if args.quick else "0,1,2")).split(",")]
+    tasks = [t for t in args.tasks.split(",") if t]
+    methods = [m for m in args.methods.split(",") if m]
+    if bad := [t for t in tasks if t not in TASKS] + [
+            m for m in methods if m not in ("grid", "joint", "differentiable")]:
+        ap.error(f"unknown task / method {bad}; allowed tasks {list(TASKS)}, methods "
+                 "grid, joint, differentiable")
+    if "grid" not in methods:
+        ap.error("--methods must include grid (its wall time sets the others' budgets)")
+    stem = Path(args.out) if args.out else HERE / "results" / (
+        "codesign_joint_quick" if args.quick else "codesign_joint")
+    raw_path = stem.parent / (stem.name + "_raw.json")
+    if args.render:
+        raw = json.loads(raw_path.read_text())
+        for r in raw["runs"]:
+            if isinstance(r["objs"], list):  # the first raw format: every feasible row
+                r["objs"] = compact(r["objs"])
+        save_raw(raw_path, raw["header"], raw["runs"], raw["tasks"], raw["methods"])
+        write(stem, raw["header"], raw["runs"], raw["tasks"], raw["methods"],
+              raw["header"]["joint"] == "run")
+        return 0
+    has_joint = "joint" in methods and joint_available()
+    header = {"machine": machine(), "date": datetime.datetime.now(datetime.UTC)
+              .strftime("%Y-%m-%d %H:%M UTC"), "command": "python " + " ".join(
+                  ["benchmarks/codesign_joint.py", *(argv if argv is not None
+                                                    else sys.argv[1:])]),
+              "commit": git_commit(), "joint": "run" if has_joint else "pending"}
+    runs = []
+    for seed in seeds:  # seeds outer: a cut-short run still has every task
+        for task in tasks:
+            cfg = task_config(task, seed, args.quick)
+            t = time.time()
+            grid = run_grid(cfg)
+            wall = time.time() - t
+            runs.append({"task": task, "seed": seed, "method": "grid", "wall_s": wall,
+                         "objs": feasible_objectives(grid), **front_summary(grid)})
+            save_raw(raw_path, header, runs, tasks, methods)
+            print(f"{task} seed {seed} grid: {wall:.1f} s", flush=True)
+            todo = []
+            if has_joint:
+                # its budget counts training only: take off the overhead (wall - budget)
+                # measured on the earlier seeds of the task, else a fixed fraction
+                over = [r["wall_s"] - r["budget_s"] for r in runs
+                        if r["task"] == task and r["method"] == "joint"]
+                budget = (max(wall - float(np.median(over)), 0.3 * wall) if over
+                          else JOINT_TRAIN_FRACTION * wall)
+                todo.append(("joint", lambda c=cfg, b=budget: run_joint(c, b)))
+            if "differentiable" in methods:
+                todo.append(("differentiable", lambda c=cfg, w=wall: run_differentiable(c, w)))
+            for name, fn in todo:
+                t = time.time()
+                try:
+                    res = fn()
+                except Exception as err:  # noqa: BLE001 - recorded, the others still run
+                    print(f"{task} seed {seed} {name}: FAILED {err!r}", flush=True)
+                    header.setdefault("failures", []).append(
+                        f"{task} seed {seed} {name}: {err!r}")
+                    continue
+                w = time.time() - t
+                runs.append({"task": task, "seed": seed, "method": name, "wall_s": w,
+                             "budget_s": budget if name == "joint" else wall,
+                             "objs": feasible_objectives(res), **front_summary(res)})
+                save_raw(raw_path, header, runs, tasks, methods)
+                print(f"{task} seed {seed} {name}: {w:.1f} s ({w / wall:.2f} x grid)",
+                      flush=True)
+    write(stem, header, runs, tasks, methods, has_joint)
+    return 0
+
+
+def save_raw(path: Path, header: dict, runs: list, tasks, methods) -> None:
+    """Every run's feasible objectives so far (``--render`` re-renders from it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = list(runs)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"header": header, "tasks": tasks, "methods": methods,
+                               "runs": out}))
+    tmp.replace(path)
+
+
+def write(stem: Path, header: dict, runs: list, tasks, methods, has_joint) -> None:
+    rows, out_runs = [], []
+    for task in tasks:
+        mine = [r for r in runs if r["task"] == task]
+        have = [r["objs"] for r in mine if r["objs"]["n"]]
+        if not have:
+            raise SystemExit(f"task {task}: no method found a feasible point")
+        lo = transform(np.array([o["min"] for o in have])).min(0)
+        hi = transform(np.array([o["max"] for o in have])).max(0)
+        grid_wall = {r["seed"]: r["wall_s"] for r in mine if r["method"] == "grid"}
+        for r in mine:
+            r["hv"] = hypervolume(np.asarray(r["objs"]["front"], float)
+                                  .reshape(-1, len(OBJECTIVES)), lo, hi)
+            r["wall_ratio"] = r["wall_s"] / grid_wall[r["seed"]]
+            out_runs.append({k: v for k, v in r.items() if k != "objs"}
+                            | {"feasible_points": r["objs"]["n"]})
+        for method in methods:
+            rs = [r for r in mine if r["method"] == method]
+            if not rs:
+                rows.append((task, method, "pending", "", "", "", ""))
+                continue
+            hv = np.array([r["hv"] for r in rs])
+            wall = np.array([r["wall_s"] for r in rs])
+            ratio = np.array([r["wall_ratio"] for r in rs])
+            sd = hv.std(ddof=1) if len(hv) > 1 else 0.0
+            rows.append((task, method, f"{hv.mean():.4f} +- {sd:.4f}",
+                         f"{wall.mean():.0f}", f"{ratio.min():.2f}-{ratio.max():.2f}",
+                         f"{np.mean([r['candidates'] for r in rs]):.1f}",
+                         f"{np.mean([r['front_accuracy_levels'] for r in rs]):.1f}"))
+        header.setdefault("bounds", {})[task] = {
+            "objectives": OBJECTIVES, "transform": ["linear", "log10", "log10", "log10"],
+            "lo": lo.tolist(), "hi": hi.tolist(), "ref": [REF] * len(OBJECTIVES)}
+    lines = [
+        "# Co-design modes at equal wall time: five-point grid vs joint vs differentiable",
+        "",
+        f"- machine: {header['machine']}",
+        f"- date: {header['date']}; code: {header['commit']}",
+        f"- command: `{header['command']}`",
+        f"- joint search: {header['joint']}",
+        "- metric: exact hypervolume of the feasible points on (error, latency_s, "
+        "energy_j, usd_per_1m_inferences); error linear, costs log10; per task each "
+        "objective min-max normalised over all methods' and seeds' feasible points; "
+        f"reference point {REF} in every objective (maximum {REF ** 4:.4f}).",
+        "- wall: measured per run; the grid's sets the others' budgets (ratio = method "
+        "wall / grid wall of the same seed; target 0.9-1.1). Timings on a shared 2-core "
+        "machine under load from other users.",
+        "- trained models reported: `len(result.trials)` (grid: the five points; joint: "
+        "its full-budget candidates and seeds; differentiable: the dense model and one "
+        "per (lambda, metric weights) run).",
+        "",
+        "| task | method | HV mean +- sd | wall s (mean) | wall / grid (min-max) | "
+        "trained models reported (mean) | accuracy levels on front (mean) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    for f in header.get("failures", []):
+        lines.append(f"- FAILED: {f}")
+    if not has_joint and "joint" in methods:
+        lines += ["", "The joint column is pending: the installed code has no joint "
+                  "search (`[compression]` table); rerun after merging branch `joint`."]
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    stem.with_suffix(".json").write_text(json.dumps({"header": header, "runs": out_runs},
+                                                    indent=1))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
