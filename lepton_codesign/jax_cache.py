@@ -50,7 +50,14 @@ def enable_compilation_cache() -> Path | None:
         return None
     import jax
 
-    jax.config.update("jax_compilation_cache_dir", str(path))
+    if jax.config.jax_compilation_cache_dir != str(path):
+        jax.config.update("jax_compilation_cache_dir", str(path))
+        try:  # JAX opens its cache once per process: re-open it at the new folder
+            from jax.experimental.compilation_cache import compilation_cache
+
+            compilation_cache.reset_cache()
+        except (ImportError, AttributeError):
+            pass
     # [M] keep every entry: the trainer's many small compiles are where the time goes
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)

@@ -33,6 +33,11 @@ def test_compiles_are_kept_on_disk(monkeypatch, tmp_path):
     keys = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
             "jax_persistent_cache_min_entry_size_bytes")
     before = {k: getattr(jax.config, k) for k in keys}
+    # an earlier command in this process may already have opened a cache elsewhere
+    jax.jit(lambda x: x * 2.5)(jnp.arange(3.0)).block_until_ready()
+    monkeypatch.setenv("LEPTON_JAX_CACHE", str(tmp_path / "other"))
+    jax_cache.enable_compilation_cache()
+    jax.jit(lambda x: x * 3.5 - 1.0)(jnp.arange(5.0)).block_until_ready()
     monkeypatch.setenv("LEPTON_JAX_CACHE", str(tmp_path / "cache"))
     try:
         assert jax_cache.enable_compilation_cache() == tmp_path / "cache"
