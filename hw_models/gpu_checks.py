@@ -33,6 +33,7 @@ import numpy as np
 
 from lepton_codesign.hw_models.compression import dense_compression
 from lepton_codesign.hw_models.gpu import evaluate_gpu
+from lepton_codesign.hw_models.gpu_calibrate import MEASURED_DTYPES
 from lepton_codesign.hw_models.gpu_kernel import call_times
 from lepton_codesign.hw_models.gpu_spec import GpuSpec
 from lepton_codesign.hw_models.op_costs import gpu_op_costs
@@ -51,7 +52,9 @@ OPS = {
     # (x - mean) * rsqrt(var + eps): mean, subtract, square, sum, scale; one rsqrt a row
     "layernorm": ("norm", 1.0, 1.0, 6.0, 0.0, 1.0),
 }
-BITS = {"float32": 32.0, "bfloat16": 16.0, "float16": 16.0}
+# the float dtypes of ``gpu_calibrate.MEASURED_DTYPES`` (the microbenchmark's conv and
+# elementwise kernels run in float types only)
+BITS = {d: MEASURED_DTYPES[d][0] for d in ("float32", "bfloat16", "float16")}
 CONV_KEYS = ("N", "H", "W", "Cin", "Cout", "kh", "kw", "stride", "padding", "groups")
 
 
