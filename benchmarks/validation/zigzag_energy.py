@@ -316,6 +316,33 @@ def _zz_split(layer: dict, mems: dict, dram_name: str) -> tuple[float, float, fl
     return reg, sram, dram_pj, dram_b
 
 
+def _zz_reg_by_operand(layer: dict, mems: dict) -> dict:
+    """ZigZag PE-local register pJ of one layer per operand (``w``, ``i``, ``o``)."""
+    names = {"W": "w", "I": "i", "O": "o"}
+    out = {"w": 0.0, "i": 0.0, "o": 0.0}
+    for op, per_op in layer["levels"].items():
+        for lvl in per_op:
+            if not mems[lvl["memory"]]["served_dimensions"]:
+                out[names[op]] += lvl["energy_pj"]
+    return out
+
+
+def discordant_pairs(names, zz, ours) -> list[dict]:
+    """Layer pairs that ZigZag and we order differently (what lowers Spearman's rho).
+
+    Example:
+        >>> [p["pair"] for p in discordant_pairs(["a", "b", "c"], [1, 2, 3], [1, 3, 2])]
+        [['b', 'c']]
+    """
+    out = []
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            if (zz[i] - zz[j]) * (ours[i] - ours[j]) < 0:
+                out.append({"pair": [names[i], names[j]],
+                            "zz_uj": [zz[i], zz[j]], "ours_uj": [ours[i], ours[j]]})
+    return out
+
+
 def compare_accelerator(acc: dict) -> dict:
     """Per-layer rows and summary statistics for one accelerator."""
     import numpy as np
@@ -331,17 +358,22 @@ def compare_accelerator(acc: dict) -> dict:
     ours = {k: np.asarray(getattr(c, k), np.float64) for k in (
         "energy_j", "energy_mac_j", "energy_sram_j", "energy_dram_j", "dram_bytes",
         "compute_cycles", "cycles")}
-    from lepton_codesign.hw_models.asic_energy import onchip_split_j
+    from lepton_codesign.hw_models.asic_energy import onchip_split_j, rf_operand_split_j
 
     ours["energy_rf_j"] = np.asarray(onchip_split_j(wl, spec).rf_j, np.float64)
+    rf_ops = {k: np.asarray(v, np.float64) for k, v in rf_operand_split_j(wl, spec).items()}
     rows = []
     for i, zz in enumerate(acc["layers"]):
         if zz["name"] != wl.names[i] or zz["macs"] != int(np.asarray(wl.macs)[i]):
             raise RuntimeError(f"layer {i}: ZigZag {zz['name']}/{zz['macs']} MACs vs ours "
                                f"{wl.names[i]}/{int(np.asarray(wl.macs)[i])}")
         reg, sram, dram_pj, dram_b = _zz_split(zz, mems, dram_name)
+        zz_ops = _zz_reg_by_operand(zz, mems)
         e_ours = ours["energy_j"][i] * 1e12
         rows.append({
+            **{f"zz_reg_{k}_pj_per_mac": v / zz["macs"] for k, v in zz_ops.items()},
+            **{f"ours_rf_{k}_pj_per_mac": float(v[i]) * 1e12 / zz["macs"]
+               for k, v in rf_ops.items()},
             "layer": zz["name"], "macs": zz["macs"],
             "zz_energy_uj": zz["energy_pj"] / 1e6, "ours_energy_uj": e_ours / 1e6,
             "energy_ratio": e_ours / zz["energy_pj"],
@@ -389,6 +421,8 @@ def compare_accelerator(acc: dict) -> dict:
         "share_ours": {k: float(col(k).sum() / col("ours_energy_uj").sum())
                        for k in ("ours_mac_uj", "ours_rf_uj", "ours_sram_uj", "ours_dram_uj")},
         "zigzag_s_total": float(col("zigzag_s").sum()),
+        "discordant_pairs": discordant_pairs(list(col("layer")), list(col("zz_energy_uj")),
+                                             list(col("ours_energy_uj"))),
     }
     # Sensitivity: our total energy under the other two dataflow templates.
     summary["ours_total_uj_by_dataflow"] = {
@@ -436,6 +470,19 @@ def _markdown(results: dict, raw: dict) -> str:
                 f"{r['ours_dram_uj']:.2f} | "
                 f"{r['dram_bytes_ratio']:.2f} | {r['zz_cycles']:.0f} | {r['ours_cycles']:.0f} | "
                 f"{r['cycles_ratio']:.2f} |")
+        out.append("\nRegister-file energy per MAC by operand (pJ/MAC; ZigZag's PE-local "
+                   "memories vs our per-PE RFs):\n\n| layer | ZZ W | ZZ I | ZZ O | ours W | "
+                   "ours I | ours O |\n|---|---:|---:|---:|---:|---:|---:|")
+        for r in res["rows"]:
+            out.append(f"| {r['layer']} | " + " | ".join(
+                f"{r[f'{who}_{op}_pj_per_mac']:.2f}" for who in ("zz_reg", "ours_rf")
+                for op in ("w", "i", "o")) + " |")
+        pairs = s["discordant_pairs"]
+        out.append(f"\nDiscordant pairs (ZigZag and ours order them differently): {len(pairs)}"
+                   + "".join(f"\n- {p['pair'][0]} / {p['pair'][1]}: ZigZag "
+                             f"{p['zz_uj'][0]:.1f} / {p['zz_uj'][1]:.1f} uJ, ours "
+                             f"{p['ours_uj'][0]:.1f} / {p['ours_uj'][1]:.1f} uJ"
+                             for p in pairs))
         out.append(
             f"\nSpearman rho (ours vs ZigZag, {len(res['rows'])} layers): energy "
             f"**{s['spearman_energy']:.3f}**, on-chip memory energy "
