@@ -596,16 +596,30 @@ def raw_json_path(lpf_limit: int) -> Path:
 
 def run_zigzag(python: str, lpf_limit: int = 6, jobs: int = 1,
                accelerators: tuple[str, ...] = tuple(ACCELERATORS)) -> dict:
-    """Run the worker in the peer venv (niced) and return its raw JSON."""
+    """Run the worker in the peer venv (niced) and return its raw JSON.
+
+    Accelerators not rerun keep their rows from an existing raw file of the same ZigZag
+    version and ``lpf_limit`` (so one accelerator can be rerun on its own).
+    """
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = raw_json_path(lpf_limit)
+    new = out.with_name(f"{out.stem}.{os.getpid()}.new.json")
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONNOUSERSITE="1")
     env.pop("PYTHONPATH", None)
-    cmd = ["nice", "-n", "10", python, str(Path(__file__).resolve()), "--worker", str(out),
+    cmd = ["nice", "-n", "10", python, str(Path(__file__).resolve()), "--worker", str(new),
            "--lpf-limit", str(lpf_limit), "--jobs", str(jobs),
            "--accelerators", ",".join(accelerators)]
     subprocess.run(cmd, check=True, env=env, cwd=tempfile.gettempdir())
-    return json.loads(out.read_text())
+    raw = json.loads(new.read_text())
+    if out.exists():
+        old = json.loads(out.read_text())
+        if (old.get("zigzag_version"), old.get("lpf_limit", 6)) == (raw["zigzag_version"],
+                                                                     lpf_limit):
+            kept = {a: v for a, v in old["accelerators"].items() if a not in accelerators}
+            raw["accelerators"] = {**kept, **raw["accelerators"]}
+    out.write_text(json.dumps(raw, indent=1))
+    new.unlink()
+    return raw
 
 
 def main(argv: list[str] | None = None) -> None:
