@@ -17,9 +17,13 @@ Run (from the repo root, ~3-8 minutes on 2 cores, mostly ZigZag's mapping search
     nice /work/venv/bin/python benchmarks/validation/zigzag_energy.py
     # reuse a finished ZigZag run and only redo our side:
     /work/venv/bin/python benchmarks/validation/zigzag_energy.py --reuse
+    # ZigZag's search with a wider loop-prime-factor limit, one accelerator, 2 processes
+    # (much slower; writes the ``_lpf7`` twins of the files below):
+    python benchmarks/validation/zigzag_energy.py --lpf-limit 7 --jobs 2 --accelerators eyeriss_like
 
 Outputs: ``benchmarks/validation/results/zigzag_{peer_raw.json,energy.json,energy.csv,
-energy.md}``.
+energy.md}`` (``_lpfN`` before the extension for a non-default ``--lpf-limit``); the
+``.md`` lists per-layer RF energy per operand and the layer pairs ranked differently.
 """
 
 from __future__ import annotations
