@@ -27,6 +27,8 @@ from lepton_codesign import hw_models, search
 from lepton_codesign.codesign.devices import hardware_label as hardware_label  # re-export
 from lepton_codesign.codesign.devices import hardware_record
 from lepton_codesign.hw_models.compression import Compression
+from lepton_codesign.search.hardware import asic_scorer as asic_scorer_of
+from lepton_codesign.search.hardware import code_tables, design_spec
 
 
 def objective_vector(values: dict, names: Sequence[str]) -> list[float]:
@@ -66,23 +68,22 @@ def asic_space(cfg: dict, point_names: Sequence[str]) -> search.Space:
     })
 
 
-def asic_spec_from_design(d: dict) -> hw_models.AsicSpec:
-    """``AsicSpec`` of decoded ASIC design(s); categorical fields already spec codes.
-
-    The three SCALE-Sim buffers get ``sram_kib`` each.
-    """
+def _spec_design(d: dict) -> dict:
+    """A decoded design in ``AsicSpec`` field names (the three buffers share ``sram_kib``)."""
     sram = jnp.asarray(d["sram_kib"], jnp.float32) * 1024.0
-    return hw_models.AsicSpec(
-        pe_rows=jnp.asarray(d["pe_rows"], jnp.float32),
-        pe_cols=jnp.asarray(d["pe_cols"], jnp.float32),
-        dataflow=jnp.asarray(d["dataflow"], jnp.int32),
-        freq_hz=jnp.asarray(d["freq_hz"], jnp.float32),
-        ifmap_sram_bytes=sram, filter_sram_bytes=sram, ofmap_sram_bytes=sram,
-        dram_bandwidth_bytes_per_s=jnp.asarray(d["dram_gbps"], jnp.float32) * 1e9,
-        node_nm=jnp.asarray(d["node_nm"], jnp.float32),
-        precision_scalable=jnp.asarray(d["precision_scalable"], jnp.float32),
-        sparsity_support=jnp.asarray(d["sparsity_support"], jnp.int32),
-    )
+    out = {k: d[k] for k in ("pe_rows", "pe_cols", "dataflow", "freq_hz", "node_nm",
+                             "precision_scalable", "sparsity_support")}
+    out.update(ifmap_sram_bytes=sram, filter_sram_bytes=sram, ofmap_sram_bytes=sram,
+               dram_bandwidth_bytes_per_s=jnp.asarray(d["dram_gbps"], jnp.float32) * 1e9)
+    return out
+
+
+def asic_spec_from_design(d: dict, tables: dict | None = None) -> hw_models.AsicSpec:
+    """``AsicSpec`` of decoded ASIC design(s) (``search.hardware.design_spec``).
+
+    Categorical fields are spec codes, or ``Choice`` indices mapped by ``tables``.
+    """
+    return design_spec(_spec_design(d), hw_models.AsicSpec(16, 16), tables)
 
 
 def stack_compressions(comps: Sequence[Compression]) -> Compression:
@@ -111,27 +112,21 @@ def asic_scorer(cfg, workload):
     call it, so each shape compiles once per run.
     """
     names = cfg["objectives"]["names"]
-    df_codes = jnp.asarray([hw_models.asic_spec.DATAFLOWS.index(v)
-                            for v in cfg["asic"]["dataflows"]])
-    sp_codes = jnp.asarray([hw_models.asic_spec.SPARSITY_SUPPORT.index(v)
-                            for v in cfg["asic"]["sparsity_support"]])
+    tables = code_tables({"dataflow": cfg["asic"]["dataflows"],
+                          "sparsity_support": cfg["asic"]["sparsity_support"]})
 
-    def one(spec, comp, a):
-        costs = hw_models.evaluate(workload, spec, comp)
+    def score(costs, a):
         m = _metrics(costs, a)
         objs = jnp.stack([jnp.asarray(m[n], jnp.float32) for n in names])
         return objs, _violation(cfg, a, costs)
 
+    scored = asic_scorer_of(workload, score, base=hw_models.AsicSpec(16, 16), tables=tables)
+
     @jax.jit
     def objective(designs: dict, comps: Compression, acc: jax.Array):
-        d = dict(designs)
-        d["dataflow"] = df_codes[designs["dataflow"]]
-        d["sparsity_support"] = sp_codes[designs["sparsity_support"]]
         idx = designs["point"]
         comp = jax.tree.map(lambda x: x[idx], comps)
-        spec = asic_spec_from_design(d)
-        spec_axes = jax.tree.map(lambda x: 0 if jnp.ndim(x) > 0 else None, spec)
-        return jax.vmap(one, in_axes=(spec_axes, 0, 0))(spec, comp, acc[idx])
+        return scored(_spec_design(designs), comp, acc[idx])
 
     return objective
 
