@@ -15,7 +15,7 @@ directory and resumes only a run of the same config, code and data):
    presets x operating points. All numbers are exact.
 4. **Front**: all points together, constrained non-dominated sort; the knee of the
    front is the chosen design, re-scored with its per-layer breakdown.
-5. ``results.json`` + ``search.report.write_report`` (plots, ``front.csv``, ``report.md``).
+5. ``results.json`` + ``codesign.report.write_report`` (plots, ``front.csv``, ``report.md``).
 
 Example:
     >>> res = codesign(config=default_config())  # doctest: +SKIP
@@ -41,12 +41,13 @@ from lepton_codesign.codesign import families as fam
 from lepton_codesign.codesign.config import OBJECTIVES, default_config, validate_config
 from lepton_codesign.codesign.devices import spec_of_record
 from lepton_codesign.codesign.executor import make_executor
+from lepton_codesign.codesign.report import write_report
+from lepton_codesign.codesign.report_io import unique_labels
 from lepton_codesign.codesign.rundir import RunDir, RunDirError, code_fingerprint
 from lepton_codesign.codesign.trials import compression_from_dict, run_trial
 from lepton_codesign.codesign.userdata import check_user_data, dataset_provenance
 from lepton_codesign.search.checkpoint import CheckpointError
-from lepton_codesign.search.report import knee_index, write_report
-from lepton_codesign.search.report_io import unique_labels
+from lepton_codesign.search.pareto import knee_index
 from lepton_codesign.tables import layer_rows
 
 log = logging.getLogger(__name__)
