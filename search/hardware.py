@@ -117,7 +117,7 @@ def design_spec(design: Mapping[str, Any], base: AsicSpec | None = None,
     kw = {}
     for k, v in design.items():
         if k in tables:
-            v = tables[k][v]
+            v = tables[k][jnp.asarray(v)]
         elif k not in _CATEGORICAL:
             v = jnp.asarray(v, jnp.float32)
         kw[k] = v
