@@ -29,7 +29,14 @@ import numpy as np
 from lepton_codesign import hw_models, search
 from lepton_codesign.codesign.devices import hardware_label as hardware_label  # re-export
 from lepton_codesign.codesign.devices import hardware_record
-from lepton_codesign.codesign.records import SRAM_FIELDS, AsicBounds, HardwareDesign, ScoredDesign
+from lepton_codesign.codesign.records import (
+    GB,
+    KIB,
+    SRAM_FIELDS,
+    AsicBounds,
+    HardwareDesign,
+    ScoredDesign,
+)
 from lepton_codesign.hw_models.compression import Compression
 from lepton_codesign.search.hardware import asic_scorer as asic_scorer_of
 from lepton_codesign.search.hardware import code_tables, design_spec
@@ -62,9 +69,11 @@ def asic_space(cfg: dict, point_names: Sequence[str]) -> search.Space:
     return search.Space({
         "pe_rows": search.Integer(*b.pe_rows),
         "pe_cols": search.Integer(*b.pe_cols),
-        "sram_bytes": search.Real(*b.sram_bytes, log=True),
+        # decoded in the config's units (KiB, GB/s): float32 precision (search.Real)
+        "sram_bytes": search.Real(*b.sram_bytes, log=True, unit=KIB),
         "freq_hz": search.Real(*b.freq_hz, log=True),
-        "dram_bandwidth_bytes_per_s": search.Real(*b.dram_bandwidth_bytes_per_s, log=True),
+        "dram_bandwidth_bytes_per_s": search.Real(*b.dram_bandwidth_bytes_per_s, log=True,
+                                                  unit=GB),
         "node_nm": search.Choice(list(b.node_nm)),
         "dataflow": search.Choice(list(b.dataflows)),
         "sparsity_support": search.Choice(list(b.sparsity_support)),

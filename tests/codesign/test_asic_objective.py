@@ -25,15 +25,15 @@ def test_both_entry_points_give_identical_objectives_on_random_designs():
                space.decode(space.sample(jax.random.key(7), 32)).items()}
     objs, _ = fam.make_asic_objective(cfg, wl, fam.stack_compressions([comp]),
                                       np.array([0.9]))(designs)
-    # the same designs in AsicSpec field names, categoricals as names
+    # the same designs in AsicSpec field names: sram_bytes sets all three buffers
     a = cfg["asic"]
-    sram = designs["sram_kib"] * np.float32(1024.0)
+    sram = designs["sram_bytes"]
     spec_designs = {
         "pe_rows": designs["pe_rows"], "pe_cols": designs["pe_cols"],
         "freq_hz": designs["freq_hz"], "node_nm": designs["node_nm"],
         "precision_scalable": designs["precision_scalable"],
         "ifmap_sram_bytes": sram, "filter_sram_bytes": sram, "ofmap_sram_bytes": sram,
-        "dram_bandwidth_bytes_per_s": designs["dram_gbps"] * np.float32(1e9),
+        "dram_bandwidth_bytes_per_s": designs["dram_bandwidth_bytes_per_s"],
         "dataflow": designs["dataflow"], "sparsity_support": designs["sparsity_support"]}
     generic = asic_space(dataflows=a["dataflows"])
     generic = type(generic)({**generic.params,
