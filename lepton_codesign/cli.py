@@ -262,7 +262,7 @@ def _search(args) -> int:
 
 
 def _report(args) -> int:
-    from lepton_codesign.search.report import write_report
+    from lepton_codesign.codesign.report import write_report
 
     for path in write_report(args.run_dir):
         print(path)

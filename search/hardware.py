@@ -19,8 +19,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -68,19 +68,86 @@ def asic_space(*, pe: tuple[int, int] = (4, 256),
     })
 
 
-def _code_tables(space: Space | None) -> dict[str, jax.Array]:
-    """Map a ``Choice`` index to ``AsicSpec``'s code when the options are names."""
+def code_tables(options: Mapping[str, Sequence[str]]) -> dict[str, jax.Array]:
+    """``{field: int32 array}`` mapping a ``Choice`` index to ``AsicSpec``'s code.
+
+    ``options``: the option names a space offers per categorical field (``dataflow``,
+    ``sparsity_support``), in the space's order.
+
+    Example:
+        >>> code_tables({"dataflow": ["is", "os"]})["dataflow"].tolist()
+        [2, 0]
+    """
     tables = {}
-    if space is None:
-        return tables
-    for name, p in space.params.items():
-        if name in _CATEGORICAL and isinstance(p, Choice) and not p.numeric:
-            names = _CATEGORICAL[name]
-            bad = [o for o in p.options if o not in names]
-            if bad:
-                raise ValueError(f"{name}: options {bad} not in {list(names)}")
-            tables[name] = jnp.asarray([names.index(o) for o in p.options], jnp.int32)
+    for name, opts in options.items():
+        if name not in _CATEGORICAL:
+            raise ValueError(f"{name}: not a categorical AsicSpec field; "
+                             f"choose from {list(_CATEGORICAL)}")
+        names = _CATEGORICAL[name]
+        bad = [o for o in opts if o not in names]
+        if bad:
+            raise ValueError(f"{name}: options {bad} not in {list(names)}")
+        tables[name] = jnp.asarray([names.index(o) for o in opts], jnp.int32)
     return tables
+
+
+def _code_tables(space: Space | None) -> dict[str, jax.Array]:
+    """Code tables of a space's categorical ``Choice`` parameters given by name."""
+    if space is None:
+        return {}
+    return code_tables({name: p.options for name, p in space.params.items()
+                        if name in _CATEGORICAL and isinstance(p, Choice) and not p.numeric})
+
+
+def design_spec(design: Mapping[str, Any], base: AsicSpec | None = None,
+                tables: Mapping[str, jax.Array] | None = None) -> AsicSpec:
+    """``AsicSpec`` of (a batch of) designs keyed by ``AsicSpec`` field names.
+
+    Numeric values become float32; a categorical field in ``tables`` is a ``Choice``
+    index mapped to its spec code, otherwise it is already a code (or a name). Fields
+    the design does not set come from ``base`` (default ``AsicSpec(16, 16)``).
+
+    Example:
+        >>> spec = design_spec({"pe_rows": [8, 32], "dataflow": [0, 1]},
+        ...                    tables=code_tables({"dataflow": ["is", "os"]}))
+        >>> spec.pe_rows.tolist(), spec.dataflow.tolist()
+        ([8.0, 32.0], [2, 0])
+    """
+    tables = tables or {}
+    kw = {}
+    for k, v in design.items():
+        if k in tables:
+            v = tables[k][jnp.asarray(v)]
+        elif k not in _CATEGORICAL:
+            v = jnp.asarray(v, jnp.float32)
+        kw[k] = v
+    return (base or AsicSpec(16, 16)).replace(**kw)
+
+
+def asic_scorer(workload: Workload, score: Callable, *, base: AsicSpec | None = None,
+                tables: Mapping[str, jax.Array] | None = None):
+    """The one ASIC design -> objectives builder (``asic_objective`` and co-design use it).
+
+    Returns ``scored(designs, compression, aux, smooth=False)``, not jitted (callers jit
+    it with their own pre-processing): the designs' specs (``design_spec``) evaluated in
+    one ``vmap`` over the batch, each ``Costs`` passed to ``score(costs, aux_i)`` ->
+    ``(objectives (k,), violation)``. ``compression`` and every leaf of ``aux`` either
+    have the designs' leading axis (one per design) or none (shared), told apart by
+    rank: a batched ``Compression`` has 2-D per-layer leaves.
+    """
+    def scored(designs, compression, aux, smooth: bool = False):
+        spec = design_spec(designs, base, tables)
+        spec_axes = jax.tree.map(lambda x: 0 if jnp.ndim(x) > 0 else None, spec)
+        comp_axes = (None if compression is None
+                     else jax.tree.map(lambda x: 0 if jnp.ndim(x) > 1 else None, compression))
+        aux_axes = jax.tree.map(lambda x: 0 if jnp.ndim(x) > 0 else None, aux)
+
+        def one(s, c, a):
+            return score(evaluate(workload, s, c, smooth=smooth), a)
+
+        return jax.vmap(one, in_axes=(spec_axes, comp_axes, aux_axes))(spec, compression, aux)
+
+    return scored
 
 
 def asic_objective(workload: Workload, compression: Compression | None = None, *,
@@ -110,19 +177,10 @@ def asic_objective(workload: Workload, compression: Compression | None = None, *
         raise ValueError(f"unknown cost fields {bad}; choose from {list(_COSTS_SCALARS)}")
     base = base or AsicSpec(16, 16)
     fields = {f.name for f in dataclasses.fields(AsicSpec) if f.name != "name"}
-    tables = _code_tables(space or asic_space())
     lim_names = tuple(limits or {})
     lim_vals = jnp.asarray([float(limits[k]) for k in lim_names], jnp.float32)
 
-    def one(design, smooth):
-        kw = {}
-        for k, v in design.items():
-            if k in tables:
-                v = tables[k][v]
-            elif k not in _CATEGORICAL:
-                v = jnp.asarray(v, jnp.float32)
-            kw[k] = v
-        c = evaluate(workload, base.replace(**kw), compression, smooth=smooth)
+    def score(c, _aux):
         objs = jnp.stack([getattr(c, o) for o in objectives])
         viol = 1.0 - jnp.asarray(c.feasible, jnp.float32)
         if lim_names:
@@ -130,15 +188,14 @@ def asic_objective(workload: Workload, compression: Compression | None = None, *
             viol = viol + jnp.sum(jnp.maximum(vals / lim_vals - 1.0, 0.0))
         return objs, viol
 
-    @functools.partial(jax.jit, static_argnums=1)
-    def batched(designs, smooth: bool):
-        return jax.vmap(functools.partial(one, smooth=smooth))(designs)
+    scored = asic_scorer(workload, score, base=base, tables=_code_tables(space or asic_space()))
+    batched = jax.jit(scored, static_argnums=3)
 
     def objective(designs, smooth: bool = False):
         unknown = set(designs) - fields
         if unknown:
             raise KeyError(f"designs set unknown AsicSpec fields {sorted(unknown)}")
-        return batched(dict(designs), bool(smooth))
+        return batched(dict(designs), compression, None, bool(smooth))
 
     objective.objective_names = tuple(objectives)
     return objective

@@ -199,3 +199,21 @@ def hypervolume(points: ArrayLike, ref: ArrayLike, *, mask: ArrayLike | None = N
         return _hv3d(p, ref)
     del key, num_samples  # the result is exact; see Args
     return _hv_exact_callback(p, ref)
+
+
+def knee_index(objs: np.ndarray, front: np.ndarray) -> int:
+    """Front point closest to the ideal point after per-objective normalisation.
+
+    Objectives spanning more than two decades are normalised in log space.
+    """
+    idx = np.flatnonzero(front)
+    if idx.size == 0:
+        return -1
+    f = objs[idx].astype(float)
+    for j in range(f.shape[1]):
+        col = f[:, j]
+        if np.all(col > 0) and col.max() / col.min() > 100:
+            f[:, j] = np.log10(col)
+    lo, hi = f.min(0), f.max(0)
+    z = (f - lo) / np.where(hi > lo, hi - lo, 1.0)
+    return int(idx[np.argmin(np.linalg.norm(z, axis=1))])

@@ -105,17 +105,42 @@ def objective(name: str, value: float | None) -> str:
     return plain(value)
 
 
-def hardware(key: str, value) -> str:
-    """Format a hardware setting by the unit in its key (``sram_kib_each``, ``node_nm``).
+def binary_bytes(value: float | None, sig: int = 3) -> str:
+    """A size in bytes with a binary prefix (B, KiB, MiB, GiB, TiB).
 
     Example:
-        >>> hardware("dram_gbps", 3.404), hardware("node_nm", 28.0), hardware("dataflow", "ws")
-        ('3.40 GB/s', '28 nm', 'ws')
+        >>> binary_bytes(54620.16), binary_bytes(512), binary_bytes(3 * 2**30)
+        ('53.3 KiB', '512 B', '3.00 GiB')
+    """
+    if _bad(value):
+        return MISSING
+    v = float(value)
+    for power, unit in ((4, "TiB"), (3, "GiB"), (2, "MiB"), (1, "KiB")):
+        if abs(v) >= 1024.0**power:
+            return f"{_digits(v / 1024.0**power, sig)} {unit}"
+    return f"{v:g} B"
+
+
+def hardware(key: str, value) -> str:
+    """Format a hardware setting by the unit in its key (``ifmap_sram_bytes``, ``node_nm``).
+
+    Keys ending ``_bytes`` take binary prefixes, ``_bytes_per_s`` decimal ones; the
+    ``_kib`` / ``_gbps`` keys of older results are still read.
+
+    Example:
+        >>> hardware("dram_bandwidth_bytes_per_s", 3.404e9), hardware("node_nm", 28.0)
+        ('3.40 GB/s', '28 nm')
+        >>> hardware("filter_sram_bytes", 14438.4), hardware("dataflow", "ws")
+        ('14.1 KiB', 'ws')
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
         return plain(value)
     if _bad(value):
         return MISSING
+    if key.endswith("_bytes_per_s"):
+        return si(value, "B/s")
+    if key.endswith("_bytes"):
+        return binary_bytes(value)
     if "_kib" in key:
         return f"{_digits(float(value), 3)} KiB"
     if key.endswith("_gbps"):

@@ -180,6 +180,8 @@ class Space:
         out = {}
         for name, p in self._items:
             d = {"kind": type(p).__name__.lower(), **dataclasses.asdict(p)}
+            if d.get("unit") == 1.0:  # the default: unchanged description (checkpoints)
+                del d["unit"]
             if isinstance(p, Choice):
                 d["options"] = [_py(o) for o in p.options]
             out[name] = d

@@ -77,7 +77,7 @@ def test_evaluate_csv_keeps_the_totals(capsys):
 def test_import_does_not_switch_the_matplotlib_backend():
     code = ("import matplotlib\nmatplotlib.use('svg')\n"
             "import lepton_codesign\nfrom lepton_codesign import codesign, compare\n"
-            "import lepton_codesign.search.report\n"
+            "import lepton_codesign.codesign.report\n"
             "assert matplotlib.get_backend().lower() == 'svg', matplotlib.get_backend()\n")
     res = _run(code)
     assert res.returncode == 0, res.stderr

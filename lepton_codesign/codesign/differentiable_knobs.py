@@ -1,9 +1,10 @@
 """Continuous ASIC knobs for the differentiable co-design mode, and the cost it descends.
 
 The five continuous knobs of the ASIC search space (``families.asic_space``):
-``pe_rows``, ``pe_cols``, ``sram_kib`` (each of the three buffers), ``freq_hz`` and
-``dram_gbps`` are relaxed to reals and parametrised in log space, bounded by the
-config's ranges: ``value = exp(log lo + (log hi - log lo) * sigmoid(u))`` with ``u``
+``pe_rows``, ``pe_cols``, ``sram_bytes`` (each of the three buffers), ``freq_hz`` and
+``dram_bandwidth_bytes_per_s`` are relaxed to reals and parametrised in log space,
+bounded by the config's ranges (``records.AsicBounds``, in ``AsicSpec`` units):
+``value = exp(log lo + (log hi - log lo) * sigmoid(u))`` with ``u``
 unconstrained (``u = 0`` is the geometric middle of the range). The categorical knobs
 (``node_nm``, ``dataflow``, ``sparsity_support``, ``precision_scalable``) are not
 differentiated; a ``Categorical`` choice is held fixed while training.
@@ -23,7 +24,7 @@ Example:
     >>> from lepton_codesign.codesign.config import default_config
     >>> kb = KnobBounds.from_config(default_config())
     >>> d = harden_knobs(kb, kb.values(jnp.zeros(5)))
-    >>> d["pe_rows"], d["sram_kib"]
+    >>> d["pe_rows"], d["sram_bytes"] / 1024
     (11, 64.0)
 """
 
@@ -39,11 +40,13 @@ import numpy as np
 
 from lepton_codesign import hw_models
 from lepton_codesign.codesign import families as fam
+from lepton_codesign.codesign.records import GB, KIB, AsicBounds
 
-KNOBS = ("pe_rows", "pe_cols", "sram_kib", "freq_hz", "dram_gbps")
-# Rounding resolution of each knob when hardened (design choices [A]).
-RESOLUTION = {"pe_rows": 1.0, "pe_cols": 1.0, "sram_kib": 1.0, "freq_hz": 1e6,
-              "dram_gbps": 0.1}
+KNOBS = ("pe_rows", "pe_cols", "sram_bytes", "freq_hz", "dram_bandwidth_bytes_per_s")
+# Rounding resolution of each knob when hardened (design choices [A]): whole PEs, 1 KiB,
+# 1 MHz, 0.1 GB/s.
+RESOLUTION = {"pe_rows": 1.0, "pe_cols": 1.0, "sram_bytes": KIB, "freq_hz": 1e6,
+              "dram_bandwidth_bytes_per_s": 0.1 * GB}
 PENALTY = 10.0  # weight of a constraint violation (in log units) in the loss [A]
 COST_METRICS = ("latency_s", "energy_j", "usd_per_1m_inferences", "cost_usd", "area_mm2")
 
@@ -57,8 +60,9 @@ class KnobBounds:
 
     @classmethod
     def from_config(cls, cfg: dict) -> KnobBounds:
-        a = cfg["asic"]
-        return cls(tuple(float(a[k][0]) for k in KNOBS), tuple(float(a[k][1]) for k in KNOBS))
+        b = AsicBounds.from_config(cfg)
+        pairs = [getattr(b, k) for k in KNOBS]
+        return cls(tuple(float(p[0]) for p in pairs), tuple(float(p[1]) for p in pairs))
 
     @property
     def log_lo(self) -> tuple[float, ...]:

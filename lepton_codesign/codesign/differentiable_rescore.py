@@ -21,8 +21,8 @@ from lepton_codesign import hw_models, search
 from lepton_codesign.codesign import differentiable_knobs as K
 from lepton_codesign.codesign import families as fam
 from lepton_codesign.codesign.devices import hardware_record
+from lepton_codesign.codesign.report_io import unique_labels
 from lepton_codesign.codesign.trials import compression_from_dict
-from lepton_codesign.search.report_io import unique_labels
 
 
 def _metrics_and_violation(cfg: dict, names: list[str], costs, acc):

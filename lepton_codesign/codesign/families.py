@@ -7,8 +7,11 @@
 * ``fpga`` / ``gpu``: every (device, operating point) pair is evaluated (devices are
   presets or spec files): a handful of discrete choices, enumerated exactly.
 
-All numbers are exact (``smooth=False``) and every point records the settings that
-reproduce it (``hardware`` dict + operating-point name; ``hardware_label`` names it).
+All numbers are exact (``smooth=False``) and every point is a ``records.ScoredDesign``
+whose ``HardwareDesign`` (``AsicSpec`` field names) reproduces it with the operating-point
+name (``hardware_label`` names it). Decoded ASIC designs are keyed by ``AsicSpec`` field
+names too, except ``sram_bytes`` (each of the three buffers, ``records.SRAM_FIELDS``) and
+``point`` (the operating point's index).
 
 Example:
     >>> objective_vector({"error": 0.1, "latency_s": 2.0}, ["error", "latency_s"])
@@ -26,7 +29,17 @@ import numpy as np
 from lepton_codesign import hw_models, search
 from lepton_codesign.codesign.devices import hardware_label as hardware_label  # re-export
 from lepton_codesign.codesign.devices import hardware_record
+from lepton_codesign.codesign.records import (
+    GB,
+    KIB,
+    SRAM_FIELDS,
+    AsicBounds,
+    HardwareDesign,
+    ScoredDesign,
+)
 from lepton_codesign.hw_models.compression import Compression
+from lepton_codesign.search.hardware import asic_scorer as asic_scorer_of
+from lepton_codesign.search.hardware import code_tables, design_spec
 
 
 def objective_vector(values: dict, names: Sequence[str]) -> list[float]:
@@ -51,38 +64,40 @@ def _violation(cfg: dict, accuracy, costs) -> jax.Array:
 
 
 def asic_space(cfg: dict, point_names: Sequence[str]) -> search.Space:
-    a = cfg["asic"]
+    """ASIC knobs (``records.AsicBounds``) x operating point, as a ``search.Space``."""
+    b = AsicBounds.from_config(cfg)
     return search.Space({
-        "pe_rows": search.Integer(*a["pe_rows"]),
-        "pe_cols": search.Integer(*a["pe_cols"]),
-        "sram_kib": search.Real(*a["sram_kib"], log=True),
-        "freq_hz": search.Real(*a["freq_hz"], log=True),
-        "dram_gbps": search.Real(*a["dram_gbps"], log=True),
-        "node_nm": search.Choice(list(a["node_nm"])),
-        "dataflow": search.Choice(list(a["dataflows"])),
-        "sparsity_support": search.Choice(list(a["sparsity_support"])),
-        "precision_scalable": search.Choice(list(a["precision_scalable"])),
+        "pe_rows": search.Integer(*b.pe_rows),
+        "pe_cols": search.Integer(*b.pe_cols),
+        # decoded in the config's units (KiB, GB/s): float32 precision (search.Real)
+        "sram_bytes": search.Real(*b.sram_bytes, log=True, unit=KIB),
+        "freq_hz": search.Real(*b.freq_hz, log=True),
+        "dram_bandwidth_bytes_per_s": search.Real(*b.dram_bandwidth_bytes_per_s, log=True,
+                                                  unit=GB),
+        "node_nm": search.Choice(list(b.node_nm)),
+        "dataflow": search.Choice(list(b.dataflows)),
+        "sparsity_support": search.Choice(list(b.sparsity_support)),
+        "precision_scalable": search.Choice(list(b.precision_scalable)),
         "point": search.Choice(list(point_names)),
     })
 
 
-def asic_spec_from_design(d: dict) -> hw_models.AsicSpec:
-    """``AsicSpec`` of decoded ASIC design(s); categorical fields already spec codes.
+def _spec_design(d: dict) -> dict:
+    """A decoded design in ``AsicSpec`` field names: ``sram_bytes`` sets the three
+    buffers, ``point`` is dropped."""
+    out = {k: v for k, v in d.items() if k not in ("sram_bytes", "point")}
+    if "sram_bytes" in d:
+        out.update({f: d["sram_bytes"] for f in SRAM_FIELDS})
+    return out
 
-    The three SCALE-Sim buffers get ``sram_kib`` each.
+
+def asic_spec_from_design(d: dict, tables: dict | None = None) -> hw_models.AsicSpec:
+    """``AsicSpec`` of decoded ASIC design(s) (``search.hardware.design_spec``).
+
+    Keys are ``AsicSpec`` fields (or ``sram_bytes`` for all three buffers); categorical
+    fields are spec codes or names, or ``Choice`` indices mapped by ``tables``.
     """
-    sram = jnp.asarray(d["sram_kib"], jnp.float32) * 1024.0
-    return hw_models.AsicSpec(
-        pe_rows=jnp.asarray(d["pe_rows"], jnp.float32),
-        pe_cols=jnp.asarray(d["pe_cols"], jnp.float32),
-        dataflow=jnp.asarray(d["dataflow"], jnp.int32),
-        freq_hz=jnp.asarray(d["freq_hz"], jnp.float32),
-        ifmap_sram_bytes=sram, filter_sram_bytes=sram, ofmap_sram_bytes=sram,
-        dram_bandwidth_bytes_per_s=jnp.asarray(d["dram_gbps"], jnp.float32) * 1e9,
-        node_nm=jnp.asarray(d["node_nm"], jnp.float32),
-        precision_scalable=jnp.asarray(d["precision_scalable"], jnp.float32),
-        sparsity_support=jnp.asarray(d["sparsity_support"], jnp.int32),
-    )
+    return design_spec(_spec_design(d), hw_models.AsicSpec(16, 16), tables)
 
 
 def stack_compressions(comps: Sequence[Compression]) -> Compression:
@@ -111,27 +126,21 @@ def asic_scorer(cfg, workload):
     call it, so each shape compiles once per run.
     """
     names = cfg["objectives"]["names"]
-    df_codes = jnp.asarray([hw_models.asic_spec.DATAFLOWS.index(v)
-                            for v in cfg["asic"]["dataflows"]])
-    sp_codes = jnp.asarray([hw_models.asic_spec.SPARSITY_SUPPORT.index(v)
-                            for v in cfg["asic"]["sparsity_support"]])
+    tables = code_tables({"dataflow": cfg["asic"]["dataflows"],
+                          "sparsity_support": cfg["asic"]["sparsity_support"]})
 
-    def one(spec, comp, a):
-        costs = hw_models.evaluate(workload, spec, comp)
+    def score(costs, a):
         m = _metrics(costs, a)
         objs = jnp.stack([jnp.asarray(m[n], jnp.float32) for n in names])
         return objs, _violation(cfg, a, costs)
 
+    scored = asic_scorer_of(workload, score, base=hw_models.AsicSpec(16, 16), tables=tables)
+
     @jax.jit
     def objective(designs: dict, comps: Compression, acc: jax.Array):
-        d = dict(designs)
-        d["dataflow"] = df_codes[designs["dataflow"]]
-        d["sparsity_support"] = sp_codes[designs["sparsity_support"]]
         idx = designs["point"]
         comp = jax.tree.map(lambda x: x[idx], comps)
-        spec = asic_spec_from_design(d)
-        spec_axes = jax.tree.map(lambda x: 0 if jnp.ndim(x) > 0 else None, spec)
-        return jax.vmap(one, in_axes=(spec_axes, 0, 0))(spec, comp, acc[idx])
+        return scored(_spec_design(designs), comp, acc[idx])
 
     return objective
 
@@ -150,35 +159,36 @@ def preset_scorer(cfg, workload, spec):
     return score
 
 
-def describe_asic(cfg, design: dict) -> dict:
-    """Plain settings of one decoded ASIC design (for results and reproduction)."""
+def asic_design(cfg, design: dict) -> HardwareDesign:
+    """The record of one decoded ASIC design (categorical knobs as option indices)."""
     a = cfg["asic"]
-    return {"pe_rows": int(design["pe_rows"]), "pe_cols": int(design["pe_cols"]),
-            "sram_kib_each": round(float(design["sram_kib"]), 2),
-            "freq_hz": float(design["freq_hz"]), "dram_gbps": round(float(design["dram_gbps"]), 3),
-            "node_nm": float(design["node_nm"]),
-            "dataflow": a["dataflows"][int(design["dataflow"])],
-            "sparsity_support": a["sparsity_support"][int(design["sparsity_support"])],
-            "precision_scalable": int(design["precision_scalable"])}
+    values = {**_spec_design(design), "dataflow": a["dataflows"][int(design["dataflow"])],
+              "sparsity_support": a["sparsity_support"][int(design["sparsity_support"])]}
+    return HardwareDesign.asic(values)
 
 
-def _score_spec(cfg, family: str, hardware: dict, spec, workload, comps, accuracy,
-                point_names) -> list[dict]:
+def describe_asic(cfg, design: dict) -> dict:
+    """Plain settings of one decoded ASIC design (``asic_design(...).to_json()``)."""
+    return asic_design(cfg, design).to_json()
+
+
+def _score_spec(cfg, hardware: HardwareDesign, spec, workload, comps, accuracy,
+                point_names) -> list[ScoredDesign]:
     names = cfg["objectives"]["names"]
     out = []
     for comp, acc, pname in zip(comps, accuracy, point_names, strict=True):
         costs = hw_models.evaluate(workload, spec, comp)
         m = _metrics(costs, acc)
         viol = np.asarray(_violation(cfg, jnp.float32(acc), costs))
-        out.append({"family": family, "hardware": dict(hardware), "point": pname,
-                    "objectives": objective_vector(m, names),
-                    "violation": float(np.maximum(viol, 0).sum()),
-                    "feasible": bool(np.asarray(costs.feasible))})
+        out.append(ScoredDesign(hardware, pname, tuple(objective_vector(m, names)),
+                                float(np.maximum(viol, 0).sum()),
+                                bool(np.asarray(costs.feasible))))
     return out
 
 
 def enumerate_presets(cfg, family: str, workload, comps: Sequence[Compression],
-                      accuracy: Sequence[float], point_names: Sequence[str]) -> list[dict]:
+                      accuracy: Sequence[float],
+                      point_names: Sequence[str]) -> list[ScoredDesign]:
     """Evaluate every (device, operating point) pair of an FPGA or GPU family.
 
     Devices are preset names or spec files (``cfg[family]["devices"]``, resolved by
@@ -187,39 +197,38 @@ def enumerate_presets(cfg, family: str, workload, comps: Sequence[Compression],
     out = []
     for dev in cfg[family]["devices"]:
         spec = hw_models.resolve_spec(dev)
-        out += _score_spec(cfg, family, hardware_record(dev, spec), spec, workload, comps,
-                           accuracy, point_names)
+        out += _score_spec(cfg, HardwareDesign.device(family, hardware_record(dev, spec)),
+                           spec, workload, comps, accuracy, point_names)
     return out
 
 
 def evaluate_seeds(cfg, workload, comps: Sequence[Compression], accuracy: Sequence[float],
-                   point_names: Sequence[str]) -> list[dict]:
+                   point_names: Sequence[str]) -> list[ScoredDesign]:
     """Every ``[asic] seeds`` design at every operating point, exactly as specified.
 
     The seed's own spec is evaluated (all its fields, inside the search bounds or not);
-    points have family ``asic`` and ``hardware = {**hardware_record, "seed": True}``.
+    their ``HardwareDesign`` names the device, with ``seed=True``.
     """
     out = []
     for seed in cfg["asic"]["seeds"]:
         spec = hw_models.resolve_spec(seed)
-        out += _score_spec(cfg, "asic", {**hardware_record(seed, spec), "seed": True}, spec,
-                           workload, comps, accuracy, point_names)
+        hardware = HardwareDesign.device("asic", {**hardware_record(seed, spec), "seed": True})
+        out += _score_spec(cfg, hardware, spec, workload, comps, accuracy, point_names)
     return out
 
 
 def seed_design(spec: hw_models.AsicSpec) -> dict:
     """The search knobs of an ASIC spec (labels for categoricals; one-row arrays).
 
-    The design space has one ``sram_kib`` for all three buffers: a seed maps to their
+    The design space has one ``sram_bytes`` for all three buffers: a seed maps to their
     mean (same total on-chip SRAM). Fields that are not knobs (``pe_bits``, costs, ...)
     keep the defaults in the search, so only ``evaluate_seeds`` scores the seed exactly.
     """
     d = spec.describe()
-    sram = (d["ifmap_sram_bytes"] + d["filter_sram_bytes"] + d["ofmap_sram_bytes"]) / 3
-    return {"pe_rows": [d["pe_rows"]], "pe_cols": [d["pe_cols"]], "sram_kib": [sram / 1024],
-            "freq_hz": [d["freq_hz"]], "dram_gbps": [d["dram_bandwidth_bytes_per_s"] / 1e9],
-            "node_nm": [d["node_nm"]], "dataflow": [d["dataflow"]],
-            "sparsity_support": [d["sparsity_support"]],
+    knobs = ("pe_rows", "pe_cols", "freq_hz", "dram_bandwidth_bytes_per_s", "node_nm",
+             "dataflow", "sparsity_support")
+    return {**{k: [d[k]] for k in knobs},
+            "sram_bytes": [sum(d[f] for f in SRAM_FIELDS) / len(SRAM_FIELDS)],
             "precision_scalable": [int(d["precision_scalable"])]}
 
 

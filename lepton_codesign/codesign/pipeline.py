@@ -15,7 +15,7 @@ directory and resumes only a run of the same config, code and data):
    presets x operating points. All numbers are exact.
 4. **Front**: all points together, constrained non-dominated sort; the knee of the
    front is the chosen design, re-scored with its per-layer breakdown.
-5. ``results.json`` + ``search.report.write_report`` (plots, ``front.csv``, ``report.md``).
+5. ``results.json`` + ``codesign.report.write_report`` (plots, ``front.csv``, ``report.md``).
 
 Example:
     >>> res = codesign(config=default_config())  # doctest: +SKIP
@@ -41,12 +41,14 @@ from lepton_codesign.codesign import families as fam
 from lepton_codesign.codesign.config import OBJECTIVES, default_config, validate_config
 from lepton_codesign.codesign.devices import spec_of_record
 from lepton_codesign.codesign.executor import make_executor
+from lepton_codesign.codesign.records import HardwareDesign, ScoredDesign
+from lepton_codesign.codesign.report import write_report
+from lepton_codesign.codesign.report_io import unique_labels
 from lepton_codesign.codesign.rundir import RunDir, RunDirError, code_fingerprint
 from lepton_codesign.codesign.trials import compression_from_dict, run_trial
 from lepton_codesign.codesign.userdata import check_user_data, dataset_provenance
 from lepton_codesign.search.checkpoint import CheckpointError
-from lepton_codesign.search.report import knee_index, write_report
-from lepton_codesign.search.report_io import unique_labels
+from lepton_codesign.search.pareto import knee_index
 from lepton_codesign.tables import layer_rows
 
 log = logging.getLogger(__name__)
@@ -109,7 +111,7 @@ def _run_trials(cfg, model, executor, rd: RunDir | None, progress: bool,
 
 
 def _asic_points(cfg, workload, comps, acc, names, run_dir, key, progress,
-                 scorer=None) -> tuple[list, list]:
+                 scorer=None) -> tuple[list[ScoredDesign], list]:
     space = fam.asic_space(cfg, names)
     objective = fam.make_asic_objective(cfg, workload, fam.stack_compressions(comps), acc,
                                         scorer)
@@ -124,11 +126,10 @@ def _asic_points(cfg, workload, comps, acc, names, run_dir, key, progress,
     points = []
     for i in range(len(res.objectives)):
         d = {k: v[i] for k, v in designs.items()}
-        points.append({"family": "asic", "hardware": fam.describe_asic(cfg, d),
-                       "point": names[int(d["point"])],
-                       "objectives": [float(x) for x in np.asarray(res.objectives[i])],
-                       "violation": float(max(viol[i], 0.0)),
-                       "feasible": bool(np.asarray(res.feasible)[i])})
+        points.append(ScoredDesign(fam.asic_design(cfg, d), names[int(d["point"])],
+                                   tuple(float(x) for x in np.asarray(res.objectives[i])),
+                                   float(max(viol[i], 0.0)),
+                                   bool(np.asarray(res.feasible)[i])))
     # hypervolume in raw units is a product of tiny numbers (s x J x $): report it as a
     # fraction of the final value, which is what the convergence plot needs.
     final = float(res.hv_history[-1]) if len(res.hv_history) else 0.0
@@ -157,23 +158,19 @@ def compression_summary(trial: dict, workload) -> dict:
             "act_bits": "/".join(str(int(b)) for b in comp["act_bits"])}
 
 
-def _spec_of(cfg, point: dict):
+def _spec_of(point: dict):
     """The spec a result point was scored with, rebuilt from its ``hardware`` record.
 
     Presets and spec files (devices, ASIC seeds) are resolved from the recorded source
-    (``devices.spec_of_record``); searched ASIC designs from their knob values.
+    (``devices.spec_of_record``); searched ASIC designs from their ``AsicSpec`` fields
+    (``records.HardwareDesign``, which also reads an older version's keys).
     """
     spec = spec_of_record(point["hardware"])
     if spec is not None:
         return spec
     if point["family"] == "asic":
-        h = point["hardware"]
-        d = {k: h[k] for k in ("pe_rows", "pe_cols", "freq_hz", "dram_gbps", "node_nm",
-                               "precision_scalable")}
-        d["sram_kib"] = h["sram_kib_each"]
-        d["dataflow"] = hw_models.asic_spec.DATAFLOWS.index(h["dataflow"])
-        d["sparsity_support"] = hw_models.asic_spec.SPARSITY_SUPPORT.index(h["sparsity_support"])
-        return fam.asic_spec_from_design(d)
+        return fam.asic_spec_from_design(
+            dict(HardwareDesign.from_json("asic", point["hardware"]).spec))
     raise ValueError(f"point {point.get('id', '?')}: hardware {point['hardware']} names no spec")
 
 
@@ -262,7 +259,8 @@ def _codesign(cfg, data, prov, rd: RunDir | None, executor, address, progress,
             raise RuntimeError(f"trial {t['name']}: layers {t['layers']} do not match the "
                                f"workload {workload.names}")
     key = jax.random.key(cfg["run"]["seed"])
-    points, hv_history = [], {}
+    scored: list[ScoredDesign] = []
+    hv_history = {}
     families = cfg["hardware"]["families"]
     if "asic" in families:
         try:
@@ -270,10 +268,11 @@ def _codesign(cfg, data, prov, rd: RunDir | None, executor, address, progress,
                                                     key, progress, shared.get("asic_scorer"))
         except CheckpointError as err:
             raise RunDirError(f"{err}; the finished trials in trials.jsonl are kept") from None
-        points += asic
+        scored += asic
     for family in ("fpga", "gpu"):
         if family in families:
-            points += fam.enumerate_presets(cfg, family, workload, comps, acc, names)
+            scored += fam.enumerate_presets(cfg, family, workload, comps, acc, names)
+    points = [s.to_json() for s in scored]  # result points: ids, labels, flags added below
     objs = np.array([p["objectives"] for p in points], float)
     viol = np.array([p["violation"] + (0.0 if p["feasible"] else 1.0) for p in points])
     ok = np.all(np.isfinite(objs), axis=1)
@@ -297,7 +296,7 @@ def _codesign(cfg, data, prov, rd: RunDir | None, executor, address, progress,
     if k >= 0:
         c = points[k]
         comp = comps[names.index(c["point"])]
-        costs = hw_models.evaluate(workload, _spec_of(cfg, c), comp)
+        costs = hw_models.evaluate(workload, _spec_of(c), comp)
         layers = layer_rows(workload, costs, ops=False)  # one row per layer, as below
         for key in ("energy_mac_j", "energy_sram_j", "energy_dram_j", "energy_leak_j"):
             for row, v in zip(layers, np.asarray(getattr(costs, key)).reshape(-1), strict=False):

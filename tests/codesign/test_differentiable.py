@@ -11,7 +11,6 @@ from flax import nnx
 
 from lepton_codesign import hw_models
 from lepton_codesign.codesign import differentiable_knobs as K
-from lepton_codesign.codesign import families as fam
 from lepton_codesign.codesign.config import validate_config
 from lepton_codesign.codesign.differentiable import differentiable_codesign, lambda_sequence
 from lepton_codesign.codesign.trials import compression_from_dict
@@ -112,14 +111,10 @@ def test_two_lambda_run_is_rescored_exactly_and_lambda_buys_cheaper_hardware():
     for p in asic:  # exact: the hardened knobs' spec re-evaluated with smooth=False
         h = p["hardware"]
         assert isinstance(h["pe_rows"], int) and isinstance(h["pe_cols"], int)
-        d = {k: h[k] for k in ("pe_rows", "pe_cols", "freq_hz", "dram_gbps", "node_nm",
-                               "precision_scalable")}
-        d["sram_kib"] = h["sram_kib_each"]
-        d["dataflow"] = hw_models.asic_spec.DATAFLOWS.index(h["dataflow"])
-        d["sparsity_support"] = hw_models.asic_spec.SPARSITY_SUPPORT.index(
-            h["sparsity_support"])
+        assert h["ifmap_sram_bytes"] == h["filter_sram_bytes"] == h["ofmap_sram_bytes"]
+        spec = hw_models.AsicSpec(**{k: v for k, v in h.items() if k != "trained_categorical"})
         t = by_name[p["point"]]
-        costs = hw_models.evaluate(workload, fam.asic_spec_from_design(d),
+        costs = hw_models.evaluate(workload, spec,
                                    compression_from_dict(t["compression"]), smooth=False)
         np.testing.assert_allclose(p["objectives"][1:], [
             float(costs.total_latency_s), float(costs.total_energy_j),

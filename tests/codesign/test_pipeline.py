@@ -74,7 +74,7 @@ def test_points_rescore_exactly_from_saved_settings(tiny_run):
     wl = extract_workload(model, x)
     names = saved["run"]["settings"]["objectives"]["names"]
     for p in saved["points"][:5] + saved["points"][-4:]:
-        spec = pipeline._spec_of(saved["run"]["settings"], p)
+        spec = pipeline._spec_of(p)
         comp = compression_from_dict(trials[p["point"]]["compression"])
         costs = hw_models.evaluate(wl, spec, comp)
         metrics = {"error": 1 - trials[p["point"]]["accuracy"],

@@ -34,16 +34,17 @@ def test_seeds_are_scored_exactly_at_every_point(workload):
     cfg = validate_config({"asic": {"seeds": ["gemmini-like", "eyeriss-like"]}})
     comps, acc = _comps(workload), [0.9, 0.8]
     pts = fam.evaluate_seeds(cfg, workload, comps, acc, NAMES)
-    assert [(p["hardware"]["preset"], p["point"]) for p in pts] == [
+    assert [(p.hardware.preset, p.point) for p in pts] == [
         ("gemmini-like", "dense"), ("gemmini-like", "sparse"),
         ("eyeriss-like", "dense"), ("eyeriss-like", "sparse")]
     for p in pts:
-        assert p["family"] == "asic" and p["hardware"]["seed"] is True
-        spec = pipeline._spec_of(cfg, p)
-        assert spec == hw_models.preset(p["hardware"]["preset"])
-        costs = hw_models.evaluate(workload, spec, comps[NAMES.index(p["point"])])
-        assert p["objectives"][1] == pytest.approx(float(costs.total_latency_s), rel=1e-6)
-        assert all(np.isfinite(p["objectives"]))
+        assert p.family == "asic" and p.hardware.seed is True
+        assert p.to_json()["hardware"] == {"preset": p.hardware.preset, "seed": True}
+        spec = pipeline._spec_of(p.to_json())
+        assert spec == hw_models.preset(p.hardware.preset)
+        costs = hw_models.evaluate(workload, spec, comps[NAMES.index(p.point)])
+        assert p.objectives[1] == pytest.approx(float(costs.total_latency_s), rel=1e-6)
+        assert all(np.isfinite(p.objectives))
 
 
 def test_only_seeds_inside_the_bounds_are_injected(workload):
@@ -56,7 +57,8 @@ def test_only_seeds_inside_the_bounds_are_injected(workload):
     assert np.asarray(d["pe_rows"]).tolist() == [16, 16]
     assert np.asarray(d["point"]).tolist() == [0, 1]
     assert [cfg["asic"]["dataflows"][i] for i in np.asarray(d["dataflow"])] == ["ws", "ws"]
-    np.testing.assert_allclose(np.asarray(d["sram_kib"]), (64 + 64 + 128) / 3, rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(d["sram_bytes"]), (64 + 64 + 128) / 3 * 1024,
+                               rtol=1e-4)
     narrow = validate_config({"asic": {"seeds": ["gemmini-like"], "pe_rows": [32, 64]}})
     assert fam.seed_cube(narrow, fam.asic_space(narrow, NAMES), NAMES) is None
 
@@ -102,6 +104,6 @@ def test_pipeline_with_seeds_and_a_spec_file_device(tmp_path):
     wl = extract_workload(*build_model("mlp", features=saved["trials"][0]["features"]))
     for label in ("s75-int4 @ gemmini-like", "s75-int4 @ my-t4"):
         p = by_label[label]
-        costs = hw_models.evaluate(wl, pipeline._spec_of(saved["run"]["settings"], p), comp)
+        costs = hw_models.evaluate(wl, pipeline._spec_of(p), comp)
         i = saved["run"]["settings"]["objectives"]["names"].index("latency_s")
         assert p["objectives"][i] == pytest.approx(float(costs.total_latency_s), rel=1e-5)

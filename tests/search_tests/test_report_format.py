@@ -54,7 +54,11 @@ def test_dollars_and_objectives_by_unit_in_name():
 
 def test_hardware_settings_by_unit_in_key():
     assert fmt.hardware("freq_hz", 2.43e8) == "243 MHz"
-    assert fmt.hardware("dram_gbps", 3.404) == "3.40 GB/s"
+    assert fmt.hardware("dram_bandwidth_bytes_per_s", 3.404e9) == "3.40 GB/s"
+    assert fmt.hardware("ifmap_sram_bytes", 14.1 * 1024) == "14.1 KiB"
+    assert fmt.hardware("rf_psum_bytes", 48) == "48 B"
+    assert fmt.hardware("dram_capacity_bytes", 2 * 2**30) == "2.00 GiB"
+    assert fmt.hardware("dram_gbps", 3.404) == "3.40 GB/s"  # keys of older results
     assert fmt.hardware("sram_kib_each", 14.1) == "14.1 KiB"
     assert fmt.hardware("node_nm", 28.0) == "28 nm"
     assert fmt.hardware("dataflow", "ws") == "ws"

@@ -111,7 +111,8 @@ def test_validate_rejects_unknown_and_missing():
     lambda: search.Integer(3, 2), lambda: search.Integer(0, 4, log=True),
     lambda: search.Choice([]), lambda: search.Choice(["a", "a"]),
     lambda: search.Real(0, 1, size=0), lambda: search.Space({}),
-    lambda: search.Space({"x": (0, 1)}),
+    lambda: search.Space({"x": (0, 1)}), lambda: search.Real(1.0, 2.0, unit=0.0),
+    lambda: search.Real(1.0, 2.0, unit=float("nan")),
 ])
 def test_bad_parameters_raise(make):
     with pytest.raises((ValueError, TypeError)):
@@ -128,3 +129,24 @@ def test_to_dict_round_trip_and_hashable():
     assert again == SPACE and hash(again) == hash(SPACE)
     with pytest.raises(AttributeError):
         SPACE.dim = 3
+
+
+def test_real_unit_decodes_in_that_unit_and_round_trips():
+    u = jax.random.uniform(jax.random.key(2), (256, 1))
+    in_gb = search.Real(2.0, 32.0, log=True).decode(u)
+    p = search.Real(2e9, 32e9, log=True, unit=1e9)
+    x = p.decode(u)
+    # bit-identical to decoding in GB/s and scaling in float32 (what the unit is for)
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(in_gb * 1e9))
+    assert float(x.min()) >= 2e9 * (1 - 1e-6) and float(x.max()) <= 32e9 * (1 + 1e-6)
+    np.testing.assert_allclose(np.asarray(p.encode(x)), np.asarray(u), atol=2e-6)
+    in_bytes = search.Real(2e9, 32e9, log=True).decode(u)  # the coarser map, for contrast
+    assert not np.array_equal(np.asarray(in_bytes), np.asarray(x))
+
+
+def test_real_unit_is_serialised_only_when_set():
+    plain = search.Space({"x": search.Real(1.0, 2.0)}).to_dict()
+    assert "unit" not in plain["x"]  # descriptions (checkpoint fingerprints) unchanged
+    space = search.Space({"x": search.Real(1024.0, 2048.0, log=True, unit=1024.0)})
+    d = space.to_dict()
+    assert d["x"]["unit"] == 1024.0 and search.Space.from_dict(d) == space

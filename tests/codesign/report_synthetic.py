@@ -32,8 +32,10 @@ def results(n_asic: int = 12, seed: int = 0) -> dict:
                        else "dense-int8",
                        "label": "s80-int8 @ ASIC 8x8 os 28nm" if i in (2, 4) else
                        f"{'s80' if front else 'dense'}-int8 @ ASIC {8 + i}x8 ws 28nm",
-                       "hardware": {"pe_rows": 8 + i, "pe_cols": 8, "sram_kib_each": 14.1,
-                                    "freq_hz": 2.43e8, "dram_gbps": 3.404, "node_nm": 28.0,
+                       "hardware": {"pe_rows": 8 + i, "pe_cols": 8,
+                                    "ifmap_sram_bytes": 14438.4, "filter_sram_bytes": 14438.4,
+                                    "ofmap_sram_bytes": 14438.4, "freq_hz": 2.43e8,
+                                    "dram_bandwidth_bytes_per_s": 3.404e9, "node_nm": 28.0,
                                     "dataflow": "ws"},
                        "compression": {"point": "s80-int8" if front else "dense-int8"},
                        "objectives": objs, "violation": 0.0, "feasible": True,

@@ -11,10 +11,10 @@ caller of ``write_results``) with this schema::
      "chosen": [{"id", "why", "layers": [{"layer", "latency_s", "energy_j", "bound"}]}]}
 
 (``trials`` may add each operating point's per-layer compression; see ``report_html``.)
-``search.report_io.load_results`` validates it first. ``write_report(run_dir)`` renders
+``codesign.report_io.load_results`` validates it first. ``write_report(run_dir)`` renders
 PNGs with matplotlib's object-oriented API on an Agg canvas (no pyplot, so a notebook's
 backend is left alone), ``front.csv``, ``report.md`` and the interactive, self-contained
-``report.html`` (``search.report_html``). Every file name derived from the data is
+``report.html`` (``codesign.report_html``). Every file name derived from the data is
 sanitised (``report_io.safe_filename``), so nothing is written outside ``run_dir``.
 
 Example:
@@ -29,42 +29,17 @@ import json
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
+from lepton_codesign.codesign.report_io import inside, load_results, unique_labels
+from lepton_codesign.codesign.report_tradeoff import compression_text, joint_section, tradeoff_plots
 from lepton_codesign.search import report_format as fmt
-from lepton_codesign.search.report_io import inside, load_results, unique_labels
-from lepton_codesign.search.report_tradeoff import compression_text, joint_section, tradeoff_plots
+from lepton_codesign.search.pareto import knee_index as knee_index  # re-export
+from lepton_codesign.search.plotting import figure as _figure
+from lepton_codesign.search.plotting import save as _save
+from lepton_codesign.search.plotting import tex_safe as _tex_safe
+from lepton_codesign.search.plotting import use_log as _use_log
 
 _FAMILY_COLORS = {"asic": "tab:blue", "fpga": "tab:orange", "gpu": "tab:green"}
-
-
-def knee_index(objs: np.ndarray, front: np.ndarray) -> int:
-    """Front point closest to the ideal point after per-objective normalisation.
-
-    Objectives spanning more than two decades are normalised in log space.
-    """
-    idx = np.flatnonzero(front)
-    if idx.size == 0:
-        return -1
-    f = objs[idx].astype(float)
-    for j in range(f.shape[1]):
-        col = f[:, j]
-        if np.all(col > 0) and col.max() / col.min() > 100:
-            f[:, j] = np.log10(col)
-    lo, hi = f.min(0), f.max(0)
-    z = (f - lo) / np.where(hi > lo, hi - lo, 1.0)
-    return int(idx[np.argmin(np.linalg.norm(z, axis=1))])
-
-
-def _tex_safe(text: str) -> str:
-    """Data-derived text: escape ``$`` so that matplotlib never parses it as mathtext."""
-    return str(text).replace("$", r"\$")
-
-
-def _use_log(values: np.ndarray) -> bool:
-    v = values[np.isfinite(values)]
-    return bool(v.size and np.all(v > 0) and v.max() / v.min() > 100)
 
 
 def _scatter(ax, res: dict, i: int, j: int, annotate: bool = True) -> None:
@@ -110,18 +85,6 @@ def _scatter(ax, res: dict, i: int, j: int, annotate: bool = True) -> None:
     if _use_log(objs[feas, j]):
         ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
-
-
-def _figure(**kw) -> Figure:
-    """A figure on its own Agg canvas: no pyplot state, no global backend switch."""
-    fig = Figure(**kw)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Figure, path: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
 
 
 def _pairs_plot(res: dict, path: Path) -> None:
@@ -276,9 +239,9 @@ def write_report(run_dir: str | Path) -> list[Path]:
 
     Raises:
         FileNotFoundError: no ``results.json``.
-        search.report_io.ResultsError: ``results.json`` is malformed (names file and key).
+        codesign.report_io.ResultsError: ``results.json`` is malformed (names file and key).
     """
-    from lepton_codesign.search.report_html import write_html  # bokeh: only when reporting
+    from lepton_codesign.codesign.report_html import write_html  # bokeh: only when reporting
 
     run_dir = Path(run_dir)
     res = load_results(run_dir)

@@ -12,17 +12,18 @@ import sys
 from pathlib import Path
 
 import pytest
-import report_synthetic as rs
 
-from lepton_codesign.search import report_io
-from lepton_codesign.search.report import write_report
-from lepton_codesign.search.report_html import build
+from lepton_codesign.codesign import report_io
+from lepton_codesign.codesign.report import write_report
+from lepton_codesign.codesign.report_html import build
+
+from . import report_synthetic as rs
 
 
 def test_report_leaves_the_matplotlib_backend_alone(tmp_path):
     rs.write(tmp_path / "run")
     code = ("import matplotlib, sys\n"
-            "from lepton_codesign.search.report import write_report\n"
+            "from lepton_codesign.codesign.report import write_report\n"
             f"write_report({str(tmp_path / 'run')!r})\n"
             "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)\n")
     env = {**os.environ, "MPLBACKEND": "pdf"}  # a headless backend that is not Agg

@@ -47,7 +47,7 @@ def _staircase(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def tradeoff_plots(res: dict, run_dir: Path, figure, save, colors: dict, tex) -> list[str]:
     """``tradeoff_<family>.png``: error vs each cost objective; returns the file names.
 
-    ``figure`` / ``save`` / ``tex`` are ``search.report``'s figure factory, saver and
+    ``figure`` / ``save`` / ``tex`` are ``codesign.report``'s figure factory, saver and
     mathtext escaper (passed in to keep one rendering convention).
     """
     names = [o["name"] for o in res["objectives"]]
@@ -88,7 +88,7 @@ def tradeoff_plots(res: dict, run_dir: Path, figure, save, colors: dict, tex) ->
 
 
 def _safe(name: str) -> str:
-    from lepton_codesign.search.report_io import safe_filename
+    from lepton_codesign.codesign.report_io import safe_filename
 
     return safe_filename(name)
 

@@ -1,6 +1,6 @@
 """Load and validate a run directory's ``results.json``; safe file names from its data.
 
-``load_results`` checks the schema documented in ``search.report`` before anything is
+``load_results`` checks the schema documented in ``codesign.report`` before anything is
 drawn: required keys, their types, finite objectives for feasible points, unique ids and
 objective names, and chosen designs that exist. A problem raises ``ResultsError`` naming
 the file, the key (as a path such as ``points[3].objectives[1]``) and what is allowed.

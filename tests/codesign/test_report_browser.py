@@ -13,9 +13,10 @@ import tempfile
 import time
 
 import pytest
-import report_synthetic as rs
 
-from lepton_codesign.search.report import write_report
+from lepton_codesign.codesign.report import write_report
+
+from . import report_synthetic as rs
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")

@@ -15,7 +15,7 @@ One Bokeh document, its JavaScript embedded (``bokeh.resources.INLINE``, no CDN)
 Every string from the data is HTML-escaped in Python, or shown as text by Bokeh.
 
 Example:
-    >>> from lepton_codesign.search.report_io import load_results
+    >>> from lepton_codesign.codesign.report_io import load_results
     >>> write_html(load_results("reports/quickstart"), Path("/tmp/r.html"))  # doctest: +SKIP
 """
 
@@ -44,9 +44,9 @@ from bokeh.models import (
 from bokeh.plotting import figure
 from bokeh.resources import INLINE
 
+from lepton_codesign.codesign.report_io import unique_labels
+from lepton_codesign.codesign.report_tradeoff import compression_text
 from lepton_codesign.search import report_format as fmt
-from lepton_codesign.search.report_io import unique_labels
-from lepton_codesign.search.report_tradeoff import compression_text
 
 # Tableau colours, as matplotlib's tab:blue / tab:orange / tab:green in the PNG reports.
 _COLORS = {"asic": "#1f77b4", "fpga": "#ff7f0e", "gpu": "#2ca02c"}
