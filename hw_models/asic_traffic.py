@@ -178,9 +178,10 @@ def _materialise(x):
     when it can fuse into all of them, so the candidate search of ``_best_traffic`` ran
     once per consumer (dram bytes, each energy term, the mapping code: ~4x). A
     reduction cannot take a producer's consumers, so XLA keeps its result in memory:
-    ``min(x, +inf) = x`` as a two-element reduction.
+    ``min(x, top) = x`` as a two-element reduction.
     """
-    return jnp.min(jnp.stack([x, jnp.full_like(x, jnp.inf)], axis=-1), axis=-1)
+    top = jnp.inf if jnp.issubdtype(x.dtype, jnp.floating) else jnp.iinfo(x.dtype).max
+    return jnp.min(jnp.stack([x, jnp.full_like(x, top)], axis=-1), axis=-1)
 
 
 def _best_traffic(wl, spec, *, act_bits, w_bytes, i_bytes, o_bytes, n_eff, k_eff, fr, fc,
@@ -248,10 +249,11 @@ def _best_traffic(wl, spec, *, act_bits, w_bytes, i_bytes, o_bytes, n_eff, k_eff
     bufs = {"s": buf_s, "x": buf_x, "y": buf_y}
 
     def refetch(fp, role, more, smooth_test):
-        """Refetched bytes: ``more`` when the footprint does not fit (``not_fit``)."""
+        """(not-fit flag or None, refetched bytes: ``more`` unless the footprint fits)."""
         if smooth_test:
-            return not_fit(fp, bufs[role], True) * more
-        return jnp.where(fp > thr[role], more, 0.0)
+            return None, not_fit(fp, bufs[role], True) * more
+        flag = fp > thr[role]
+        return flag, jnp.where(flag, more, 0.0)
 
     # S footprint: whole (tile loop outermost), a row fold's slice (r>t>c) or a column
     # fold's slice (c>t>r).
@@ -269,12 +271,12 @@ def _best_traffic(wl, spec, *, act_bits, w_bytes, i_bytes, o_bytes, n_eff, k_eff
         x_fp = jnp.minimum((x_per_t_r if r_side else x_per_t)
                            * (t_full if (mid and not r_side) else t), cap_x)
         y_fp = (y_per_t if r_side else y_per_t_g) * (t_full if (mid and r_side) else t)
-        ext_x = refetch(x_fp, "x", x_more, smooth and not x_sized)
-        ext_y = refetch(y_fp, "y", y_more, smooth and not y_sized)
-        ext_s = None
+        f_x, ext_x = refetch(x_fp, "x", x_more, smooth and not x_sized)
+        f_y, ext_y = refetch(y_fp, "y", y_more, smooth and not y_sized)
+        f_s = ext_s = None
         if tau_key != "1":  # S is re-streamed per temporal tile unless its slice fits
-            ext_s = refetch(s_fp[(r_side and mid, mid)], "s", s_more[tau_key], smooth)
-        exts.append((code, r_side, tau_key, ext_s, ext_x, ext_y))
+            f_s, ext_s = refetch(s_fp[(r_side and mid, mid)], "s", s_more[tau_key], smooth)
+        exts.append((code, r_side, (f_s, f_x, f_y), ext_s, ext_x, ext_y))
 
     def total(ext_s, ext_x, ext_y):
         return ext_x + ext_y if ext_s is None else ext_s + ext_x + ext_y
@@ -302,34 +304,33 @@ def _best_traffic(wl, spec, *, act_bits, w_bytes, i_bytes, o_bytes, n_eff, k_eff
                              for new, old in zip(cand, best, strict=True))
         _, s_d, x_d, y_d, codes = best
     else:
-        # Stage 1: the winner as code + 16 (S refetched) + 32 (X) + 64 (Y), exact in f32.
-        best = key = None
-        for code, _, _, ext_s, ext_x, ext_y in exts:
+        # Stage 1: the winner as one int32 key, (code - 1) + 8 (X refetched) + 16 (Y)
+        # + 32 x (its extra S passes: nt - 1 if S is refetched, else 0; nt <= T < 2**24
+        # is an exact integer). (A flag may be set with nothing to refetch, ``more = 0``:
+        # the bytes agree.)
+        zero = jnp.zeros(jnp.shape(t_full), jnp.float32)
+        best = win = None
+        for code, _, (f_s, f_x, f_y), ext_s, ext_x, ext_y in exts:
             ext = total(ext_s, ext_x, ext_y)
-            k_c = (code + jnp.where(ext_x > 0.0, 32.0, 0.0)
-                   + jnp.where(ext_y > 0.0, 64.0, 0.0))
-            if ext_s is not None:
-                k_c = k_c + jnp.where(ext_s > 0.0, 16.0, 0.0)
+            n_s = zero if f_s is None else jnp.where(f_s, nts[_CANDIDATES[code - 1][2]] - 1.0,
+                                                     0.0)
+            cand = (jnp.float32(code - 1), n_s, f_x, f_y)
             if best is None:
-                best, key = ext, k_c
+                best, win = ext, cand
             else:  # strictly less: the first least-traffic candidate wins ties
                 better = ext < best
-                best, key = jnp.where(better, ext, best), jnp.where(better, k_c, key)
+                best = jnp.where(better, ext, best)
+                win = tuple(jnp.where(better, new, old) for new, old in zip(cand, win,
+                                                                            strict=True))
+        code_w, n_s, f_x, f_y = win
+        key = (code_w.astype(jnp.int32) + jnp.where(f_x, 8, 0) + jnp.where(f_y, 16, 0)
+               + n_s.astype(jnp.int32) * 32)
         key = _materialise(key)
-        # Stage 2: the winner's refetch terms from its key.
-        ref_y = key >= 64.0
-        key = key - jnp.where(ref_y, 64.0, 0.0)
-        ref_x = key >= 32.0
-        key = key - jnp.where(ref_x, 32.0, 0.0)
-        ref_s = key >= 16.0
-        key = key - jnp.where(ref_s, 16.0, 0.0)
-        codes = key.astype(jnp.int32)
-        nt_win = jnp.where((key == 3.0) | (key == 6.0), nts["ty_g"],
-                           jnp.where((key == 4.0) | (key == 7.0), nts["tx_r"],
-                                     jnp.where(key == 5.0, nts["tx_c"], nts["ty_1"])))
-        s_d = jnp.where(ref_s, (nt_win - 1.0) * s_unit, 0.0)
-        x_d = jnp.where(ref_x, x_more, 0.0)
-        y_d = jnp.where(ref_y, y_more, 0.0)
+        # Stage 2: the winner's bytes from its key (no tile, division or test again).
+        codes = (key & 7) + 1
+        s_d = (key >> 5).astype(jnp.float32) * s_unit  # = (nt - 1) * s_unit, or 0
+        x_d = jnp.where((key & 8) != 0, x_more, 0.0)
+        y_d = jnp.where((key & 16) != 0, y_more, 0.0)
     s_d, x_d, y_d = s_bytes + s_d, x_bytes + x_d, y_bytes + y_d
     w = jnp.where(is_os, y_d, jnp.where(is_ws, s_d, x_d))
     i = jnp.where(is_is, s_d, x_d)
