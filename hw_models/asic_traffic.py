@@ -166,6 +166,11 @@ def _scalesim_traffic(wl, spec, *, act_bits, w_bytes, i_bytes, o_bytes, n_eff, f
     return w_bytes * w_ref, i_bytes * i_ref, o_bytes + psum_spill
 
 
+# Largest extra S pass count the packed key of ``_best_traffic`` holds (int32, 5 low bits
+# for the code and flags); T < 2**24 (exact float32 fold counts) stays far below it.
+_MAX_S_PASSES = 2.0**26 - 1.0
+
+
 def _fit_threshold(buf):
     """``t`` with ``fp > t`` iff ``max(fp, 1) > buf`` for ``fp >= 0`` (per design)."""
     return jnp.where(buf < 1.0, -1.0, buf)
@@ -305,9 +310,10 @@ def _best_traffic(wl, spec, *, act_bits, w_bytes, i_bytes, o_bytes, n_eff, k_eff
         _, s_d, x_d, y_d, codes = best
     else:
         # Stage 1: the winner as one int32 key, (code - 1) + 8 (X refetched) + 16 (Y)
-        # + 32 x (its extra S passes: nt - 1 if S is refetched, else 0; nt <= T < 2**24
-        # is an exact integer). (A flag may be set with nothing to refetch, ``more = 0``:
-        # the bytes agree.)
+        # + 32 x (its extra S passes: nt - 1 if S is refetched, else 0; an exact integer,
+        # nt <= T, and below 2**26 for any T < 2**24, where float32 counts folds
+        # exactly). (A flag may be set with nothing to refetch, ``more = 0``: the bytes
+        # agree.)
         zero = jnp.zeros(jnp.shape(t_full), jnp.float32)
         best = win = None
         for code, _, (f_s, f_x, f_y), ext_s, ext_x, ext_y in exts:
@@ -323,8 +329,8 @@ def _best_traffic(wl, spec, *, act_bits, w_bytes, i_bytes, o_bytes, n_eff, k_eff
                 win = tuple(jnp.where(better, new, old) for new, old in zip(cand, win,
                                                                             strict=True))
         code_w, n_s, f_x, f_y = win
-        key = (code_w.astype(jnp.int32) + jnp.where(f_x, 8, 0) + jnp.where(f_y, 16, 0)
-               + n_s.astype(jnp.int32) * 32)
+        n_s = jnp.minimum(n_s, _MAX_S_PASSES).astype(jnp.int32)
+        key = code_w.astype(jnp.int32) + jnp.where(f_x, 8, 0) + jnp.where(f_y, 16, 0) + n_s * 32
         key = _materialise(key)
         # Stage 2: the winner's bytes from its key (no tile, division or test again).
         codes = (key & 7) + 1
