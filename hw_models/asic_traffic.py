@@ -48,6 +48,11 @@ its tile-dependent footprints fits (at the smaller of the X and Y fit points bot
 which is the same candidate as that point's own): the eight candidates are each order's
 optimum over every ``t``.
 Partial sums are tested and spilled at accumulator width (``constants.ACC_BITS``).
+The search runs once per layer and design in one fused pass that keeps only the
+winner's code, refetch flags and S pass count (one int32); the bytes are rebuilt from
+it (``_best_traffic``: the same floats as evaluating every candidate's terms in full,
+``tests/test_asic_traffic_equiv.py``), which keeps ``evaluate`` above 2e7 layer x design
+evaluations per second (``benchmarks/README.md``).
 
 **What stays array-dependent: the two stated exceptions** to "a larger array in the
 same buffers is never slower and never moves more DRAM bytes"
@@ -183,7 +188,9 @@ def _materialise(x):
     when it can fuse into all of them, so the candidate search of ``_best_traffic`` ran
     once per consumer (dram bytes, each energy term, the mapping code: ~4x). A
     reduction cannot take a producer's consumers, so XLA keeps its result in memory:
-    ``min(x, top) = x`` as a two-element reduction.
+    ``min(x, top) = x`` as a two-element reduction. (``jax.lax.optimization_barrier``
+    left the compiled program unchanged here, and a division by a traced 1 was
+    duplicated like any elementwise op.)
     """
     top = jnp.inf if jnp.issubdtype(x.dtype, jnp.floating) else jnp.iinfo(x.dtype).max
     return jnp.min(jnp.stack([x, jnp.full_like(x, top)], axis=-1), axis=-1)
@@ -195,11 +202,14 @@ def _best_traffic(wl, spec, *, act_bits, w_bytes, i_bytes, o_bytes, n_eff, k_eff
     cols_grow).
 
     Hard tests (``smooth=False``, the search's hot path) run in two stages: the
-    candidate search yields one small integer per layer (winner's code + its three
-    refetch flags), kept in memory once (``_materialise``); the winner's bytes are
-    rebuilt from it with a few ops. The numbers equal the one-pass formulation (the
-    reference in ``tests/test_asic_traffic_equiv.py``) bit for bit: every footprint,
-    tile and refetch term is the same float expression.
+    candidate search yields one int32 per layer (the winner's code, its X / Y refetch
+    flags and its extra S passes), kept in memory once (``_materialise``); the winner's
+    bytes are rebuilt from it with a few ops and no tile, division or fit test, so
+    nothing else of the search is read by a second fusion (a tile read there kept every
+    division in a pass of its own). Every footprint, tile and refetch term is the same
+    float expression as in the one-pass formulation (the reference in
+    ``tests/test_asic_traffic_equiv.py``, equal to 1e-6 relative, codes exactly).
+    ``smooth=True`` carries the logistic terms through the selects as that form did.
     """
     df = jnp.asarray(spec.dataflow, jnp.int32)
     is_os, is_ws, is_is = df == OS, df == WS, df == IS
