@@ -199,3 +199,36 @@ def onchip_split_j(workload: Workload, spec: AsicSpec, compression=None) -> OnCh
 
     total, rf = jax.jvp(onchip, (jnp.float32(1.0),), (jnp.float32(1.0),))
     return OnChipEnergy(total, total - rf, rf)
+
+
+def rf_operand_split_j(workload: Workload, spec: AsicSpec, compression=None) -> dict:
+    """Per-layer RF energy of ``hw.evaluate`` per operand: ``{"w", "i", "o"}`` joules.
+
+    As ``onchip_split_j``, one forward-mode pass per operand along a scale of that
+    operand's RF read and write energies (for diagnostics: which operand's RF carries
+    a layer's on-chip energy).
+
+    Example:
+        >>> from lepton_codesign import hw_models as hw
+        >>> wl = hw.gemm_workload([(64, 64, 64)])
+        >>> spec = hw.AsicSpec(8, 8, "ws", rf_weight_bytes=16.0)
+        >>> s = rf_operand_split_j(wl, spec)
+        >>> bool(s["w"][0] > 0), float(s["i"][0]), float(s["o"][0])
+        (True, 0.0, 0.0)
+    """
+    from lepton_codesign.hw_models.asic import evaluate_asic  # asic imports this module
+    from lepton_codesign.hw_models.compression import dense_compression
+
+    cp = compression or dense_compression(workload.num_layers)
+    e = mem.level_energies_pj_per_byte(spec)
+    resolved = spec.replace(**{f: e[k] for f, k in _RF_ENERGY_KEYS.items()})
+    out = {}
+    for op in ("w", "i", "o"):
+        fields = {f: k for f, k in _RF_ENERGY_KEYS.items() if k.startswith(f"rf_{op}_")}
+
+        def onchip(scale, fields=fields):
+            scaled = resolved.replace(**{f: e[k] * scale for f, k in fields.items()})
+            return evaluate_asic(workload, scaled, cp).energy_sram_j
+
+        out[op] = jax.jvp(onchip, (jnp.float32(1.0),), (jnp.float32(1.0),))[1]
+    return out

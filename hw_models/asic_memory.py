@@ -42,6 +42,14 @@ Access rules, one line each, with the reasoning:
 * Energy: reads and writes of each level at its own pJ/byte (spec override, else the
   law: ``level_energies_pj_per_byte``); DRAM fills are SRAM writes, outputs leaving
   for DRAM SRAM reads, as in the three-buffer model.
+* Not modelled: convolution sliding-window reuse (an input fetched into a PE's RF
+  serving up to ``kw / stride`` taps, Eyeriss row stationary, Chen et al. ISCA 2016).
+  In these templates an input enters the array once per column fold and is forwarded
+  between PEs, so the terms such a rule could cut (input SRAM reads, input RF fills)
+  are ~0.1 pJ/MAC on the eyeriss_like check; making them free moves no layer by more
+  than 1.6% and leaves the rank order against ZigZag unchanged
+  (``benchmarks/validation/README_zigzag.md``). What differs there is the psum RF
+  traffic and weight register reuse of ZigZag's per-layer loop order.
 
 Example:
     >>> from lepton_codesign import hw_models as hw

@@ -42,10 +42,20 @@ QUICK_ELEMENTWISE = (("add_relu", 2**16, 256), ("add_relu", 2**20, 1024),
                      ("layernorm", 2**20, 1024))
 FULL_ELEMENTWISE = QUICK_ELEMENTWISE + (("add_relu", 2**24, 4096), ("softmax", 2**24, 4096),
                                         ("layernorm", 2**24, 4096))
+# Interleaved rounds of the GEMM sweep (full suite) [A]: the shared H200 file times each
+# row's 30 calls in one block, and there the 1x1024x1024 GEMM's single-call latency is
+# 75-126 us across its five dtypes while its back-to-back time is 42-61 us
+# (benchmarks/validation/results/gpu_measured.md): if a slow spell of the host causes
+# that, it lands on whole rows. Rounds spread such a spell over all rows, and
+# ``latency_spread`` records the scatter of each row.
+ROUNDS = 5
 ABOUT = ("Measured by lepton_codesign.microbench on the local JAX device. Each GEMM row: "
          "the median of single synchronous jitted calls, each timed from dispatch to "
          "block_until_ready (latency_s), and the time per call of calls queued back to "
-         "back with one sync at the end (per_call_s). GEMM: C[M,N] = A[M,K] @ B[K,N] at "
+         "back with one sync at the end (per_call_s); in the full suite the GEMMs are "
+         "timed in interleaved rounds (rounds; per_call_s is the median over rounds; "
+         "latency_spread is the interquartile range of the single calls over their "
+         "median). GEMM: C[M,N] = A[M,K] @ B[K,N] at "
          "JAX's default precision. bandwidth: a read+write copy of an array of the given "
          "size (x + 1). conv: NHWC lax.conv_general_dilated (HWIO kernel). elementwise: "
          "relu(x + y), softmax over rows of row_len, layer norm over rows of row_len.")
@@ -59,9 +69,9 @@ def default_dtypes(platform_name: str) -> list[str]:
     return ["float32"]
 
 
-def _time(fn, args, reps: int) -> tuple[float, float]:
-    """``(median single-call latency, back-to-back time per call)`` in seconds."""
-    fn(*args).block_until_ready()  # compile and warm up
+def _samples(fn, args, reps: int) -> tuple[list[float], float]:
+    """``reps`` single synchronous call times and the back-to-back time per call (s);
+    ``fn`` is already compiled."""
     single = []
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -72,7 +82,52 @@ def _time(fn, args, reps: int) -> tuple[float, float]:
     outs[-1].block_until_ready()
     for o in outs:
         o.block_until_ready()
-    return statistics.median(single), (time.perf_counter() - t0) / reps
+    return single, (time.perf_counter() - t0) / reps
+
+
+def _time(fn, args, reps: int) -> tuple[float, float]:
+    """``(median single-call latency, back-to-back time per call)`` in seconds."""
+    fn(*args).block_until_ready()  # compile and warm up
+    single, per_call = _samples(fn, args, reps)
+    return statistics.median(single), per_call
+
+
+def interleaved(jobs, reps: int, rounds: int) -> list[dict]:
+    """Time every ``(fn, args)`` job in ``rounds`` interleaved rounds of ``reps / rounds``
+    calls each (odd rounds in reverse order), so that a slow spell of the host or the
+    device spreads over all rows instead of landing on the few measured during it.
+
+    Returns per job ``latency_s`` (median of all single calls), ``per_call_s`` (median
+    over rounds of the back-to-back time per call), ``latency_spread`` (interquartile
+    range of the single calls over their median) and ``rounds``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import jax
+        >>> rows = interleaved([(jax.jit(jnp.sin), (jnp.ones(4),))], reps=4, rounds=2)
+        >>> sorted(rows[0])
+        ['latency_s', 'latency_spread', 'per_call_s', 'rounds']
+    """
+    import numpy as np
+
+    rounds = max(1, min(int(rounds), int(reps)))
+    per_round = max(1, int(reps) // rounds)
+    for fn, args in jobs:
+        fn(*args).block_until_ready()  # compile and warm up
+    singles = [[] for _ in jobs]
+    calls = [[] for _ in jobs]
+    for r in range(rounds):
+        order = range(len(jobs)) if r % 2 == 0 else reversed(range(len(jobs)))
+        for j in order:
+            single, per_call = _samples(*jobs[j], per_round)
+            singles[j] += single
+            calls[j].append(per_call)
+    out = []
+    for single, per_call in zip(singles, calls, strict=True):
+        q1, med, q3 = np.percentile(single, [25, 50, 75])
+        out.append({"latency_s": float(med), "per_call_s": float(np.median(per_call)),
+                    "latency_spread": float((q3 - q1) / med), "rounds": rounds})
+    return out
 
 
 def _gemm_fn(dtype: str):
@@ -141,7 +196,8 @@ def held_out_kernels(convs, elementwise, dtype: str, reps: int) -> dict:
 
 
 def run_suite(quick: bool = True, shapes=None, dtypes=None, mib=None,
-              reps: int | None = None, convs=None, elementwise=None) -> dict:
+              reps: int | None = None, convs=None, elementwise=None,
+              rounds: int | None = None) -> dict:
     """Run the GEMM and bandwidth sweeps and the held-out kernels; return the
     measurement dict.
 
@@ -150,7 +206,9 @@ def run_suite(quick: bool = True, shapes=None, dtypes=None, mib=None,
         shapes: ``(M, N, K)`` GEMMs (default ``QUICK_SHAPES`` / ``FULL_SHAPES``).
         dtypes: JAX dtype names (default ``default_dtypes``).
         mib: copy sizes in MiB.
-        reps: repetitions per timing.
+        reps: single calls per GEMM (and back-to-back calls per timing elsewhere).
+        rounds: the GEMM sweep runs in this many interleaved rounds of ``reps / rounds``
+            calls per GEMM (``interleaved``); default 1 (quick) or ``ROUNDS``.
         convs, elementwise: held-out kernels (default ``QUICK_*`` / ``FULL_*``; ``()``
             for none), timed in fp32 and never fitted.
     """
@@ -163,15 +221,17 @@ def run_suite(quick: bool = True, shapes=None, dtypes=None, mib=None,
     mib = mib or (QUICK_MIB if quick else FULL_MIB)
     reps = reps or (5 if quick else 30)
     key = jax.random.PRNGKey(0)
-    gemm = []
+    rounds = rounds or (1 if quick else ROUNDS)
+    gemm, jobs = [], []
     for dtype in dtypes:
         fn = _gemm_fn(dtype)
         for m, n, k in shapes:
             a = jax.random.normal(key, (m, k), jnp.float32).astype(dtype)
             b = jax.random.normal(key, (k, n), jnp.float32).astype(dtype)
-            lat, per_call = _time(fn, (a, b), reps)
-            gemm.append({"M": m, "N": n, "K": k, "dtype": dtype, "latency_s": lat,
-                         "per_call_s": per_call, "flops": 2 * m * n * k})
+            jobs.append((fn, (a, b)))
+            gemm.append({"M": m, "N": n, "K": k, "dtype": dtype, "flops": 2 * m * n * k})
+    for row, timed in zip(gemm, interleaved(jobs, reps, rounds), strict=True):
+        row.update(timed)
     copy = jax.jit(lambda x: x + 1)
     bandwidth = []
     for size in mib:

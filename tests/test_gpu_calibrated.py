@@ -222,3 +222,37 @@ def test_calibrate_quick_on_cpu_writes_a_loadable_spec(tmp_path):
     c = hw.evaluate(hw.gemm_workload([(256, 256, 256)]), spec,
                     hw.dense_compression(1, bits=32))
     assert np.isfinite(float(c.total_latency_s)) and float(c.total_latency_s) > 0
+
+
+def test_interleaved_rounds_alternate_order_and_record_the_spread(monkeypatch):
+    from lepton_codesign import microbench
+
+    order = []
+
+    def fake_samples(fn, args, reps):
+        order.append(args[0])
+        return [1.0 + 0.1 * i for i in range(reps)], 0.5 + args[0]
+
+    monkeypatch.setattr(microbench, "_samples", fake_samples)
+    jobs = [(lambda *a: _Ready(), (x,)) for x in (0, 1, 2)]
+    rows = microbench.interleaved(jobs, reps=9, rounds=3)
+    assert order == [0, 1, 2, 2, 1, 0, 0, 1, 2]  # odd rounds reversed
+    assert [r["per_call_s"] for r in rows] == [0.5, 1.5, 2.5]
+    # each job: 3 rounds of the samples 1.0, 1.1, 1.2 -> median 1.1, IQR 0.2
+    assert rows[0]["latency_s"] == pytest.approx(1.1)
+    assert rows[0]["latency_spread"] == pytest.approx(0.2 / 1.1)
+    assert rows[0]["rounds"] == 3
+
+
+class _Ready:
+    def block_until_ready(self):
+        return self
+
+
+def test_run_suite_rounds_reach_every_gemm_row():
+    from lepton_codesign.microbench import run_suite
+
+    data = run_suite(quick=True, shapes=[(8, 8, 8), (16, 16, 16)], dtypes=["float32"],
+                     mib=[1], reps=4, rounds=2, convs=(), elementwise=())
+    assert [r["rounds"] for r in data["gemm"]] == [2, 2]
+    assert all(r["latency_s"] > 0 and r["latency_spread"] >= 0 for r in data["gemm"])

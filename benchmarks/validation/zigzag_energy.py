@@ -17,9 +17,13 @@ Run (from the repo root, ~3-8 minutes on 2 cores, mostly ZigZag's mapping search
     nice /work/venv/bin/python benchmarks/validation/zigzag_energy.py
     # reuse a finished ZigZag run and only redo our side:
     /work/venv/bin/python benchmarks/validation/zigzag_energy.py --reuse
+    # ZigZag's search with a wider loop-prime-factor limit, one accelerator, 2 processes
+    # (much slower; writes the ``_lpf7`` twins of the files below):
+    python benchmarks/validation/zigzag_energy.py --lpf-limit 7 --jobs 2 --accelerators eyeriss_like
 
 Outputs: ``benchmarks/validation/results/zigzag_{peer_raw.json,energy.json,energy.csv,
-energy.md}``.
+energy.md}`` (``_lpfN`` before the extension for a non-default ``--lpf-limit``); the
+``.md`` lists per-layer RF energy per operand and the layer pairs ranked differently.
 """
 
 from __future__ import annotations
@@ -115,62 +119,94 @@ def _hardware_summary(path: str) -> dict:
             "dimensions": oa["dimensions"], "sizes": oa["sizes"]}
 
 
-def run_worker(out_path: str) -> None:
-    """Inside the peer venv: run ZigZag on every layer x accelerator, write raw JSON."""
+def _zigzag_row(acc: str, idx: int, hw_path: str, mapping_path: str, dump: str,
+                lpf_limit: int) -> dict:
+    """Inside the peer venv: ZigZag's energy-optimal mapping of one layer (raw row)."""
     logging.basicConfig(level=logging.WARNING)
-    import zigzag
     from zigzag.api import get_hardware_performance_zigzag
     from zigzag.hardware.architecture.memory_port import DataDirection
 
+    layer = LAYERS[idx]
+    t0 = time.perf_counter()
+    _, _, cmes = get_hardware_performance_zigzag(
+        [zigzag_layer(idx, layer)], hw_path, mapping_path, opt="energy",
+        dump_folder=dump, loma_show_progress_bar=False, lpf_limit=lpf_limit)
+    cme = cmes[0][1][0][0]
+    levels = {}
+    for layer_op, accesses in cme.memory_word_access.items():
+        mem_op = cme.memory_operand_links.layer_to_mem_op(layer_op)
+        mlvls = cme.accelerator.memory_hierarchy.get_memory_levels(mem_op=mem_op)
+        per = []
+        for acc_count, lvl, e_pj in zip(accesses, mlvls, cme.mem_energy_breakdown[layer_op],
+                                        strict=True):
+            bits = sum(acc_count.get(d) * (lvl.get_max_bandwidth(mem_op, d) or 0)
+                       for d in DataDirection)
+            per.append({"memory": lvl.name, "energy_pj": float(e_pj),
+                        "bytes": float(bits) / 8.0})
+        levels[str(layer_op)] = per
+    row = {
+        "name": layer[0], "macs": int(cme.layer.total_mac_count),
+        "energy_pj": float(cme.energy_total), "mac_energy_pj": float(cme.mac_energy),
+        "mem_energy_pj": float(cme.mem_energy), "levels": levels,
+        "ideal_cycles": float(cme.ideal_cycle),
+        "compute_cycles": float(cme.latency_total0),
+        "cycles": float(cme.latency_total2),
+        "spatial_mapping": str(cme.spatial_mapping),
+        "temporal_mapping": str(cme.temporal_mapping),
+        "zigzag_s": time.perf_counter() - t0,
+    }
+    print(f"[zigzag] {acc} {layer[0]}: {cme.energy_total / 1e6:.3f} uJ, "
+          f"{cme.latency_total2:.0f} cycles ({row['zigzag_s']:.1f} s)", flush=True)
+    return row
+
+
+def run_worker(out_path: str, lpf_limit: int = 6, jobs: int = 1,
+               accelerators: tuple[str, ...] = tuple(ACCELERATORS)) -> None:
+    """Inside the peer venv: run ZigZag on every layer x accelerator, write raw JSON.
+
+    ``lpf_limit``: LOMA's loop-prime-factor limit (ZigZag's default 6; a higher limit
+    searches more loop orders and splits, slower). ``jobs``: layers mapped in parallel.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    import zigzag
+
     inputs = Path(zigzag.__file__).parent / "inputs"
     raw = {"zigzag_version": zigzag.__version__, "python": sys.version.split()[0],
-           "accelerators": {}}
+           "lpf_limit": lpf_limit, "accelerators": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        for acc, spatial in ACCELERATORS.items():
+        tasks = {}
+        for acc in accelerators:
             hw_path = str(inputs / "hardware" / f"{acc}.yaml")
             mapping_path = os.path.join(tmp, f"{acc}_mapping.yaml")
-            sm = {d: [f"{dim}, {size}"] for d, (dim, size) in spatial.items()}
+            sm = {d: [f"{dim}, {size}"] for d, (dim, size) in ACCELERATORS[acc].items()}
             with open(mapping_path, "w") as f:  # JSON is valid YAML
                 json.dump([{"name": "default", "spatial_mapping": sm,
                             "memory_operand_links": {"O": "O", "W": "I2", "I": "I1"}}], f)
-            rows = []
-            for idx, layer in enumerate(LAYERS):
-                t0 = time.perf_counter()
-                _, _, cmes = get_hardware_performance_zigzag(
-                    [zigzag_layer(idx, layer)], hw_path, mapping_path, opt="energy",
-                    dump_folder=os.path.join(tmp, f"{acc}_{idx}"),
-                    loma_show_progress_bar=False)
-                cme = cmes[0][1][0][0]
-                levels = {}
-                for layer_op, accesses in cme.memory_word_access.items():
-                    mem_op = cme.memory_operand_links.layer_to_mem_op(layer_op)
-                    mlvls = cme.accelerator.memory_hierarchy.get_memory_levels(mem_op=mem_op)
-                    per = []
-                    for acc_count, lvl, e_pj in zip(accesses, mlvls,
-                                                    cme.mem_energy_breakdown[layer_op],
-                                                    strict=True):
-                        bits = sum(acc_count.get(d) * (lvl.get_max_bandwidth(mem_op, d) or 0)
-                                   for d in DataDirection)
-                        per.append({"memory": lvl.name, "energy_pj": float(e_pj),
-                                    "bytes": float(bits) / 8.0})
-                    levels[str(layer_op)] = per
-                rows.append({
-                    "name": layer[0], "macs": int(cme.layer.total_mac_count),
-                    "energy_pj": float(cme.energy_total), "mac_energy_pj": float(cme.mac_energy),
-                    "mem_energy_pj": float(cme.mem_energy), "levels": levels,
-                    "ideal_cycles": float(cme.ideal_cycle),
-                    "compute_cycles": float(cme.latency_total0),
-                    "cycles": float(cme.latency_total2),
-                    "spatial_mapping": str(cme.spatial_mapping),
-                    "temporal_mapping": str(cme.temporal_mapping),
-                    "zigzag_s": time.perf_counter() - t0,
-                })
-                print(f"[zigzag] {acc} {layer[0]}: {cme.energy_total / 1e6:.3f} uJ, "
-                      f"{cme.latency_total2:.0f} cycles ({rows[-1]['zigzag_s']:.1f} s)",
-                      flush=True)
-            raw["accelerators"][acc] = {"hardware": _hardware_summary(hw_path),
-                                        "mapping": spatial, "layers": rows}
+            for idx in range(len(LAYERS)):
+                tasks[acc, idx] = (acc, idx, hw_path, mapping_path,
+                                   os.path.join(tmp, f"{acc}_{idx}"), lpf_limit)
+        rows, partial = {}, Path(f"{out_path}.partial")
+
+        def done(key, row):  # keep finished layers on disk while the rest run
+            rows[key] = row
+            partial.write_text(json.dumps({f"{a}/{i}": r for (a, i), r in rows.items()}))
+
+        if jobs > 1:
+            with ProcessPoolExecutor(jobs) as pool:
+                futures = {pool.submit(_zigzag_row, *args): key for key, args in tasks.items()}
+                for fut in as_completed(futures):
+                    done(futures[fut], fut.result())
+        else:
+            for key, args in tasks.items():
+                done(key, _zigzag_row(*args))
+        for acc in accelerators:
+            hw_path = str(inputs / "hardware" / f"{acc}.yaml")
+            raw["accelerators"][acc] = {
+                "hardware": _hardware_summary(hw_path), "mapping": ACCELERATORS[acc],
+                "layers": [rows[acc, idx] for idx in range(len(LAYERS))]}
     Path(out_path).write_text(json.dumps(raw, indent=1))
+    partial.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------ our side
@@ -316,6 +352,33 @@ def _zz_split(layer: dict, mems: dict, dram_name: str) -> tuple[float, float, fl
     return reg, sram, dram_pj, dram_b
 
 
+def _zz_reg_by_operand(layer: dict, mems: dict) -> dict:
+    """ZigZag PE-local register pJ of one layer per operand (``w``, ``i``, ``o``)."""
+    names = {"W": "w", "I": "i", "O": "o"}
+    out = {"w": 0.0, "i": 0.0, "o": 0.0}
+    for op, per_op in layer["levels"].items():
+        for lvl in per_op:
+            if not mems[lvl["memory"]]["served_dimensions"]:
+                out[names[op]] += lvl["energy_pj"]
+    return out
+
+
+def discordant_pairs(names, zz, ours) -> list[dict]:
+    """Layer pairs that ZigZag and we order differently (what lowers Spearman's rho).
+
+    Example:
+        >>> [p["pair"] for p in discordant_pairs(["a", "b", "c"], [1, 2, 3], [1, 3, 2])]
+        [['b', 'c']]
+    """
+    out = []
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            if (zz[i] - zz[j]) * (ours[i] - ours[j]) < 0:
+                out.append({"pair": [names[i], names[j]],
+                            "zz_uj": [zz[i], zz[j]], "ours_uj": [ours[i], ours[j]]})
+    return out
+
+
 def compare_accelerator(acc: dict) -> dict:
     """Per-layer rows and summary statistics for one accelerator."""
     import numpy as np
@@ -331,17 +394,22 @@ def compare_accelerator(acc: dict) -> dict:
     ours = {k: np.asarray(getattr(c, k), np.float64) for k in (
         "energy_j", "energy_mac_j", "energy_sram_j", "energy_dram_j", "dram_bytes",
         "compute_cycles", "cycles")}
-    from lepton_codesign.hw_models.asic_energy import onchip_split_j
+    from lepton_codesign.hw_models.asic_energy import onchip_split_j, rf_operand_split_j
 
     ours["energy_rf_j"] = np.asarray(onchip_split_j(wl, spec).rf_j, np.float64)
+    rf_ops = {k: np.asarray(v, np.float64) for k, v in rf_operand_split_j(wl, spec).items()}
     rows = []
     for i, zz in enumerate(acc["layers"]):
         if zz["name"] != wl.names[i] or zz["macs"] != int(np.asarray(wl.macs)[i]):
             raise RuntimeError(f"layer {i}: ZigZag {zz['name']}/{zz['macs']} MACs vs ours "
                                f"{wl.names[i]}/{int(np.asarray(wl.macs)[i])}")
         reg, sram, dram_pj, dram_b = _zz_split(zz, mems, dram_name)
+        zz_ops = _zz_reg_by_operand(zz, mems)
         e_ours = ours["energy_j"][i] * 1e12
         rows.append({
+            **{f"zz_reg_{k}_pj_per_mac": v / zz["macs"] for k, v in zz_ops.items()},
+            **{f"ours_rf_{k}_pj_per_mac": float(v[i]) * 1e12 / zz["macs"]
+               for k, v in rf_ops.items()},
             "layer": zz["name"], "macs": zz["macs"],
             "zz_energy_uj": zz["energy_pj"] / 1e6, "ours_energy_uj": e_ours / 1e6,
             "energy_ratio": e_ours / zz["energy_pj"],
@@ -389,6 +457,8 @@ def compare_accelerator(acc: dict) -> dict:
         "share_ours": {k: float(col(k).sum() / col("ours_energy_uj").sum())
                        for k in ("ours_mac_uj", "ours_rf_uj", "ours_sram_uj", "ours_dram_uj")},
         "zigzag_s_total": float(col("zigzag_s").sum()),
+        "discordant_pairs": discordant_pairs(list(col("layer")), list(col("zz_energy_uj")),
+                                             list(col("ours_energy_uj"))),
     }
     # Sensitivity: our total energy under the other two dataflow templates.
     summary["ours_total_uj_by_dataflow"] = {
@@ -399,7 +469,8 @@ def compare_accelerator(acc: dict) -> dict:
 
 def _markdown(results: dict, raw: dict) -> str:
     out = [f"# ZigZag {raw['zigzag_version']} vs hw_models ASIC model: per-layer energy\n",
-           "Generated by `benchmarks/validation/zigzag_energy.py`; ratio = ours / ZigZag.\n"]
+           "Generated by `benchmarks/validation/zigzag_energy.py`; ratio = ours / ZigZag; "
+           f"ZigZag's LOMA lpf_limit {raw.get('lpf_limit', 6)}.\n"]
     for acc, res in results.items():
         m, s = res["matched"], res["summary"]
         out.append(f"## {acc}\n")
@@ -436,6 +507,19 @@ def _markdown(results: dict, raw: dict) -> str:
                 f"{r['ours_dram_uj']:.2f} | "
                 f"{r['dram_bytes_ratio']:.2f} | {r['zz_cycles']:.0f} | {r['ours_cycles']:.0f} | "
                 f"{r['cycles_ratio']:.2f} |")
+        out.append("\nRegister-file energy per MAC by operand (pJ/MAC; ZigZag's PE-local "
+                   "memories vs our per-PE RFs):\n\n| layer | ZZ W | ZZ I | ZZ O | ours W | "
+                   "ours I | ours O |\n|---|---:|---:|---:|---:|---:|---:|")
+        for r in res["rows"]:
+            out.append(f"| {r['layer']} | " + " | ".join(
+                f"{r[f'{who}_{op}_pj_per_mac']:.2f}" for who in ("zz_reg", "ours_rf")
+                for op in ("w", "i", "o")) + " |")
+        pairs = s["discordant_pairs"]
+        out.append(f"\nDiscordant pairs (ZigZag and ours order them differently): {len(pairs)}"
+                   + "".join(f"\n- {p['pair'][0]} / {p['pair'][1]}: ZigZag "
+                             f"{p['zz_uj'][0]:.1f} / {p['zz_uj'][1]:.1f} uJ, ours "
+                             f"{p['ours_uj'][0]:.1f} / {p['ours_uj'][1]:.1f} uJ"
+                             for p in pairs))
         out.append(
             f"\nSpearman rho (ours vs ZigZag, {len(res['rows'])} layers): energy "
             f"**{s['spearman_energy']:.3f}**, on-chip memory energy "
@@ -462,17 +546,21 @@ def _markdown(results: dict, raw: dict) -> str:
 
 
 def compare_and_write(raw: dict) -> dict:
-    """Evaluate our side, write ``results/zigzag_energy.{json,csv,md}``, print the summary."""
+    """Evaluate our side, write ``results/zigzag_energy[_lpfN].{json,csv,md}``, print the
+    summary (``_lpfN`` when ZigZag ran with a non-default ``lpf_limit``)."""
     import csv
 
     results = {acc: compare_accelerator(a) for acc, a in raw["accelerators"].items()}
     RESULTS.mkdir(parents=True, exist_ok=True)
+    lpf = int(raw.get("lpf_limit", 6))
+    stem = "zigzag_energy" if lpf == 6 else f"zigzag_energy_lpf{lpf}"
     meta = {"zigzag_version": raw["zigzag_version"], "layers": LAYERS, "bits": BITS,
-            "command": "python benchmarks/validation/zigzag_energy.py"}
-    (RESULTS / "zigzag_energy.json").write_text(
+            "lpf_limit": lpf, "command": "python benchmarks/validation/zigzag_energy.py"
+            + ("" if lpf == 6 else f" --lpf-limit {lpf}")}
+    (RESULTS / f"{stem}.json").write_text(
         json.dumps({"meta": meta, "accelerators": results}, indent=1, default=float))
     skip = ("zz_spatial_mapping", "zz_temporal_mapping")
-    with open(RESULTS / "zigzag_energy.csv", "w", newline="") as f:
+    with open(RESULTS / f"{stem}.csv", "w", newline="") as f:
         keys = [k for k in next(iter(results.values()))["rows"][0] if k not in skip]
         w = csv.DictWriter(f, fieldnames=["accelerator", *keys], extrasaction="ignore")
         w.writeheader()
@@ -480,7 +568,7 @@ def compare_and_write(raw: dict) -> dict:
             for r in res["rows"]:
                 w.writerow({"accelerator": acc, **{k: r[k] for k in keys}})
     md = _markdown(results, raw)
-    (RESULTS / "zigzag_energy.md").write_text(md)
+    (RESULTS / f"{stem}.md").write_text(md)
     for acc, res in results.items():
         s = res["summary"]
         print(f"{acc}: spearman energy {s['spearman_energy']:.3f}, energy ratio geo-mean "
@@ -493,8 +581,8 @@ def compare_and_write(raw: dict) -> dict:
 # ------------------------------------------------------------------------- peer venv
 def peer_python(explicit: str | None) -> str:
     """Python of ZigZag's venv: ``explicit`` or ``benchmarks/.peers/zigzag`` (created)."""
-    if explicit:
-        return explicit
+    if explicit:  # absolute: the worker runs in a temporary directory
+        return str(Path(explicit).absolute())
     py = PEER_DIR / "bin" / "python"
     if not py.exists():
         print(f"[peer] creating {PEER_DIR}", flush=True)
@@ -505,14 +593,37 @@ def peer_python(explicit: str | None) -> str:
     return str(py)
 
 
-def run_zigzag(python: str) -> dict:
-    """Run the worker in the peer venv (niced) and return its raw JSON."""
+def raw_json_path(lpf_limit: int) -> Path:
+    """Raw ZigZag output file: ``zigzag_peer_raw.json`` at ZigZag's default limit 6."""
+    return RAW_JSON if lpf_limit == 6 else RESULTS / f"zigzag_peer_raw_lpf{lpf_limit}.json"
+
+
+def run_zigzag(python: str, lpf_limit: int = 6, jobs: int = 1,
+               accelerators: tuple[str, ...] = tuple(ACCELERATORS)) -> dict:
+    """Run the worker in the peer venv (niced) and return its raw JSON.
+
+    Accelerators not rerun keep their rows from an existing raw file of the same ZigZag
+    version and ``lpf_limit`` (so one accelerator can be rerun on its own).
+    """
     RESULTS.mkdir(parents=True, exist_ok=True)
+    out = raw_json_path(lpf_limit)
+    new = out.with_name(f"{out.stem}.{os.getpid()}.new.json")
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONNOUSERSITE="1")
     env.pop("PYTHONPATH", None)
-    cmd = ["nice", "-n", "10", python, str(Path(__file__).resolve()), "--worker", str(RAW_JSON)]
+    cmd = ["nice", "-n", "10", python, str(Path(__file__).resolve()), "--worker", str(new),
+           "--lpf-limit", str(lpf_limit), "--jobs", str(jobs),
+           "--accelerators", ",".join(accelerators)]
     subprocess.run(cmd, check=True, env=env, cwd=tempfile.gettempdir())
-    return json.loads(RAW_JSON.read_text())
+    raw = json.loads(new.read_text())
+    if out.exists():
+        old = json.loads(out.read_text())
+        if (old.get("zigzag_version"), old.get("lpf_limit", 6)) == (raw["zigzag_version"],
+                                                                     lpf_limit):
+            kept = {a: v for a, v in old["accelerators"].items() if a not in accelerators}
+            raw["accelerators"] = {**kept, **raw["accelerators"]}
+    out.write_text(json.dumps(raw, indent=1))
+    new.unlink()
+    return raw
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -521,17 +632,31 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--worker", metavar="OUT_JSON", help=argparse.SUPPRESS)
     ap.add_argument("--peer-python", help="python of an existing ZigZag venv")
     ap.add_argument("--reuse", action="store_true",
-                    help=f"reuse {RAW_JSON.name} instead of rerunning ZigZag")
+                    help=f"reuse {RAW_JSON.name} (or its _lpfN twin) instead of rerunning "
+                         "ZigZag")
+    ap.add_argument("--lpf-limit", type=int, default=6,
+                    help="LOMA loop-prime-factor limit of ZigZag's mapping search (default 6, "
+                         "ZigZag's own; higher searches more mappings, much slower)")
+    ap.add_argument("--jobs", type=int, default=1, help="ZigZag layers mapped in parallel")
+    ap.add_argument("--accelerators", default=",".join(ACCELERATORS),
+                    help="comma-separated subset of " + ", ".join(ACCELERATORS))
     args = ap.parse_args(argv)
+    accs = tuple(a for a in args.accelerators.split(",") if a)
+    bad = [a for a in accs if a not in ACCELERATORS]
+    if bad or not accs:
+        raise SystemExit(f"--accelerators: got {bad or accs}; allowed: {list(ACCELERATORS)}")
+    if args.lpf_limit < 1 or args.jobs < 1:
+        raise SystemExit("--lpf-limit and --jobs must be >= 1")
     if args.worker:
-        run_worker(args.worker)
+        run_worker(args.worker, args.lpf_limit, args.jobs, accs)
         return
+    raw_path = raw_json_path(args.lpf_limit)
     if args.reuse:
-        if not RAW_JSON.exists():
-            raise SystemExit(f"--reuse: {RAW_JSON} does not exist; run without --reuse first")
-        raw = json.loads(RAW_JSON.read_text())
+        if not raw_path.exists():
+            raise SystemExit(f"--reuse: {raw_path} does not exist; run without --reuse first")
+        raw = json.loads(raw_path.read_text())
     else:
-        raw = run_zigzag(peer_python(args.peer_python))
+        raw = run_zigzag(peer_python(args.peer_python), args.lpf_limit, args.jobs, accs)
     compare_and_write(raw)
 
 
