@@ -48,6 +48,11 @@ its tile-dependent footprints fits (at the smaller of the X and Y fit points bot
 which is the same candidate as that point's own): the eight candidates are each order's
 optimum over every ``t``.
 Partial sums are tested and spilled at accumulator width (``constants.ACC_BITS``).
+The search runs once per layer and design in one fused pass that keeps only the
+winner's code, refetch flags and S pass count (one int32); the bytes are rebuilt from
+it (``_best_traffic``: the same floats as evaluating every candidate's terms in full,
+``tests/test_asic_traffic_equiv.py``): 1.3-3.8x the one-pass form's throughput of
+``evaluate``, measured on a loaded machine (``benchmarks/README.md``).
 
 **What stays array-dependent: the two stated exceptions** to "a larger array in the
 same buffers is never slower and never moves more DRAM bytes"
@@ -166,11 +171,48 @@ def _scalesim_traffic(wl, spec, *, act_bits, w_bytes, i_bytes, o_bytes, n_eff, f
     return w_bytes * w_ref, i_bytes * i_ref, o_bytes + psum_spill
 
 
+# Largest extra S pass count the packed key of ``_best_traffic`` holds (int32, 5 low bits
+# for the code and flags); T < 2**24 (exact float32 fold counts) stays far below it.
+_MAX_S_PASSES = 2.0**26 - 1.0
+
+
+def _fit_threshold(buf):
+    """``t`` with ``fp > t`` iff ``max(fp, 1) > buf`` for ``fp >= 0`` (per design)."""
+    return jnp.where(buf < 1.0, -1.0, buf)
+
+
+def _materialise(x):
+    """``x`` itself, computed once however many fusions read it.
+
+    XLA:CPU copies a chain of elementwise ops into every fusion that reads its result
+    when it can fuse into all of them, so the candidate search of ``_best_traffic`` ran
+    once per consumer (dram bytes, each energy term, the mapping code: ~4x). A
+    reduction cannot take a producer's consumers, so XLA keeps its result in memory:
+    ``min(x, top) = x`` as a two-element reduction. (``jax.lax.optimization_barrier``
+    left the compiled program unchanged here, and a division by a traced 1 was
+    duplicated like any elementwise op.)
+    """
+    top = jnp.inf if jnp.issubdtype(x.dtype, jnp.floating) else jnp.iinfo(x.dtype).max
+    return jnp.min(jnp.stack([x, jnp.full_like(x, top)], axis=-1), axis=-1)
+
+
 def _best_traffic(wl, spec, *, act_bits, w_bytes, i_bytes, o_bytes, n_eff, k_eff, fr, fc,
                   smooth):
-    """Least-traffic candidate of ``MAPPING_NAMES[1:]``; returns (w, i, o, code)."""
+    """Least-traffic candidate of ``MAPPING_NAMES[1:]``; returns (w, i, o, code, rows_grow,
+    cols_grow).
+
+    Hard tests (``smooth=False``, the search's hot path) run in two stages: the
+    candidate search yields one int32 per layer (the winner's code, its X / Y refetch
+    flags and its extra S passes), kept in memory once (``_materialise``); the winner's
+    bytes are rebuilt from it with a few ops and no tile, division or fit test, so
+    nothing else of the search is read by a second fusion (a tile read there kept every
+    division in a pass of its own). Every footprint, tile and refetch term is the same
+    float expression as in the one-pass formulation (the reference in
+    ``tests/test_asic_traffic_equiv.py``, equal to 1e-6 relative, codes exactly).
+    ``smooth=True`` carries the logistic terms through the selects as that form did.
+    """
     df = jnp.asarray(spec.dataflow, jnp.int32)
-    is_os, is_ws = df == OS, df == WS
+    is_os, is_ws, is_is = df == OS, df == WS, df == IS
     m, k = wl.m, wl.k
     sr, sc, t_full = spatial_map(m, k_eff, n_eff, df)
     rho = jnp.minimum(spec.pe_rows / sr, 1.0)
@@ -185,19 +227,21 @@ def _best_traffic(wl, spec, *, act_bits, w_bytes, i_bytes, o_bytes, n_eff, k_eff
     in_lin = m * k * act_bits / 8.0
     lin_s = jnp.where(is_os, p_bytes, jnp.where(is_ws, w_bytes, in_lin))
     cap_s = jnp.where(is_os | is_ws, jnp.inf, i_bytes)
-    lin_x = jnp.where(df == IS, w_bytes, in_lin)
-    cap_x = jnp.where(df == IS, jnp.inf, i_bytes)
+    lin_x = jnp.where(is_is, w_bytes, in_lin)
+    cap_x = jnp.where(is_is, jnp.inf, i_bytes)
     lin_y = jnp.where(is_os, w_bytes, p_bytes)
+    # Buffers are per design (no layer axis): select them before broadcasting.
     buf_s = jnp.where(is_os, spec.ofmap_sram_bytes,
                       jnp.where(is_ws, spec.filter_sram_bytes, spec.ifmap_sram_bytes))
-    buf_x = jnp.where(df == IS, spec.filter_sram_bytes, spec.ifmap_sram_bytes)
+    buf_x = jnp.where(is_is, spec.filter_sram_bytes, spec.ifmap_sram_bytes)
     buf_y = jnp.where(is_os, spec.filter_sram_bytes, spec.ofmap_sram_bytes)
     s_bytes = jnp.where(is_os, o_bytes, jnp.where(is_ws, w_bytes, i_bytes))
-    x_bytes = jnp.where(df == IS, w_bytes, i_bytes)
+    x_bytes = jnp.where(is_is, w_bytes, i_bytes)
     y_bytes = jnp.where(is_os, w_bytes, o_bytes)
 
     # Temporal tiles as element counts t of T (footprint ``lin * t / T``, at most cap).
     x_per_t, y_per_t = lin_x / t_full, lin_y / t_full
+    x_per_t_r, y_per_t_g = x_per_t * rho, y_per_t * gamma
 
     def tile(per_t, cap, buf):
         """Largest tile t (1..T) whose footprint ``min(per_t * t, cap)`` fits."""
@@ -205,62 +249,107 @@ def _best_traffic(wl, spec, *, act_bits, w_bytes, i_bytes, o_bytes, n_eff, k_eff
         return jnp.where(jnp.minimum(per_t * t_full, cap) <= buf, t_full, t)
 
     tiles = {"1": t_full, "tx_c": tile(x_per_t, cap_x, buf_x),
-             "tx_r": tile(x_per_t * rho, cap_x, buf_x),
-             "ty_g": tile(y_per_t * gamma, jnp.inf, buf_y), "ty_1": tile(y_per_t, jnp.inf, buf_y)}
+             "tx_r": tile(x_per_t_r, cap_x, buf_x),
+             "ty_g": tile(y_per_t_g, jnp.inf, buf_y), "ty_1": tile(y_per_t, jnp.inf, buf_y)}
     nts = {key: _smooth.ceil_div(t_full, t, smooth) for key, t in tiles.items() if key != "1"}
     # Refetched bytes of each role when its footprint does not fit: S per extra
     # temporal tile, X per extra column fold, Y per extra row fold; outputs spill as
     # partial sums, written and read back.
     p_spill = 2.0 * p_bytes
-    s_more = {key: (nt - 1.0) * jnp.where(is_os, p_spill, s_bytes) for key, nt in nts.items()}
+    s_unit = jnp.where(is_os, p_spill, s_bytes)
+    s_more = {key: (nt - 1.0) * s_unit for key, nt in nts.items()}
     x_more = (fc - 1.0) * x_bytes
     y_more = (fr - 1.0) * jnp.where(is_os, y_bytes, p_spill)
+    thr = {"s": _fit_threshold(buf_s), "x": _fit_threshold(buf_x), "y": _fit_threshold(buf_y)}
+    bufs = {"s": buf_s, "x": buf_x, "y": buf_y}
 
-    def refetch(fp, buf, more, smooth_test):
+    def refetch(fp, role, more, smooth_test):
+        """(not-fit flag or None, refetched bytes: ``more`` unless the footprint fits)."""
         if smooth_test:
-            return not_fit(fp, buf, True) * more
-        return jnp.where(jnp.maximum(fp, 1.0) > buf, more, 0.0)  # = not_fit * more
+            return None, not_fit(fp, bufs[role], True) * more
+        flag = fp > thr[role]
+        return flag, jnp.where(flag, more, 0.0)
 
     # S footprint: whole (tile loop outermost), a row fold's slice (r>t>c) or a column
     # fold's slice (c>t>r).
     s_fp = {(False, False): jnp.minimum(lin_s, cap_s),
             (True, True): jnp.minimum(lin_s * rho, cap_s),
             (False, True): jnp.minimum(lin_s * gamma, cap_s)}
-    best = None
-    rows_grow = cols_grow = jnp.inf
-    # Unrolled over the candidates (elementwise only: fuses into one loop under vmap);
-    # each adds its refetches to the once-each traffic s_bytes + x_bytes + y_bytes.
+    exts = []
+    # Unrolled over the candidates (elementwise only); each adds its refetches to the
+    # once-each traffic s_bytes + x_bytes + y_bytes.
     for code, (r_side, mid, tau_key, x_sized, y_sized) in enumerate(_CANDIDATES, start=1):
         t = tiles[tau_key]
         # Footprint = one tile of each loop outside the irrelevant loop, all of each
         # inside; tile-sized footprints fit by construction, so they take the hard test
         # (a logistic test at the boundary would read 1/2).
-        x_fp = jnp.minimum((x_per_t * rho if r_side else x_per_t)
+        x_fp = jnp.minimum((x_per_t_r if r_side else x_per_t)
                            * (t_full if (mid and not r_side) else t), cap_x)
-        y_fp = (y_per_t if r_side else y_per_t * gamma) * (t_full if (mid and r_side) else t)
-        ext_x = refetch(x_fp, buf_x, x_more, smooth and not x_sized)
-        ext_y = refetch(y_fp, buf_y, y_more, smooth and not y_sized)
-        ext_s = jnp.zeros_like(ext_x)
+        y_fp = (y_per_t if r_side else y_per_t_g) * (t_full if (mid and r_side) else t)
+        f_x, ext_x = refetch(x_fp, "x", x_more, smooth and not x_sized)
+        f_y, ext_y = refetch(y_fp, "y", y_more, smooth and not y_sized)
+        f_s = ext_s = None
         if tau_key != "1":  # S is re-streamed per temporal tile unless its slice fits
-            ext_s = refetch(s_fp[(r_side and mid, mid)], buf_s, s_more[tau_key], smooth)
-        ext = ext_s + ext_x + ext_y
+            f_s, ext_s = refetch(s_fp[(r_side and mid, mid)], "s", s_more[tau_key], smooth)
+        exts.append((code, r_side, (f_s, f_x, f_y), ext_s, ext_x, ext_y))
+
+    def total(ext_s, ext_x, ext_y):
+        return ext_x + ext_y if ext_s is None else ext_s + ext_x + ext_y
+
+    rows_grow = cols_grow = jnp.inf
+    for _, r_side, _, *parts in exts:
         if r_side:
-            cols_grow = jnp.minimum(cols_grow, ext)
+            cols_grow = jnp.minimum(cols_grow, total(*parts))
         else:
-            rows_grow = jnp.minimum(rows_grow, ext)
-        if best is None:
-            best = (ext, ext_s, ext_x, ext_y, jnp.full(jnp.shape(ext), code, jnp.int32))
-        else:  # strictly less: the first least-traffic candidate wins ties
-            better = ext < best[0]
-            best = tuple(jnp.where(better, new, old)
-                         for new, old in zip((ext, ext_s, ext_x, ext_y, code), best,
-                                             strict=True))
+            rows_grow = jnp.minimum(rows_grow, total(*parts))
     base = s_bytes + x_bytes + y_bytes
     rows_grow, cols_grow = base + rows_grow, base + cols_grow
-    _, s_d, x_d, y_d, codes = best
+
+    if smooth:  # carry the (logistic) terms of the winner through the selects
+        best = None
+        for code, _, _, ext_s, ext_x, ext_y in exts:
+            ext_s = jnp.zeros_like(ext_x) if ext_s is None else ext_s
+            cand = (ext_s + ext_x + ext_y, ext_s, ext_x, ext_y,
+                    jnp.full(jnp.shape(ext_x), code, jnp.int32))
+            if best is None:
+                best = cand
+            else:  # strictly less: the first least-traffic candidate wins ties
+                better = cand[0] < best[0]
+                best = tuple(jnp.where(better, new, old)
+                             for new, old in zip(cand, best, strict=True))
+        _, s_d, x_d, y_d, codes = best
+    else:
+        # Stage 1: the winner as one int32 key, (code - 1) + 8 (X refetched) + 16 (Y)
+        # + 32 x (its extra S passes: nt - 1 if S is refetched, else 0; an exact integer,
+        # nt <= T, and below 2**26 for any T < 2**24, where float32 counts folds
+        # exactly). (A flag may be set with nothing to refetch, ``more = 0``: the bytes
+        # agree.)
+        zero = jnp.zeros(jnp.shape(t_full), jnp.float32)
+        best = win = None
+        for code, _, (f_s, f_x, f_y), ext_s, ext_x, ext_y in exts:
+            ext = total(ext_s, ext_x, ext_y)
+            n_s = zero if f_s is None else jnp.where(f_s, nts[_CANDIDATES[code - 1][2]] - 1.0,
+                                                     0.0)
+            cand = (jnp.float32(code - 1), n_s, f_x, f_y)
+            if best is None:
+                best, win = ext, cand
+            else:  # strictly less: the first least-traffic candidate wins ties
+                better = ext < best
+                best = jnp.where(better, ext, best)
+                win = tuple(jnp.where(better, new, old) for new, old in zip(cand, win,
+                                                                            strict=True))
+        code_w, n_s, f_x, f_y = win
+        n_s = jnp.minimum(n_s, _MAX_S_PASSES).astype(jnp.int32)
+        key = code_w.astype(jnp.int32) + jnp.where(f_x, 8, 0) + jnp.where(f_y, 16, 0) + n_s * 32
+        key = _materialise(key)
+        # Stage 2: the winner's bytes from its key (no tile, division or test again).
+        codes = (key & 7) + 1
+        s_d = (key >> 5).astype(jnp.float32) * s_unit  # = (nt - 1) * s_unit, or 0
+        x_d = jnp.where((key & 8) != 0, x_more, 0.0)
+        y_d = jnp.where((key & 16) != 0, y_more, 0.0)
     s_d, x_d, y_d = s_bytes + s_d, x_bytes + x_d, y_bytes + y_d
     w = jnp.where(is_os, y_d, jnp.where(is_ws, s_d, x_d))
-    i = jnp.where(df == IS, s_d, x_d)
+    i = jnp.where(is_is, s_d, x_d)
     o = jnp.where(is_os, s_d, y_d)
     return w, i, o, codes, rows_grow, cols_grow
 
