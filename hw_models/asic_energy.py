@@ -14,7 +14,7 @@ three-buffer model:
 * every DRAM transfer also fills (or drains) its own operand's SRAM once.
 
 Per-PE register files add their reads and writes and cut the SRAM traffic by fold
-reuse; the cheapest of three blockings is taken per layer. Energy per byte of
+reuse; the cheapest of four blockings is taken per layer. Energy per byte of
 each level is the spec's override or its size law (``asic_memory.level_energies``).
 
 Example:

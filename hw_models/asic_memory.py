@@ -32,10 +32,14 @@ Access rules, one line each, with the reasoning:
 * OS: outputs stay in the PE; ``b_c`` column folds reuse each input (``ceil(fc / b_c)``
   input reads) and ``b_r`` row folds reuse each weight (``ceil(fr / b_r)`` weight
   reads), both held in the psum RF (``b_r * b_c <= e_p``).
-* Which blocking: no blocking and the two greedy orders (row folds first, column folds
-  first) are evaluated and the cheapest on-chip energy is taken per layer (a three-point
-  mapper, jit- and vmap-able; far smaller than a real mapper's search). Keeping "no
-  blocking" among the candidates means a larger stationary RF never costs energy.
+* Which blocking: no blocking, the two greedy orders (row folds first, column folds
+  first) and row folds only (``b_c = 1``) are evaluated and the cheapest on-chip energy
+  is taken per layer (a four-point mapper, jit- and vmap-able; far smaller than a real
+  mapper's search). Each candidate's blocks grow with the stationary RF, and "row folds
+  only" keeps OS weight reuse (``b_r``, which a column block gives up) when a larger RF
+  would make the row-first order add column folds, so a larger stationary RF never
+  costs energy (hypothesis property in ``tests/test_asic_memory.py``; without that
+  candidate it found OS layers 1e-4 dearer with a 2x psum RF).
 * An RF of a streamed operand (WS: inputs; OS: inputs, weights; IS: weights) costs its
   reads and writes and gives no fold reuse in these templates [A]: the streamed element
   is consumed as it passes. DRAM traffic is ``asic_traffic``'s and is not changed here.
@@ -142,7 +146,7 @@ def rf_entries(spec: AsicSpec, w_el, a_el, smooth: bool = False):
             entries(spec.rf_psum_bytes, C.ACC_BITS / 8.0))
 
 
-ORDERS = ("none", "rows", "cols")  # candidate blockings, see ``blocking``
+ORDERS = ("none", "rows", "cols", "rows-only")  # candidate blockings, see ``blocking``
 
 
 def blocking(e_s, e_p, fr, fc, dataflow, order: str, smooth: bool = False):
@@ -150,7 +154,8 @@ def blocking(e_s, e_p, fr, fc, dataflow, order: str, smooth: bool = False):
 
     ``e_s``: stationary-operand RF entries; ``e_p``: accumulators (psum RF entries);
     ``order``: ``"none"`` (no blocking: SCALE-Sim's loop order), ``"rows"`` / ``"cols"``
-    (that fold loop gets the RF first, module docstring).
+    (that fold loop gets the RF first, module docstring), ``"rows-only"`` (row folds
+    only: ``b_c = 1``).
 
     Example:
         >>> [float(b) for b in blocking(64.0, 1.0, 36.0, 4.0, 1, "rows")]
@@ -161,6 +166,9 @@ def blocking(e_s, e_p, fr, fc, dataflow, order: str, smooth: bool = False):
     if order == "none":
         one = jnp.ones_like(jnp.asarray(e_s * fr * fc, jnp.float32))
         return one, one
+    if order == "rows-only":
+        b_r = jnp.minimum(e_s, fr)
+        return jnp.maximum(b_r, 1.0), jnp.ones_like(jnp.asarray(b_r, jnp.float32))
     is_os = jnp.asarray(dataflow, jnp.int32) == OS
     cap_c = jnp.where(is_os, e_s, jnp.minimum(e_s, e_p))  # WS/IS: b_c accumulators
     if order == "rows":

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from lepton_codesign import hw_models as hw
@@ -118,6 +118,9 @@ def test_more_rf_never_more_sram_bytes(order, shape, fl, df, small, grow):
 
 @given(shape=shapes, fl=folds, df=st.sampled_from(DATAFLOWS), base=st.sampled_from([1.0, 4.0,
        64.0]), grow=st.floats(1.0, 64.0))
+# found by hypothesis: a 2x psum RF turned the OS row-first block (9, 1) into (9, 2),
+# giving up the weight reuse of 9 row folds (fixed by the "rows-only" candidate)
+@example(shape=(1, 1, 6), fl=(9, 2), df="os", base=64.0, grow=2.0)
 def test_larger_stationary_rf_never_costs_energy(shape, fl, df, base, grow):
     # With fixed per-byte energies, a larger RF only adds blockings to choose from.
     wl = _layer(*shape)
