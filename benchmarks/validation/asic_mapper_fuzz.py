@@ -31,7 +31,7 @@ import numpy as np
 
 from lepton_codesign import hw_models as hw
 from lepton_codesign.hw_models.asic import evaluate_asic
-from lepton_codesign.hw_models.asic_spec import DATAFLOWS, SPARSITY_SUPPORT
+from lepton_codesign.hw_models.asic_spec import DATAFLOWS, MAPPINGS, SPARSITY_SUPPORT
 from lepton_codesign.hw_models.asic_traffic import MAPPING_NAMES, MAPPING_SLICE
 
 RESULT = Path(__file__).resolve().parent / "results" / "asic_mapper_fuzz.md"
@@ -86,12 +86,14 @@ def random_specs(n: int, seed: int) -> dict[str, np.ndarray]:
     }
 
 
-def evaluator(wl: hw.Workload):
-    """jit(vmap) of per-layer (latency, DRAM bytes, compute, fill/drain, bound, mapping)."""
+def evaluator(wl: hw.Workload, mapping: str):
+    """jit(vmap) of per-layer (latency, DRAM bytes, compute, fill/drain, bound, mapping)
+    for ``AsicSpec.mapping`` ``mapping`` (static: one mode per batch)."""
     comp = hw.dense_compression(wl.num_layers)
 
     def one(fields):
-        c = evaluate_asic(wl, hw.AsicSpec(**fields), comp, growth_bounds=True)
+        c = evaluate_asic(wl, hw.AsicSpec(**fields, mapping=mapping), comp,
+                          growth_bounds=True)
         return (c.latency_s, c.dram_bytes, c.compute_cycles, c.extras["fill_drain_cycles"],
                 c.bound, c.extras["mapping"], c.extras["dram_bytes_if_rows_grow"],
                 c.extras["dram_bytes_if_cols_grow"])
@@ -103,10 +105,9 @@ def fuzz(n: int, seed: int) -> dict:
     fields = random_specs(n, seed)
     out = {}
     for wl_name, wl in workloads().items():
-        run = evaluator(wl)
         for mode in (1, 0):  # scalesim, best
+            run = evaluator(wl, MAPPINGS[mode])
             base = {k: jnp.asarray(v) for k, v in fields.items()}
-            base["mapping"] = jnp.full(n, mode, jnp.int32)
             b = [np.asarray(x, np.float64) for x in run(base)]
             for side in ("pe_rows", "pe_cols"):
                 big = dict(base, **{side: base[side] * 2.0})
