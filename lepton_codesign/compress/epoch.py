@@ -10,6 +10,11 @@ masks that follow the sparsity ramp (``scores.update_masks``).
 ``run_phase`` continues from a ``PhaseState`` (parameters, optimiser state, step),
 which is what lets ``train(..., init_state=...)`` resume a run.
 
+The compiled epoch is cached (``epoch_fn``) by everything it closes over: the graph
+definition, the optimiser, the phase's static pieces and the batch geometry. Values a
+candidate of a search changes (bit-widths, target sparsity, masks) are variables, i.e.
+traced arguments, so models that differ only in them reuse one compilation.
+
 Example:
     >>> round(float(scores.cubic_ramp(5, 0, 10)), 3)
     0.875
@@ -136,6 +141,26 @@ def _make_epoch(graphdef, tx, run: Run, steps: int, batch: int):
     return epoch
 
 
+EPOCH_CACHE_SIZE = 32  # compiled epochs kept per process [A]
+_EPOCHS: dict = {}
+
+
+def epoch_fn(graphdef, tx, run: Run, steps: int, batch: int):
+    """The jitted epoch of ``_make_epoch``, cached by its static inputs (a model that
+    differs only in variable values, e.g. bit-widths or the target sparsity, reuses
+    the compiled one). Unhashable pieces (a loss term holding arrays) skip the cache."""
+    try:
+        key = (graphdef, tx, run, steps, batch)
+        hit = _EPOCHS.get(key)
+    except TypeError:  # something unhashable: compile for this phase only
+        return _make_epoch(graphdef, tx, run, steps, batch)
+    if hit is None:
+        if len(_EPOCHS) >= EPOCH_CACHE_SIZE:
+            _EPOCHS.pop(next(iter(_EPOCHS)))
+        hit = _EPOCHS[key] = _make_epoch(graphdef, tx, run, steps, batch)
+    return hit
+
+
 @dataclasses.dataclass(frozen=True)
 class PhaseState:
     """Where a phase stands: the model (training mode), optimiser state and step."""
@@ -168,10 +193,10 @@ def run_phase(state: PhaseState, tx, run: Run, epochs: int, data, key, batch_siz
     opt_state = state.opt_state
     step = jnp.asarray(state.step, jnp.int32)
     with phase(run.phase):  # traced on the first call, inside the phase
-        epoch_fn = _make_epoch(graphdef, tx, run, steps, batch)
+        fn = epoch_fn(graphdef, tx, run, steps, batch)
         for e in range(epochs):
             start = time.perf_counter()
-            params, rest, opt_state, step, key, loss, acc = epoch_fn(
+            params, rest, opt_state, step, key, loss, acc = fn(
                 params, rest, opt_state, step, key, x, y, extra)
             loss, acc = float(loss), float(acc)
             if history is not None:

@@ -81,10 +81,33 @@ def start(model, cfg, x, init_state: TrainState | None, total: int):
             init_state.prune_end)
 
 
+OPTIMIZER_CACHE_SIZE = 32  # optimisers kept per process (``epoch.epoch_fn`` keys) [A]
+_OPTIMIZERS: dict = {}
+
+
+def _optimizer_key(params, cfg, steps: int, offset: int) -> tuple:
+    """What ``partition_optimizer`` reads: the variables' types and sizes, the rates
+    and optimiser names of ``cfg``, the schedule's length and offset."""
+    shape = jax.tree.map(lambda v: (type(v).__name__, int(v.size)), params,
+                         is_leaf=lambda v: isinstance(v, nnx.Variable))
+    return (jax.tree.structure(shape), tuple(jax.tree.leaves(shape)), cfg.learning_rate,
+            cfg.weight_decay, cfg.mask_optimizer, cfg.mask_learning_rate,
+            cfg.bit_optimizer, cfg.bit_learning_rate, int(steps), int(offset))
+
+
 def optimizer_for(params, cfg, steps: int, offset: int, opt_state):
     """The optimiser of a phase of ``steps`` steps after ``offset``, and its state:
-    fresh, or ``opt_state`` carried on (checked to fit)."""
-    tx = partition_optimizer(params, cfg, steps, offset)
+    fresh, or ``opt_state`` carried on (checked to fit).
+
+    The same settings give the same optimiser object (cached), so the compiled epoch
+    that closes over it is reused (``epoch.epoch_fn``).
+    """
+    key = _optimizer_key(params, cfg, steps, offset)
+    tx = _OPTIMIZERS.get(key)
+    if tx is None:
+        if len(_OPTIMIZERS) >= OPTIMIZER_CACHE_SIZE:
+            _OPTIMIZERS.pop(next(iter(_OPTIMIZERS)))
+        tx = _OPTIMIZERS[key] = partition_optimizer(params, cfg, steps, offset)
     fresh = tx.init(params)
     if opt_state is None:
         return tx, fresh
