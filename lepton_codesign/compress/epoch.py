@@ -36,6 +36,7 @@ from lepton_codesign.compress import scores
 from lepton_codesign.compress.layers import compressed_layers
 from lepton_codesign.compress.multitask import default_tasks, multitask_metrics
 from lepton_codesign.compress.phase import Phase, phase
+from lepton_codesign.compress.resume import PhaseOptimizer, schedule_arrays, schedule_values
 from lepton_codesign.compress.terms import LossContext
 
 
@@ -98,7 +99,7 @@ def _loss_fn(graphdef, run: Run, params, rest, xb, yb, data, key, step):
 
 
 def _make_epoch(graphdef, tx, run: Run, steps: int, batch: int):
-    def step_fn(carry, inp):
+    def step_fn(carry, inp, run):
         params, rest, opt_state, step, key = carry
         idx, x, y, data = inp
         xb, yb = x[idx], jax.tree.map(lambda a: a[idx], y)
@@ -127,15 +128,19 @@ def _make_epoch(graphdef, tx, run: Run, steps: int, batch: int):
         return (params, rest, opt_state, step + 1, key), (loss, acc)
 
     @jax.jit
-    def epoch(params, rest, opt_state, step, key, x, y, data):
+    def epoch(params, rest, opt_state, step, key, x, y, data, sched):
+        # the ramp and the learning-rate decay are traced: one compile, any length
+        begin, end, lr_sched = sched
+        timed = dataclasses.replace(run, prune_begin=begin, prune_end=end)
         key, pkey = jax.random.split(key)
         perm = jax.random.permutation(pkey, x.shape[0])[:steps * batch].reshape(steps, batch)
 
         def body(carry, idx):
-            return step_fn(carry, (idx, x, y, data))
+            return step_fn(carry, (idx, x, y, data), timed)
 
-        (params, rest, opt_state, step, key), (losses, accs) = jax.lax.scan(
-            body, (params, rest, opt_state, step, key), perm)
+        with schedule_values(lr_sched):
+            (params, rest, opt_state, step, key), (losses, accs) = jax.lax.scan(
+                body, (params, rest, opt_state, step, key), perm)
         return params, rest, opt_state, step, key, jnp.mean(losses), jnp.mean(accs)
 
     return epoch
@@ -149,6 +154,7 @@ def epoch_fn(graphdef, tx, run: Run, steps: int, batch: int):
     """The jitted epoch of ``_make_epoch``, cached by its static inputs (a model that
     differs only in variable values, e.g. bit-widths or the target sparsity, reuses
     the compiled one). Unhashable pieces (a loss term holding arrays) skip the cache."""
+    run = dataclasses.replace(run, prune_begin=0, prune_end=0)  # traced (``sched``)
     try:
         key = (graphdef, tx, run, steps, batch)
         hit = _EPOCHS.get(key)
@@ -177,7 +183,8 @@ def run_phase(state: PhaseState, tx, run: Run, epochs: int, data, key, batch_siz
     Args:
         state: model, optimiser state (``tx.init`` of its params for a fresh phase)
             and step.
-        tx: the optimiser.
+        tx: the optimiser: a ``resume.PhaseOptimizer`` (``optimizer_for``; its decay
+            length and offset are traced) or a plain optax one.
         run: the phase's static pieces.
         epochs: epochs to run.
         data: ``(x, y, per_term_data)``.
@@ -187,6 +194,12 @@ def run_phase(state: PhaseState, tx, run: Run, epochs: int, data, key, batch_siz
             number of the bar's first epoch.
     """
     x, y, extra = data
+    if isinstance(tx, PhaseOptimizer):
+        tx, total, offset = tx.tx, tx.total_steps, tx.offset
+    else:  # a plain optax optimiser (its schedule, if any, has constant arguments)
+        total, offset = 1, 0
+    sched = (jnp.asarray(run.prune_begin, jnp.int32), jnp.asarray(run.prune_end, jnp.int32),
+             schedule_arrays(total, offset))
     batch = min(batch_size, x.shape[0])
     steps = x.shape[0] // batch
     graphdef, params, rest = nnx.split(state.model, nnx.Param, ...)
@@ -197,7 +210,7 @@ def run_phase(state: PhaseState, tx, run: Run, epochs: int, data, key, batch_siz
         for e in range(epochs):
             start = time.perf_counter()
             params, rest, opt_state, step, key, loss, acc = fn(
-                params, rest, opt_state, step, key, x, y, extra)
+                params, rest, opt_state, step, key, x, y, extra, sched)
             loss, acc = float(loss), float(acc)
             if history is not None:
                 history["step_time_s"].append((time.perf_counter() - start) / steps)

@@ -32,7 +32,7 @@ def cubic_schedule(step, final_sparsity, begin_step, end_step, initial_sparsity=
 
     Constant before ``begin_step`` and after ``end_step``; works with traced ``step``.
     """
-    span = max(end_step - begin_step, 1)
+    span = jnp.maximum(end_step - begin_step, 1)  # traced or not
     p = jnp.clip((jnp.asarray(step, jnp.float32) - begin_step) / span, 0.0, 1.0)
     return final_sparsity + (initial_sparsity - final_sparsity) * (1.0 - p) ** 3
 
