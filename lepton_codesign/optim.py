@@ -116,7 +116,7 @@ def _label(var, split_masks: bool = True) -> str:
     return group + ("/small" if small else "")
 
 
-def partition_optimizer(params, cfg, total_steps: int, offset: int = 0):
+def partition_optimizer(params, cfg, total_steps: int, offset: int = 0, *, schedule=None):
     """``optax.partition`` of the weight / mask / bit / range optimisers.
 
     Small leaves (biases, ranges, bit-widths, small kernels) of each group are raveled
@@ -132,6 +132,9 @@ def partition_optimizer(params, cfg, total_steps: int, offset: int = 0):
         total_steps: length of the cosine decay of the weight learning rate.
         offset: optimiser steps already taken (a resumed run): the decay starts
             afresh at this count, while Adam's moments and step count continue.
+        schedule: the weight learning-rate schedule to use instead (``total_steps``
+            and ``offset`` are then ignored; ``compress.resume`` passes one that
+            reads them as traced values).
     """
     split = cfg.mask_optimizer != "normalized_sgd"
     labels = jax.tree.map(lambda v: _label(v, split), params,
@@ -139,6 +142,8 @@ def partition_optimizer(params, cfg, total_steps: int, offset: int = 0):
     sched = optax.cosine_decay_schedule(cfg.learning_rate, max(total_steps, 1))
     if offset:
         base, sched = sched, lambda count: base(count - offset)
+    if schedule is not None:
+        sched = schedule
     groups = {
         "weights": lambda: optax.adamw(sched, weight_decay=cfg.weight_decay),
         "masks": lambda: mask_optimizer(cfg.mask_optimizer, cfg.mask_learning_rate),

@@ -204,16 +204,33 @@ def _as_arrays(data, name: str):
     return x, y
 
 
-def predict(model: nnx.Module, x, batch_size: int = 1000):
-    """Eval-mode outputs of ``model`` on ``x`` in fixed-size chunks (one compile)."""
-    graphdef, state = nnx.split(model)
+_FORWARDS: dict = {}
+FORWARD_CACHE_SIZE = 32  # compiled eval forwards kept per process [A]
 
-    @jax.jit
+
+def _forward(graphdef):
+    """The jitted eval-mode forward pass of a graph definition (cached: models that
+    differ only in variable values, e.g. bit-widths, share one compilation)."""
     def fwd(state, xb):
         m = nnx.merge(graphdef, state)
         m.eval()
         return m(xb)
 
+    try:
+        hit = _FORWARDS.get(graphdef)
+    except TypeError:
+        return jax.jit(fwd)
+    if hit is None:
+        if len(_FORWARDS) >= FORWARD_CACHE_SIZE:
+            _FORWARDS.pop(next(iter(_FORWARDS)))
+        hit = _FORWARDS[graphdef] = jax.jit(fwd)
+    return hit
+
+
+def predict(model: nnx.Module, x, batch_size: int = 1000):
+    """Eval-mode outputs of ``model`` on ``x`` in fixed-size chunks (one compile)."""
+    graphdef, state = nnx.split(model)
+    fwd = _forward(graphdef)
     x = jnp.asarray(x, jnp.float32)
     n, bs = x.shape[0], min(batch_size, x.shape[0])
     outs = []

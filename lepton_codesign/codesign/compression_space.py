@@ -103,6 +103,52 @@ class CompressionSpace:
                 hw_weight=self._value("hw_weight", row)))
         return out
 
+    def corners(self) -> list[Candidate]:
+        """The space's extreme candidates, which random sampling rarely draws: the
+        cheapest (highest sparsity, fewest weight and activation bits), the highest
+        sparsity at the second-fewest weight bits, the sparsest N:M pattern at the
+        fewest bits, and the most accurate (no pruning, most bits). Only those the
+        space holds (its structures), without duplicates; the first generation of the
+        outer search starts from them.
+
+        Example:
+            >>> from lepton_codesign.codesign.config import validate_config
+            >>> cfg = validate_config({"compression": {}})["compression"]
+            >>> [c.label() for c in CompressionSpace(cfg, ["a", "b", "c"]).corners()]
+            ['s0.95 uniform w3 a6', 's0.95 uniform w4 a8', 'nm1:4 w3 a8', 'dense w8 a8']
+        """
+        c, g = self.cfg, self.groups
+        wb, ab = sorted(c["weight_bits"]), sorted(c["act_bits"])
+        hi = round(float(c["sparsity"][1]), SPARSITY_DIGITS)
+        alloc = self._options["allocation"][0]
+        common = {"bit_groups": c["bit_groups"], "allocation": alloc,
+                  "hw_weight": self._fixed["hw_weight"]}
+        pruned = next((s for s in ("unstructured", "channel") if s in c["structures"]), None)
+        out = []
+        if pruned and hi > 0:
+            out.append(Candidate(structure=pruned, sparsity=hi, weight_bits=(wb[0],) * g,
+                                 act_bits=ab[0], **common))
+            out.append(Candidate(structure=pruned, sparsity=hi,
+                                 weight_bits=(wb[min(1, len(wb) - 1)],) * g,
+                                 act_bits=ab[-1], **common))
+        if "nm" in c["structures"]:
+            nm = min((tuple(p) for p in c["nm"]), key=lambda p: p[0] / p[1])
+            out.append(Candidate(structure="nm", nm=nm, weight_bits=(wb[0],) * g,
+                                 act_bits=ab[-1], **common))
+        if "none" in c["structures"]:
+            out.append(Candidate(structure="none", weight_bits=(wb[-1],) * g,
+                                 act_bits=ab[-1], **common))
+        keys, uniq = set(), []
+        for cand in out:
+            try:
+                self.encode([cand])
+            except ValueError:  # e.g. an option the space does not hold
+                continue
+            if cand.key() not in keys:
+                keys.add(cand.key())
+                uniq.append(cand)
+        return uniq
+
     def encode(self, candidates: Sequence[Candidate]) -> np.ndarray:
         """Cube points ``(n, dim)`` of candidates (their values must lie in the space).
 

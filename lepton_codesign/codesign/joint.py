@@ -14,7 +14,11 @@
    a cheap candidate competes with cheap ones rather than with the dense model.
    A candidate that reaches the full budget is also evaluated on the test split: the
    reported accuracy of every front point is a full-budget test accuracy.
-4. ``[[points]]`` are extra seeds, fine-tuned at the full budget as written.
+4. ``[[points]]`` are extra seeds, fine-tuned at the full budget as written. The dense
+   model itself is always a candidate (``DENSE_NAME``, its own test accuracy, not
+   fine-tuned again) unless a point is the dense model.
+5. The first NSGA-II generation starts from the space's corners
+   (``CompressionSpace.corners``: the cheapest and the most accurate extremes).
 
 Every finished fine-tune is appended to ``joint.jsonl`` at once; a resumed run replays
 the same deterministic search and trains only what is missing (the NSGA-II key, the
@@ -38,7 +42,7 @@ import jax
 import numpy as np
 
 from lepton_codesign import search
-from lepton_codesign.codesign.candidate import Candidate, from_point
+from lepton_codesign.codesign.candidate import FLOAT_BITS, Candidate, from_point
 from lepton_codesign.codesign.compression_space import CompressionSpace
 from lepton_codesign.codesign.config_compression import rung_epochs
 from lepton_codesign.codesign.finetune import run_rung, train_dense
@@ -48,6 +52,7 @@ from lepton_codesign.codesign.trials import compression_from_dict
 
 log = logging.getLogger(__name__)
 
+DENSE_NAME = "dense"  # the implicit seed: the dense model as trained once
 STALE_GENERATIONS = 5  # NSGA-II generations without a new candidate before stopping [A]
 
 
@@ -166,14 +171,23 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
         spent[0] += sum(r.get("train_time_s", 0.0) for r in recs)
         return recs
 
-    # seeds: every [[points]] entry at the full budget
+    # seeds: every [[points]] entry at the full budget, and the dense model itself
+    # (trained once already: evaluated, not fine-tuned) unless a point is the dense model
     seeds = [from_point(p, layers) for p in cfg["points"]]
-    finals = timed(runner.run([(i, c, last, rungs[-1], True) for i, c in enumerate(seeds)]))
     names = {i: p["name"] for i, p in enumerate(cfg["points"])}
+    if not any(c.policy(layers) is None and not c.distill for c in seeds):
+        names[len(seeds)] = DENSE_NAME
+        seeds.append(Candidate(structure="none", weight_bits=(FLOAT_BITS,),
+                               act_bits=FLOAT_BITS, name=DENSE_NAME))
+    finals = timed(runner.run([(i, c, last, rungs[-1], True) for i, c in enumerate(seeds)]))
 
     cspace = CompressionSpace(cc, layers)
     problem = search.Problem(cspace.space, lambda d: None)
-    strategy = search.nsga2(cc["pop_size"])
+    # the first generation starts from the space's corners (random draws rarely reach
+    # the cheapest or the most accurate extreme); the rest is random
+    corners = cspace.corners()[: cc["pop_size"]]
+    strategy = search.nsga2(cc["pop_size"],
+                            initial=cspace.encode(corners) if corners else None)
     state = strategy.init(k_search, problem)
     studies, optuna = _studies()
     pruner_args = {"min_resource": rungs[0], "reduction_factor": cc["reduction_factor"]}

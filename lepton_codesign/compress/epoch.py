@@ -10,6 +10,11 @@ masks that follow the sparsity ramp (``scores.update_masks``).
 ``run_phase`` continues from a ``PhaseState`` (parameters, optimiser state, step),
 which is what lets ``train(..., init_state=...)`` resume a run.
 
+The compiled epoch is cached (``epoch_fn``) by everything it closes over: the graph
+definition, the optimiser, the phase's static pieces and the batch geometry. Values a
+candidate of a search changes (bit-widths, target sparsity, masks) are variables, i.e.
+traced arguments, so models that differ only in them reuse one compilation.
+
 Example:
     >>> round(float(scores.cubic_ramp(5, 0, 10)), 3)
     0.875
@@ -31,6 +36,7 @@ from lepton_codesign.compress import scores
 from lepton_codesign.compress.layers import compressed_layers
 from lepton_codesign.compress.multitask import default_tasks, multitask_metrics
 from lepton_codesign.compress.phase import Phase, phase
+from lepton_codesign.compress.resume import PhaseOptimizer, schedule_arrays, schedule_values
 from lepton_codesign.compress.terms import LossContext
 
 
@@ -93,7 +99,7 @@ def _loss_fn(graphdef, run: Run, params, rest, xb, yb, data, key, step):
 
 
 def _make_epoch(graphdef, tx, run: Run, steps: int, batch: int):
-    def step_fn(carry, inp):
+    def step_fn(carry, inp, run):
         params, rest, opt_state, step, key = carry
         idx, x, y, data = inp
         xb, yb = x[idx], jax.tree.map(lambda a: a[idx], y)
@@ -122,18 +128,43 @@ def _make_epoch(graphdef, tx, run: Run, steps: int, batch: int):
         return (params, rest, opt_state, step + 1, key), (loss, acc)
 
     @jax.jit
-    def epoch(params, rest, opt_state, step, key, x, y, data):
+    def epoch(params, rest, opt_state, step, key, x, y, data, sched):
+        # the ramp and the learning-rate decay are traced: one compile, any length
+        begin, end, lr_sched = sched
+        timed = dataclasses.replace(run, prune_begin=begin, prune_end=end)
         key, pkey = jax.random.split(key)
         perm = jax.random.permutation(pkey, x.shape[0])[:steps * batch].reshape(steps, batch)
 
         def body(carry, idx):
-            return step_fn(carry, (idx, x, y, data))
+            return step_fn(carry, (idx, x, y, data), timed)
 
-        (params, rest, opt_state, step, key), (losses, accs) = jax.lax.scan(
-            body, (params, rest, opt_state, step, key), perm)
+        with schedule_values(lr_sched):
+            (params, rest, opt_state, step, key), (losses, accs) = jax.lax.scan(
+                body, (params, rest, opt_state, step, key), perm)
         return params, rest, opt_state, step, key, jnp.mean(losses), jnp.mean(accs)
 
     return epoch
+
+
+EPOCH_CACHE_SIZE = 32  # compiled epochs kept per process [A]
+_EPOCHS: dict = {}
+
+
+def epoch_fn(graphdef, tx, run: Run, steps: int, batch: int):
+    """The jitted epoch of ``_make_epoch``, cached by its static inputs (a model that
+    differs only in variable values, e.g. bit-widths or the target sparsity, reuses
+    the compiled one). Unhashable pieces (a loss term holding arrays) skip the cache."""
+    run = dataclasses.replace(run, prune_begin=0, prune_end=0)  # traced (``sched``)
+    try:
+        key = (graphdef, tx, run, steps, batch)
+        hit = _EPOCHS.get(key)
+    except TypeError:  # something unhashable: compile for this phase only
+        return _make_epoch(graphdef, tx, run, steps, batch)
+    if hit is None:
+        if len(_EPOCHS) >= EPOCH_CACHE_SIZE:
+            _EPOCHS.pop(next(iter(_EPOCHS)))
+        hit = _EPOCHS[key] = _make_epoch(graphdef, tx, run, steps, batch)
+    return hit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,7 +183,8 @@ def run_phase(state: PhaseState, tx, run: Run, epochs: int, data, key, batch_siz
     Args:
         state: model, optimiser state (``tx.init`` of its params for a fresh phase)
             and step.
-        tx: the optimiser.
+        tx: the optimiser: a ``resume.PhaseOptimizer`` (``optimizer_for``; its decay
+            length and offset are traced) or a plain optax one.
         run: the phase's static pieces.
         epochs: epochs to run.
         data: ``(x, y, per_term_data)``.
@@ -162,17 +194,23 @@ def run_phase(state: PhaseState, tx, run: Run, epochs: int, data, key, batch_siz
             number of the bar's first epoch.
     """
     x, y, extra = data
+    if isinstance(tx, PhaseOptimizer):
+        tx, total, offset = tx.tx, tx.total_steps, tx.offset
+    else:  # a plain optax optimiser (its schedule, if any, has constant arguments)
+        total, offset = 1, 0
+    sched = (jnp.asarray(run.prune_begin, jnp.int32), jnp.asarray(run.prune_end, jnp.int32),
+             schedule_arrays(total, offset))
     batch = min(batch_size, x.shape[0])
     steps = x.shape[0] // batch
     graphdef, params, rest = nnx.split(state.model, nnx.Param, ...)
     opt_state = state.opt_state
     step = jnp.asarray(state.step, jnp.int32)
     with phase(run.phase):  # traced on the first call, inside the phase
-        epoch_fn = _make_epoch(graphdef, tx, run, steps, batch)
+        fn = epoch_fn(graphdef, tx, run, steps, batch)
         for e in range(epochs):
             start = time.perf_counter()
-            params, rest, opt_state, step, key, loss, acc = epoch_fn(
-                params, rest, opt_state, step, key, x, y, extra)
+            params, rest, opt_state, step, key, loss, acc = fn(
+                params, rest, opt_state, step, key, x, y, extra, sched)
             loss, acc = float(loss), float(acc)
             if history is not None:
                 history["step_time_s"].append((time.perf_counter() - start) / steps)

@@ -92,7 +92,10 @@ class _CompressedBase(nnx.Module):
             setattr(self, k, getattr(layer, k))
         self.kernel = layer.kernel
         self.bias = layer.bias if layer.bias is not None else nnx.data(None)
-        self.target_sparsity = target_sparsity
+        # the target is a traced value (one compiled step serves every target); only
+        # whether there is one is static
+        self.sparsity_target = (nnx.data(None) if target_sparsity is None else
+                                MaskState(jnp.asarray(float(target_sparsity), jnp.float32)))
         self.bit_range = Q.check_bit_range(bit_range)
         self.deterministic = False  # the NNX train / eval switch (model.eval())
         self.act_signed = True
@@ -100,6 +103,13 @@ class _CompressedBase(nnx.Module):
         self.method.init_state(self)
         self._init_quant(quantiser(weight_bits, learn_bits),
                          quantiser(act_bits, learn_act_bits))
+
+    @property
+    def target_sparsity(self) -> jax.Array | None:
+        """The fraction of weights to remove (a scalar array), or ``None`` (no target;
+        also after ``harden``, which replaces all mask state by a fixed mask)."""
+        var = getattr(self, "sparsity_target", None)
+        return None if var is None else var[...]
 
     @property
     def n(self) -> int:

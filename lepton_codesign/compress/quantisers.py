@@ -10,10 +10,17 @@ quantiser object decides how the bit-width is held, projected, reported and hard
 ``None`` stands for a float tensor. A policy or layer takes an instance in place of
 an integer ``weight_bits`` / ``act_bits``.
 
+The bit-width a layer computes with is its variable's value, never the quantiser's
+``bits`` (the initial value): two quantisers of one kind compare equal whatever their
+``bits``, so layers that differ only in bit-widths have the same graph definition and
+one compiled training step serves them all (the joint search's candidates).
+
 Example:
     >>> q = quantiser(4, learned=True)
     >>> q, float(q.variable()[...]), q.hardened(3)
     (LearnedBits(bits=4), 4.0, FixedBits(bits=3))
+    >>> FixedBits(4) == FixedBits(8)  # same kind: one compiled step serves both
+    True
 """
 
 from __future__ import annotations
@@ -76,7 +83,7 @@ class Quantiser:
 class FixedBits(Quantiser):
     """A constant bit-width."""
 
-    bits: int = 8
+    bits: int = dataclasses.field(default=8, compare=False)
 
     def variable(self):
         return QuantState(jnp.asarray(self.bits, jnp.float32))
@@ -87,7 +94,7 @@ class FixedBits(Quantiser):
 class LearnedBits(Quantiser):
     """A learned continuous bit-width, rounded straight-through in the forward pass."""
 
-    bits: int = 8
+    bits: int = dataclasses.field(default=8, compare=False)
     learnable: ClassVar[bool] = True
 
     def variable(self):

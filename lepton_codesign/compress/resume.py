@@ -16,10 +16,15 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 from typing import Any
 
 import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
 from flax import nnx
 
 from lepton_codesign.compress.layers import calibrate, compressed_layers
@@ -81,14 +86,88 @@ def start(model, cfg, x, init_state: TrainState | None, total: int):
             init_state.prune_end)
 
 
+_SCHEDULE: contextvars.ContextVar = contextvars.ContextVar("lepton_lr_schedule")
+
+
+@contextlib.contextmanager
+def schedule_values(values):
+    """While tracing a step: the traced ``schedule_arrays`` the weight learning-rate
+    schedule of ``optimizer_for`` reads, so one compiled epoch serves every length."""
+    token = _SCHEDULE.set(values)
+    try:
+        yield
+    finally:
+        _SCHEDULE.reset(token)
+
+
+def traced_cosine(learning_rate: float):
+    """``optax.cosine_decay_schedule(learning_rate, total)`` started at ``offset``, with
+    ``(total, pi / total, offset)`` taken from ``schedule_values`` (the arithmetic XLA
+    compiles optax's constant-length schedule to: bit-for-bit the same values for a
+    fresh phase; a continued run, ``offset > 0``, agrees to float rounding, ~2e-5
+    relative)."""
+    def schedule(count):
+        total, pi_over_total, offset = _SCHEDULE.get()
+        count = jnp.minimum(count - offset, total)
+        # XLA folds optax's ``pi * count / total`` (a constant total) into
+        # ``count * (pi / total)``: the same product, ``pi / total`` rounded on the host
+        cosine_decay = 0.5 * (1 + jnp.cos(count * pi_over_total))
+        return learning_rate * ((1 - 0.0) * cosine_decay ** 1.0 + 0.0)
+    return schedule
+
+
+def schedule_arrays(total_steps: int, offset: int) -> tuple:
+    """The traced values ``schedule_values`` takes for a decay of ``total_steps`` steps
+    after ``offset``: ``(total, pi / total, offset)`` (float32, float32, int32)."""
+    total = np.float32(total_steps)
+    return (jnp.asarray(total), jnp.asarray(np.float32(np.pi) / total),
+            jnp.asarray(offset, jnp.int32))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class PhaseOptimizer:
+    """A phase's optimiser (``tx``, shared by phases of any length) and the length and
+    offset of its learning-rate decay (passed to the compiled epoch as traced values)."""
+
+    tx: optax.GradientTransformation
+    total_steps: int
+    offset: int
+
+
+OPTIMIZER_CACHE_SIZE = 32  # optimisers kept per process (``epoch.epoch_fn`` keys) [A]
+_OPTIMIZERS: dict = {}
+
+
+def _optimizer_key(params, cfg) -> tuple:
+    """What ``partition_optimizer`` reads: the variables' types and sizes, the rates
+    and optimiser names of ``cfg`` (the schedule's length and offset are traced)."""
+    shape = jax.tree.map(lambda v: (type(v).__name__, int(v.size)), params,
+                         is_leaf=lambda v: isinstance(v, nnx.Variable))
+    return (jax.tree.structure(shape), tuple(jax.tree.leaves(shape)), cfg.learning_rate,
+            cfg.weight_decay, cfg.mask_optimizer, cfg.mask_learning_rate,
+            cfg.bit_optimizer, cfg.bit_learning_rate)
+
+
 def optimizer_for(params, cfg, steps: int, offset: int, opt_state):
     """The optimiser of a phase of ``steps`` steps after ``offset``, and its state:
-    fresh, or ``opt_state`` carried on (checked to fit)."""
-    tx = partition_optimizer(params, cfg, steps, offset)
+    fresh, or ``opt_state`` carried on (checked to fit).
+
+    Returns ``(PhaseOptimizer, opt_state)``. The same settings give the same ``tx``
+    object (cached) whatever ``steps`` and ``offset`` are, so the compiled epoch that
+    closes over it is reused (``epoch.epoch_fn``).
+    """
+    key = _optimizer_key(params, cfg)
+    tx = _OPTIMIZERS.get(key)
+    if tx is None:
+        if len(_OPTIMIZERS) >= OPTIMIZER_CACHE_SIZE:
+            _OPTIMIZERS.pop(next(iter(_OPTIMIZERS)))
+        tx = _OPTIMIZERS[key] = partition_optimizer(
+            params, cfg, steps, offset, schedule=traced_cosine(cfg.learning_rate))
+    opt = PhaseOptimizer(tx, max(int(steps), 1), int(offset))
     fresh = tx.init(params)
     if opt_state is None:
-        return tx, fresh
+        return opt, fresh
     if jax.tree.structure(fresh) != jax.tree.structure(opt_state):
         raise ValueError("init_state: its optimiser state does not fit this TrainConfig "
                          "(mask_optimizer, bit_optimizer or the parameters changed)")
-    return tx, opt_state
+    return opt, opt_state

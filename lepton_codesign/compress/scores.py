@@ -32,7 +32,7 @@ def cubic_schedule(step, final_sparsity, begin_step, end_step, initial_sparsity=
 
     Constant before ``begin_step`` and after ``end_step``; works with traced ``step``.
     """
-    span = max(end_step - begin_step, 1)
+    span = jnp.maximum(end_step - begin_step, 1)  # traced or not
     p = jnp.clip((jnp.asarray(step, jnp.float32) - begin_step) / span, 0.0, 1.0)
     return final_sparsity + (initial_sparsity - final_sparsity) * (1.0 - p) ** 3
 
@@ -68,7 +68,10 @@ def _groups(model: nnx.Module, predicate) -> dict:
     groups: dict = defaultdict(list)
     for _, layer in compressed_layers(model):
         if predicate(layer):
-            key = (layer.method, layer.structure, layer.target_sparsity, layer.allocation)
+            # the target's value is traced: layers group by whether they have one (a
+            # policy gives all its layers one target; a group uses its first layer's)
+            key = (layer.method, layer.structure, layer.target_sparsity is not None,
+                   layer.allocation)
             groups[key].append(layer)
     return groups
 
@@ -98,8 +101,8 @@ def gate_target_penalty(model: nnx.Module, ramp) -> jax.Array:
     policy's target, and ``harden`` then keeps exactly the target.
     """
     total = jnp.zeros(())
-    for (_, _, target, alloc), layers in _groups(model, is_steered).items():
-        goal = 1.0 - target * ramp
+    for (_, _, _, alloc), layers in _groups(model, is_steered).items():
+        goal = 1.0 - layers[0].target_sparsity * ramp
         dens = jnp.stack([layer.density(soft=True) for layer in layers])
         sizes = jnp.asarray([float(layer.gate_logits.size) for layer in layers])
         total = total + alloc.density_gap(dens, sizes, goal)
@@ -120,8 +123,9 @@ def hard_masks(model: nnx.Module) -> dict[str, jax.Array]:
     layers = compressed_layers(model)
     out = {name: layer.hard_mask_gemm() for name, layer in layers}
     names = {id(layer): name for name, layer in layers}
-    for (method, _, target, alloc), group in _groups(
+    for (method, _, _, alloc), group in _groups(
             model, lambda lay: lay.method.ranked(lay)).items():
+        target = group[0].target_sparsity
         scores = [method.scores(layer) for layer in group]
         for layer, s, t in zip(group, scores, alloc.thresholds(scores, target), strict=True):
             keep = (s >= t).astype(jnp.float32)

@@ -75,7 +75,8 @@ def test_time_budget_stops_between_generations(monkeypatch):
     # every fake fine-tune "takes" 1 s: the first generation (6 candidates) spends > 5 s
     jobs, _, info = _search(monkeypatch, poison=1, time_budget_s=5.0)
     assert info["candidates"] == 6 and info["training_time_s"] > 5.0
-    assert sorted({i for i, _ in jobs}) == list(range(6))
+    # index 0: the dense model (always a candidate, a seed), then the 6 searched ones
+    assert sorted({i for i, _ in jobs}) == list(range(7))
 
 
 def _arrays(poison: bool):
