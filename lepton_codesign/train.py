@@ -55,6 +55,7 @@ from lepton_codesign.compress.multitask import Task, default_tasks, multitask_me
 from lepton_codesign.compress.resume import TrainState, optimizer_for, prepare_terms, start
 from lepton_codesign.compress.state import compression_state, harden
 from lepton_codesign.compress.terms import BitBudget, TaskLoss, TermSetup
+from lepton_codesign.memo import memo
 from lepton_codesign.optim import MASK_OPTIMIZERS, partition_optimizer
 
 _optimizer = partition_optimizer  # the name before optim.partition_optimizer
@@ -216,15 +217,7 @@ def _forward(graphdef):
         m.eval()
         return m(xb)
 
-    try:
-        hit = _FORWARDS.get(graphdef)
-    except TypeError:
-        return jax.jit(fwd)
-    if hit is None:
-        if len(_FORWARDS) >= FORWARD_CACHE_SIZE:
-            _FORWARDS.pop(next(iter(_FORWARDS)))
-        hit = _FORWARDS[graphdef] = jax.jit(fwd)
-    return hit
+    return memo(_FORWARDS, graphdef, FORWARD_CACHE_SIZE, lambda: jax.jit(fwd))
 
 
 def predict(model: nnx.Module, x, batch_size: int = 1000):

@@ -38,6 +38,7 @@ from lepton_codesign.compress.multitask import default_tasks, multitask_metrics
 from lepton_codesign.compress.phase import Phase, phase
 from lepton_codesign.compress.resume import PhaseOptimizer, schedule_arrays, schedule_values
 from lepton_codesign.compress.terms import LossContext
+from lepton_codesign.memo import memo
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,16 +156,8 @@ def epoch_fn(graphdef, tx, run: Run, steps: int, batch: int):
     differs only in variable values, e.g. bit-widths or the target sparsity, reuses
     the compiled one). Unhashable pieces (a loss term holding arrays) skip the cache."""
     run = dataclasses.replace(run, prune_begin=0, prune_end=0)  # traced (``sched``)
-    try:
-        key = (graphdef, tx, run, steps, batch)
-        hit = _EPOCHS.get(key)
-    except TypeError:  # something unhashable: compile for this phase only
-        return _make_epoch(graphdef, tx, run, steps, batch)
-    if hit is None:
-        if len(_EPOCHS) >= EPOCH_CACHE_SIZE:
-            _EPOCHS.pop(next(iter(_EPOCHS)))
-        hit = _EPOCHS[key] = _make_epoch(graphdef, tx, run, steps, batch)
-    return hit
+    return memo(_EPOCHS, (graphdef, tx, run, steps, batch), EPOCH_CACHE_SIZE,
+                lambda: _make_epoch(graphdef, tx, run, steps, batch))
 
 
 @dataclasses.dataclass(frozen=True)

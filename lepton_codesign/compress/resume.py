@@ -29,6 +29,7 @@ from flax import nnx
 
 from lepton_codesign.compress.layers import calibrate, compressed_layers
 from lepton_codesign.compress.terms import TermSetup
+from lepton_codesign.memo import memo
 from lepton_codesign.optim import partition_optimizer
 
 
@@ -156,13 +157,9 @@ def optimizer_for(params, cfg, steps: int, offset: int, opt_state):
     object (cached) whatever ``steps`` and ``offset`` are, so the compiled epoch that
     closes over it is reused (``epoch.epoch_fn``).
     """
-    key = _optimizer_key(params, cfg)
-    tx = _OPTIMIZERS.get(key)
-    if tx is None:
-        if len(_OPTIMIZERS) >= OPTIMIZER_CACHE_SIZE:
-            _OPTIMIZERS.pop(next(iter(_OPTIMIZERS)))
-        tx = _OPTIMIZERS[key] = partition_optimizer(
-            params, cfg, steps, offset, schedule=traced_cosine(cfg.learning_rate))
+    tx = memo(_OPTIMIZERS, _optimizer_key(params, cfg), OPTIMIZER_CACHE_SIZE,
+              lambda: partition_optimizer(params, cfg, steps, offset,
+                                          schedule=traced_cosine(cfg.learning_rate)))
     opt = PhaseOptimizer(tx, max(int(steps), 1), int(offset))
     fresh = tx.init(params)
     if opt_state is None:
