@@ -146,7 +146,11 @@ def asic_scorer(cfg, workload):
 
 
 def preset_scorer(cfg, workload, spec):
-    """``jit``-ed ``(comp, accuracy) -> (objectives, violation)`` of one device spec."""
+    """``jit``-ed ``(comp, accuracy) -> (objectives, violation, feasible)`` of one device.
+
+    Compiled once per device and run; the joint search's nested pricing and the final
+    enumeration (``enumerate_presets``) share it (``NestedHardware.preset_scorers``).
+    """
     names = cfg["objectives"]["names"]
 
     @jax.jit
@@ -154,7 +158,7 @@ def preset_scorer(cfg, workload, spec):
         costs = hw_models.evaluate(workload, spec, comp)
         m = _metrics(costs, acc)
         objs = jnp.stack([jnp.asarray(m[n], jnp.float32) for n in names])
-        return objs, _violation(cfg, acc, costs)
+        return objs, _violation(cfg, acc, costs), costs.feasible
 
     return score
 
@@ -173,32 +177,33 @@ def describe_asic(cfg, design: dict) -> dict:
 
 
 def _score_spec(cfg, hardware: HardwareDesign, spec, workload, comps, accuracy,
-                point_names) -> list[ScoredDesign]:
-    names = cfg["objectives"]["names"]
+                point_names, scorer=None) -> list[ScoredDesign]:
+    score = scorer or preset_scorer(cfg, workload, spec)
     out = []
     for comp, acc, pname in zip(comps, accuracy, point_names, strict=True):
-        costs = hw_models.evaluate(workload, spec, comp)
-        m = _metrics(costs, acc)
-        viol = np.asarray(_violation(cfg, jnp.float32(acc), costs))
-        out.append(ScoredDesign(hardware, pname, tuple(objective_vector(m, names)),
-                                float(np.maximum(viol, 0).sum()),
-                                bool(np.asarray(costs.feasible))))
+        objs, viol, feasible = score(comp, jnp.float32(acc))
+        out.append(ScoredDesign(hardware, pname, tuple(float(v) for v in np.asarray(objs)),
+                                float(np.maximum(np.asarray(viol), 0).sum()),
+                                bool(np.asarray(feasible))))
     return out
 
 
 def enumerate_presets(cfg, family: str, workload, comps: Sequence[Compression],
-                      accuracy: Sequence[float],
-                      point_names: Sequence[str]) -> list[ScoredDesign]:
+                      accuracy: Sequence[float], point_names: Sequence[str],
+                      scorers: dict | None = None) -> list[ScoredDesign]:
     """Evaluate every (device, operating point) pair of an FPGA or GPU family.
 
     Devices are preset names or spec files (``cfg[family]["devices"]``, resolved by
     ``validate_config``); each point records its source (``devices.hardware_record``).
+    ``scorers``: compiled ``preset_scorer``s by device entry to reuse (the joint
+    search's); a device without one is compiled here.
     """
     out = []
     for dev in cfg[family]["devices"]:
         spec = hw_models.resolve_spec(dev)
         out += _score_spec(cfg, HardwareDesign.device(family, hardware_record(dev, spec)),
-                           spec, workload, comps, accuracy, point_names)
+                           spec, workload, comps, accuracy, point_names,
+                           (scorers or {}).get((family, dev)))
     return out
 
 

@@ -116,7 +116,8 @@ def run_joint(cfg: dict, model: str, executor, rd: RunDir | None, progress: bool
     Trial records have the fields of ``trials.run_trial``'s (``name``, test
     ``accuracy``, ``compression``, ``layers``, ``features``) plus ``candidate``,
     ``label``, ``val_accuracy`` and ``epochs``. ``shared`` receives the compiled ASIC
-    scorer (``"asic_scorer"``) for the final hardware search to reuse.
+    scorer (``"asic_scorer"``) and FPGA / GPU scorers (``"preset_scorers"``) for the
+    final hardware search to reuse.
     """
     cc = cfg["compression"]
     records = rd.joint_records() if rd else []
@@ -162,6 +163,7 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
     k_hw, k_search = jax.random.split(key)
     nested = NestedHardware(cfg, workload, k_hw)
     shared["asic_scorer"] = nested.asic_scorer
+    shared["preset_scorers"] = nested.preset_scorers
     runner = _Runner(base, executor, rd, done, progress)
     rungs = rung_epochs(cc["min_epochs"], cc["max_epochs"], cc["reduction_factor"])
     last = len(rungs) - 1

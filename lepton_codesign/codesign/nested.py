@@ -45,11 +45,13 @@ class NestedHardware:
             self._asic = fam.asic_scorer(cfg, workload)
         self.asic_scorer = self._asic  # reused by the final ASIC search (one compile)
         self._devices = []
-        for family in ("fpga", "gpu"):
+        self.preset_scorers = {}  # (family, device entry) -> compiled scorer, reused by
+        for family in ("fpga", "gpu"):  # the final enumeration (``enumerate_presets``)
             if family in self.families:
                 for dev in cfg[family]["devices"]:
-                    spec = hw_models.resolve_spec(dev)
-                    self._devices.append((family, fam.preset_scorer(cfg, workload, spec)))
+                    score = fam.preset_scorer(cfg, workload, hw_models.resolve_spec(dev))
+                    self.preset_scorers[(family, dev)] = score
+                    self._devices.append((family, score))
 
     def evaluate(self, comp: Compression, accuracy: float) -> dict[str, tuple]:
         """``{family: (objectives (n, k), violation (n,))}`` of every nested design."""
@@ -60,7 +62,7 @@ class NestedHardware:
             objs, viol = self._asic(self._designs, stacked, acc)
             out["asic"] = [np.asarray(objs), np.asarray(viol).clip(0).sum(-1)]
         for family, score in self._devices:
-            objs, viol = score(comp, acc[0])
+            objs, viol, _ = score(comp, acc[0])  # infeasibility is a violation term
             o, v = np.asarray(objs)[None], np.asarray(viol).clip(0).sum()[None]
             if family in out:
                 out[family] = [np.concatenate([out[family][0], o]),

@@ -271,7 +271,8 @@ def _codesign(cfg, data, prov, rd: RunDir | None, executor, address, progress,
         scored += asic
     for family in ("fpga", "gpu"):
         if family in families:
-            scored += fam.enumerate_presets(cfg, family, workload, comps, acc, names)
+            scored += fam.enumerate_presets(cfg, family, workload, comps, acc, names,
+                                            shared.get("preset_scorers"))
     points = [s.to_json() for s in scored]  # result points: ids, labels, flags added below
     objs = np.array([p["objectives"] for p in points], float)
     viol = np.array([p["violation"] + (0.0 if p["feasible"] else 1.0) for p in points])
