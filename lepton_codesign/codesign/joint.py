@@ -22,9 +22,16 @@
 
 Every finished fine-tune is appended to ``joint.jsonl`` at once; a resumed run replays
 the same deterministic search and trains only what is missing (the NSGA-II key, the
-ASIC sample and the pruner decisions depend on the recorded results only). The budget
-``time_budget_s`` counts recorded training time, so a resume stops where the
-uninterrupted run would.
+ASIC sample and the pruner decisions depend on the recorded results only).
+
+``time_budget_s`` bounds the search's wall time: each record carries ``wall_s``, the
+search's wall time since the record before it (training, compiles, hardware pricing,
+NSGA-II), and their sum is the time spent. Before each batch of fine-tunes the search
+admits only the jobs whose estimated time (the median ``wall_s`` of the records at that
+rung, else the rung below scaled by epochs) still fits, so the last generation does
+not overrun the budget; it is cut short instead (and not told to NSGA-II). Decisions
+use recorded times only, so a resume stops where the uninterrupted run would, up to
+the jobs cut at the kill.
 
 Example:
     >>> trials, info = run_joint(cfg, "mlp", LocalExecutor(), rd, False)  # doctest: +SKIP
@@ -36,6 +43,7 @@ import logging
 import math
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import jax
@@ -73,12 +81,32 @@ def stratum(comp: dict, macs: np.ndarray) -> int:
     return int(math.floor(math.log(max(ratio, 1.0), 4) + 1e-9))
 
 
+_clock = time.monotonic  # the search's wall clock (tests substitute a fake one)
+
+
+def record_wall_s(rec: dict) -> float:
+    """The search wall time a record accounts for (older records: training time)."""
+    return float(rec.get("wall_s", rec.get("train_time_s", 0.0)))
+
+
 class _Runner:
     """Runs fine-tunes through the executor; replays finished ones from the records."""
 
     def __init__(self, base: dict, executor, rd: RunDir | None, done: dict, progress: bool):
         self.base, self.executor, self.rd, self.done = base, executor, rd, done
         self.progress = progress
+        self.last_t = _clock()  # when the last record was written (or the search began)
+
+    def estimate_s(self, rung: int, rungs: list[int], first: int) -> float | None:
+        """Expected wall time of one job at ``rung``: the median of the searched
+        candidates' records (index >= ``first``) at that rung, else at the nearest
+        rung below scaled by epochs; ``None`` without any."""
+        for r in range(rung, -1, -1):
+            walls = [record_wall_s(x) for x in self.done.values()
+                     if x["rung"] == r and x["index"] >= first]
+            if walls:
+                return float(np.median(walls)) * rungs[rung] / rungs[r]
+        return None
 
     def run(self, jobs: list[tuple[int, Candidate, int, int, bool]]) -> list[dict]:
         """``jobs`` of ``(index, candidate, rung, epochs, final)`` -> records, in order."""
@@ -87,6 +115,8 @@ class _Runner:
                   "epochs": e, "final": f} for i, c, r, e, f in todo]
 
         def on_result(_, rec):
+            now = _clock()
+            rec["wall_s"], self.last_t = now - self.last_t, now
             self.done[(rec["index"], rec["rung"])] = rec
             if self.rd:
                 self.rd.append_joint(rec)
@@ -136,9 +166,9 @@ def run_joint(cfg: dict, model: str, executor, rd: RunDir | None, progress: bool
             if dense is not None:  # record without its parameters: cannot resume
                 raise RuntimeError(f"{dense_path} is missing although joint.jsonl records "
                                    "the dense model; rerun with --fresh")
-            out = []
+            out, t0 = [], _clock()
             executor.map(train_dense, [base], lambda _, rec: out.append(rec))
-            dense = out[0]
+            dense = {**out[0], "wall_s": _clock() - t0}
             if rd:
                 rd.append_joint(dense)
         return _search(cfg, base, dense, done, executor, rd, progress,
@@ -167,11 +197,30 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
     runner = _Runner(base, executor, rd, done, progress)
     rungs = rung_epochs(cc["min_epochs"], cc["max_epochs"], cc["reduction_factor"])
     last = len(rungs) - 1
-    spent = [dense.get("train_time_s", 0.0)]
+    spent = [record_wall_s(dense)]
+    budget = cc["time_budget_s"]
+    cut = [False]  # a batch was cut short by the budget: no further generation
 
     def timed(recs):
-        spent[0] += sum(r.get("train_time_s", 0.0) for r in recs)
+        spent[0] += sum(record_wall_s(r) for r in recs)
         return recs
+
+    def admit(jobs, rung):
+        """The jobs of a batch that fit what is left of the budget (a job is admitted
+        while the time left covers at least half its estimate; finished ones always)."""
+        est = runner.estimate_s(rung, rungs, len(seeds)) if budget else None
+        if est is None:
+            return jobs
+        out, left = [], budget - spent[0]
+        for job in jobs:
+            if (job[0], job[2]) in done:
+                out.append(job)
+            elif left >= 0.5 * est:
+                out.append(job)
+                left -= est
+            else:
+                cut[0] = True
+        return out
 
     # seeds: every [[points]] entry at the full budget, and the dense model itself
     # (trained once already: evaluated, not fine-tuned) unless a point is the dense model
@@ -195,10 +244,9 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
     pruner_args = {"min_resource": rungs[0], "reduction_factor": cc["reduction_factor"]}
     index, evaluated, pruned, generations = len(seeds), 0, 0, 0
     seen: dict[str, tuple] = {}
-    budget = cc["time_budget_s"]
     stale = 0  # generations in a row without a new candidate: the space is exhausted
     while evaluated < cc["max_candidates"] and not (budget and spent[0] >= budget) \
-            and stale < STALE_GENERATIONS:
+            and stale < STALE_GENERATIONS and not cut[0]:
         u, state = strategy.ask(state, problem)
         cands = cspace.decode(np.asarray(u))
         fresh = list({c.key(): c for c in cands if c.key() not in seen}.values())
@@ -212,7 +260,10 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
         for r, epochs in enumerate(rungs):
             if not alive:
                 break
-            recs = timed(runner.run([(ids[c.key()], c, r, epochs, r == last) for c in alive]))
+            jobs = admit([(ids[c.key()], c, r, epochs, r == last) for c in alive], r)
+            admitted = {job[1].key() for job in jobs}
+            alive = [c for c in alive if c.key() in admitted]
+            recs = timed(runner.run(jobs))
             survivors = []
             for c, rec in zip(alive, recs, strict=True):
                 last_rec[c.key()] = rec
@@ -237,8 +288,9 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
                 else:
                     survivors.append(c)
             alive = survivors
-        evaluated += len(fresh)
-        for c in fresh:
+        ran = [c for c in fresh if c.key() in last_rec]  # (the budget may cut a batch)
+        evaluated += len(ran)
+        for c in ran:
             rec = last_rec[c.key()]
             seen[c.key()] = nested.best(compression_from_dict(rec["compression"]),
                                         rec["val_accuracy"])
@@ -259,7 +311,7 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
             "epochs": rec["epochs"], "train_time_s": rec["train_time_s"]})
     info = {"candidates": evaluated, "seeds": len(seeds), "full_budget": len(finals),
             "pruned": pruned, "generations_told": generations, "rungs_epochs": rungs,
-            "training_time_s": spent[0], "dense_accuracy": dense["accuracy"],
+            "search_time_s": spent[0], "cut_by_budget": cut[0], "dense_accuracy": dense["accuracy"],
             "dense_val_accuracy": dense["val_accuracy"]}
     log.info("joint search: %d candidates (+%d seeds), %d at the full budget, %d pruned",
              evaluated, len(seeds), len(finals), pruned)

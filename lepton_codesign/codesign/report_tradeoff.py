@@ -108,7 +108,9 @@ def joint_section(res: dict, md) -> list[str]:
              "test split after the full budget",
              f"- dense model (trained once): test accuracy "
              f"{100 * float(info.get('dense_accuracy', float('nan'))):.1f} %",
-             f"- training time (all fine-tunes): {float(info.get('training_time_s', 0)):.0f} s",
+             f"- search time (dense model, fine-tunes, nested pricing): "
+             f"{float(info.get('search_time_s', info.get('training_time_s', 0))):.0f} s"
+             + (" (stopped by `time_budget_s`)" if info.get("cut_by_budget") else ""),
              "", "| candidate | compression | validation acc. | test acc. |", "|---|---|---|---|"]
     for t in res.get("trials", []):
         if "val_accuracy" not in t:

@@ -41,7 +41,7 @@ def _fake_rung(poison: int):
     return run
 
 
-def _search(monkeypatch, poison: int, **budget):
+def _search(monkeypatch, poison: int, seconds_per_job: float = 0.0, **budget):
     cfg = validate_config({
         "data": {"dataset": "digits"}, "compression": {
             "pop_size": 6, "max_candidates": 18, "min_epochs": 1, "max_epochs": 9,
@@ -49,13 +49,21 @@ def _search(monkeypatch, poison: int, **budget):
         "hardware": {"families": ["fpga"]}, "fpga": {"devices": ["kv260"]}})
     jobs = []
     fake = _fake_rung(poison)
+    now = [0.0]  # the search's clock: each job takes ``seconds_per_job`` of it
+    if seconds_per_job:
+        monkeypatch.setattr(joint, "_clock", lambda: now[0])
 
     def logged(task):
         jobs.append((task["index"], task["rung"]))
+        now[0] += seconds_per_job
         return fake(task)
 
+    def dense(task):
+        now[0] += seconds_per_job
+        return _fake_dense(task)
+
     monkeypatch.setattr(joint, "run_rung", logged)
-    monkeypatch.setattr(joint, "train_dense", _fake_dense)
+    monkeypatch.setattr(joint, "train_dense", dense)
     trials, info = joint.run_joint(cfg, "mlp", LocalExecutor(), None, False)
     return jobs, trials, info
 
@@ -72,11 +80,22 @@ def test_poisoned_test_split_does_not_change_promotions(monkeypatch):
 
 
 def test_time_budget_stops_between_generations(monkeypatch):
-    # every fake fine-tune "takes" 1 s: the first generation (6 candidates) spends > 5 s
-    jobs, _, info = _search(monkeypatch, poison=1, time_budget_s=5.0)
-    assert info["candidates"] == 6 and info["training_time_s"] > 5.0
+    # every fake fine-tune takes 1 s of the search's clock; with no estimate yet the
+    # first generation (6 candidates x up to 3 rungs) runs whole and spends the budget
+    jobs, _, info = _search(monkeypatch, poison=1, time_budget_s=5.0, seconds_per_job=1.0)
+    assert info["candidates"] == 6 and info["search_time_s"] > 5.0
     # index 0: the dense model (always a candidate, a seed), then the 6 searched ones
     assert sorted({i for i, _ in jobs}) == list(range(7))
+
+
+def test_time_budget_cuts_a_batch_that_would_overrun(monkeypatch):
+    # a budget that the first generation's rung 0 leaves ~2.5 jobs of: once the
+    # estimate exists (1 s a job) the batch is cut, and no second generation starts
+    jobs, trials, info = _search(monkeypatch, poison=1, time_budget_s=9.5,
+                                 seconds_per_job=1.0)
+    assert info["cut_by_budget"] and info["search_time_s"] <= 9.5 + 0.5
+    first_gen = {i for i, _ in jobs if i > 0}
+    assert first_gen <= set(range(1, 7))  # nothing of a second generation ran
 
 
 def _arrays(poison: bool):

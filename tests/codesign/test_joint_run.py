@@ -38,6 +38,7 @@ def _work(lines):
     for line in lines:
         rec = json.loads(line)
         rec.pop("train_time_s", None)
+        rec.pop("wall_s", None)
         out.append(json.dumps(rec, sort_keys=True))
     return sorted(out)
 
