@@ -12,8 +12,12 @@
    *validation* accuracy, among candidates of similar cost: one optuna study per
    cost stratum (``stratum``: a factor of 4 in weight x activation bit-operations), so
    a cheap candidate competes with cheap ones rather than with the dense model.
-   A candidate that reaches the full budget is also evaluated on the test split: the
-   reported accuracy of every front point is a full-budget test accuracy.
+   A candidate that cannot become feasible is pruned too: its validation accuracy
+   plus the most any candidate of the run gained over the rungs left
+   (``optimistic_gain``) is below ``[constraints] min_accuracy``. Each rung runs its
+   candidates most accurate first, so a cut by the time budget drops the least
+   promising. A candidate that reaches the full budget is also evaluated on the test
+   split: the reported accuracy of every front point is a full-budget test accuracy.
 4. ``[[points]]`` are extra seeds, fine-tuned at the full budget as written. The dense
    model itself is always a candidate (``DENSE_NAME``, its own test accuracy, not
    fine-tuned again) unless a point is the dense model.
@@ -28,10 +32,11 @@ ASIC sample and the pruner decisions depend on the recorded results only).
 search's wall time since the record before it (training, compiles, hardware pricing,
 NSGA-II), and their sum is the time spent. Before each batch of fine-tunes the search
 admits only the jobs whose estimated time (the median ``wall_s`` of the records at that
-rung, else the rung below scaled by epochs) still fits, so the last generation does
-not overrun the budget; it is cut short instead (and not told to NSGA-II). Decisions
-use recorded times only, so a resume stops where the uninterrupted run would, up to
-the jobs cut at the kill.
+rung, else the rung below scaled by epochs) still fits the budget less the time spent
+(recorded, plus the time since the last record), so the last generation does not
+overrun the budget; it is cut short instead (and not told to NSGA-II). A resumed run
+replays its records, then goes on against the same budget; where it stops can differ
+from the uninterrupted run by the jobs near the cut.
 
 Example:
     >>> trials, info = run_joint(cfg, "mlp", LocalExecutor(), rd, False)  # doctest: +SKIP
@@ -131,6 +136,25 @@ class _Runner:
         return [self.done[(i, r)] for i, _, r, _, _ in jobs]
 
 
+def optimistic_gain(records, rung: int, last: int) -> float | None:
+    """The most validation accuracy any candidate gained from ``rung`` to the full
+    budget (``last``) in ``records``; without any that got there, the largest gain
+    between consecutive rungs times the rungs left; ``None`` without data.
+
+    Example:
+        >>> recs = [{"index": 1, "rung": 0, "val_accuracy": 0.4},
+        ...         {"index": 1, "rung": 1, "val_accuracy": 0.5}]
+        >>> round(optimistic_gain(recs, 0, 2), 6)  # 0.1 a rung, 2 rungs to go
+        0.2
+    """
+    val = {(x["index"], x["rung"]): x["val_accuracy"] for x in records}
+    full = [val[i, last] - v for (i, r), v in val.items() if r == rung and (i, last) in val]
+    if full:
+        return max(full)
+    steps = [val[i, r + 1] - v for (i, r), v in val.items() if (i, r + 1) in val]
+    return max(steps) * (last - rung) if steps else None
+
+
 def _studies():
     import optuna
 
@@ -179,6 +203,7 @@ def run_joint(cfg: dict, model: str, executor, rd: RunDir | None, progress: bool
 
 
 def _search(cfg, base, dense, done, executor, rd, progress, shared):
+    t_start = _clock()  # the set-up below counts towards the budget too
     from lepton_codesign.extract import extract_workload
     from lepton_codesign.models import build_model
 
@@ -195,6 +220,7 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
     shared["asic_scorer"] = nested.asic_scorer
     shared["preset_scorers"] = nested.preset_scorers
     runner = _Runner(base, executor, rd, done, progress)
+    runner.last_t = t_start
     rungs = rung_epochs(cc["min_epochs"], cc["max_epochs"], cc["reduction_factor"])
     last = len(rungs) - 1
     spent = [record_wall_s(dense)]
@@ -205,13 +231,16 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
         spent[0] += sum(record_wall_s(r) for r in recs)
         return recs
 
+    def used_s():  # recorded time + what the next record will carry (pricing, NSGA-II)
+        return spent[0] + (_clock() - runner.last_t)
+
     def admit(jobs, rung):
         """The jobs of a batch that fit what is left of the budget (a job is admitted
         while the time left covers at least half its estimate; finished ones always)."""
         est = runner.estimate_s(rung, rungs, len(seeds)) if budget else None
         if est is None:
             return jobs
-        out, left = [], budget - spent[0]
+        out, left = [], budget - used_s()
         for job in jobs:
             if (job[0], job[2]) in done:
                 out.append(job)
@@ -244,8 +273,9 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
     pruner_args = {"min_resource": rungs[0], "reduction_factor": cc["reduction_factor"]}
     index, evaluated, pruned, generations = len(seeds), 0, 0, 0
     seen: dict[str, tuple] = {}
+    min_acc = float(cfg["constraints"]["min_accuracy"])
     stale = 0  # generations in a row without a new candidate: the space is exhausted
-    while evaluated < cc["max_candidates"] and not (budget and spent[0] >= budget) \
+    while evaluated < cc["max_candidates"] and not (budget and used_s() >= budget) \
             and stale < STALE_GENERATIONS and not cut[0]:
         u, state = strategy.ask(state, problem)
         cands = cspace.decode(np.asarray(u))
@@ -257,13 +287,19 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
         alive = list(fresh)
         trials = {}
         last_rec = {}
+        first = min(ids.values(), default=index)
         for r, epochs in enumerate(rungs):
             if not alive:
                 break
+            if r > 0:  # the most accurate first: a budget cut drops the least promising
+                alive.sort(key=lambda c: (-last_rec[c.key()]["val_accuracy"], ids[c.key()]))
             jobs = admit([(ids[c.key()], c, r, epochs, r == last) for c in alive], r)
             admitted = {job[1].key() for job in jobs}
             alive = [c for c in alive if c.key() in admitted]
             recs = timed(runner.run(jobs))
+            # what a resume also knows at this point: earlier generations, rungs <= r
+            known = [x for x in done.values() if x["index"] < first or x["rung"] <= r]
+            gain = optimistic_gain(known, r, last) if min_acc > 0 and r < last else None
             survivors = []
             for c, rec in zip(alive, recs, strict=True):
                 last_rec[c.key()] = rec
@@ -282,7 +318,8 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
                     trials[c.key()] = (s, studies[s].ask())
                 s, trial = trials[c.key()]
                 trial.report(1.0 - rec["val_accuracy"], step=epochs)
-                if trial.should_prune():
+                hopeless = gain is not None and rec["val_accuracy"] + max(gain, 0.0) < min_acc
+                if trial.should_prune() or hopeless:
                     studies[s].tell(trial, state=optuna.trial.TrialState.PRUNED)
                     pruned += 1
                 else:
@@ -311,7 +348,8 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
             "epochs": rec["epochs"], "train_time_s": rec["train_time_s"]})
     info = {"candidates": evaluated, "seeds": len(seeds), "full_budget": len(finals),
             "pruned": pruned, "generations_told": generations, "rungs_epochs": rungs,
-            "search_time_s": spent[0], "cut_by_budget": cut[0], "dense_accuracy": dense["accuracy"],
+            "search_time_s": used_s(), "cut_by_budget": cut[0],
+            "dense_accuracy": dense["accuracy"],
             "dense_val_accuracy": dense["val_accuracy"]}
     log.info("joint search: %d candidates (+%d seeds), %d at the full budget, %d pruned",
              evaluated, len(seeds), len(finals), pruned)

@@ -41,9 +41,11 @@ def _fake_rung(poison: int):
     return run
 
 
-def _search(monkeypatch, poison: int, seconds_per_job: float = 0.0, **budget):
+def _search(monkeypatch, poison: int, seconds_per_job: float = 0.0, min_accuracy=0.0,
+            **budget):
     cfg = validate_config({
-        "data": {"dataset": "digits"}, "compression": {
+        "data": {"dataset": "digits"}, "constraints": {"min_accuracy": min_accuracy},
+        "compression": {
             "pop_size": 6, "max_candidates": 18, "min_epochs": 1, "max_epochs": 9,
             "reduction_factor": 3, "nested_asic": 8, **budget},
         "hardware": {"families": ["fpga"]}, "fpga": {"devices": ["kv260"]}})
@@ -96,6 +98,37 @@ def test_time_budget_cuts_a_batch_that_would_overrun(monkeypatch):
     assert info["cut_by_budget"] and info["search_time_s"] <= 9.5 + 0.5
     first_gen = {i for i, _ in jobs if i > 0}
     assert first_gen <= set(range(1, 7))  # nothing of a second generation ran
+
+
+def test_a_candidate_that_cannot_become_feasible_is_not_promoted(monkeypatch):
+    # fake validation accuracy: 0.5 + 0.3 h + 0.01 rung, so the most any candidate
+    # gains over the remaining rungs is 0.01 a rung; with min_accuracy 0.72 a
+    # candidate below 0.70 at rung 0 (0.71 at rung 1) can never reach it
+    jobs, trials, _ = _search(monkeypatch, poison=1, min_accuracy=0.72)
+    fake = _fake_rung(1)
+
+    def rung0(candidate):
+        return fake({"candidate": candidate, "index": 0, "rung": 0, "epochs": 1,
+                     "final": False})["val_accuracy"]
+
+    searched = [t for t in trials if t["name"] not in ("dense-fp32", joint.DENSE_NAME)]
+    assert searched  # some candidates still reach the full budget ...
+    for t in searched:  # ... and each of them could become feasible
+        assert rung0(t["candidate"]) + 0.02 >= 0.72 - 1e-9, t["label"]
+    # the rule was not vacuous: without the constraint a hopeless one gets there
+    _, base, _ = _search(monkeypatch, poison=1)
+    assert any(rung0(t["candidate"]) + 0.02 < 0.72 for t in base
+               if t["name"] not in ("dense-fp32", joint.DENSE_NAME))
+
+
+def test_optimistic_gain_uses_full_budget_gains_first():
+    recs = [{"index": 1, "rung": 0, "val_accuracy": 0.4}, {"index": 1, "rung": 1,
+            "val_accuracy": 0.7}, {"index": 1, "rung": 2, "val_accuracy": 0.5},
+            {"index": 2, "rung": 0, "val_accuracy": 0.6}]
+    assert joint.optimistic_gain(recs, 0, 2) == pytest.approx(0.1)  # 0.5 - 0.4
+    assert joint.optimistic_gain(recs, 1, 2) == pytest.approx(-0.2)
+    assert joint.optimistic_gain(recs[:2], 0, 2) == pytest.approx(0.6)  # 0.3 x 2 rungs
+    assert joint.optimistic_gain(recs[3:], 0, 2) is None
 
 
 def _arrays(poison: bool):
