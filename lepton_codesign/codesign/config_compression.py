@@ -102,8 +102,9 @@ class CompressionSearch(_Strict):
                           "population over compression candidates)")
     max_candidates: int = Field(24, ge=1, le=100000, description="an integer >= 1 "
                                 "(searched candidates, seeds not counted)")
-    time_budget_s: float = Field(0.0, ge=0.0, description="a number >= 0: stop asking for "
-                                 "new candidates after this much training time (0 = no limit)")
+    time_budget_s: float = Field(0.0, ge=0.0, description="a number >= 0: wall seconds of "
+                                 "the search (dense model, fine-tunes, nested pricing; not the "
+                                 "final hardware search) after which it stops (0 = no limit)")
     min_epochs: int = Field(4, ge=1, description="an integer >= 1 (epochs of the lowest rung)")
     max_epochs: int = Field(12, ge=1, description="an integer >= min_epochs (the full "
                             "budget: every front point is fine-tuned this long)")

@@ -8,6 +8,9 @@ One JSON object per line, appended (and fsync-ed) the moment a result exists:
   "compression", ["accuracy"]}``: one fine-tune of candidate ``index`` at one
   successive-halving rung (``accuracy``, the test accuracy, only at the full budget).
 
+Both also carry ``train_time_s`` (the job's own time) and ``wall_s`` (the search's wall
+time since the record before; ``joint.record_wall_s`` reads older records without it).
+
 ``check_joint_record`` says what is wrong with a parsed line (``None`` if plausible);
 ``rundir.RunDir.joint_records`` applies it with ``file:line`` in the message.
 
