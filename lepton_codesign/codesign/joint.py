@@ -32,9 +32,10 @@ ASIC sample and the pruner decisions depend on the recorded results only).
 search's wall time since the record before it (training, compiles, hardware pricing,
 NSGA-II), and their sum is the time spent. Before each batch of fine-tunes the search
 admits only the jobs whose estimated time (the median ``wall_s`` of the records at that
-rung, else the rung below scaled by epochs) still fits the budget less the time spent
-(recorded, plus the time since the last record), so the last generation does not
-overrun the budget; it is cut short instead (and not told to NSGA-II). A resumed run
+rung, else the rung below scaled by epochs, else the dense model's rate) still fits the
+budget less the time spent (recorded, plus the time since the last record), so the
+last generation is cut short rather than run whole (and is not told to NSGA-II); the
+search can still end up to about half a job plus one generation's pricing past it. A resumed run
 replays its records, then goes on against the same budget; where it stops can differ
 from the uninterrupted run by the jobs near the cut.
 
@@ -102,17 +103,6 @@ class _Runner:
         self.progress = progress
         self.last_t = _clock()  # when the last record was written (or the search began)
 
-    def estimate_s(self, rung: int, rungs: list[int], first: int) -> float | None:
-        """Expected wall time of one job at ``rung``: the median of the searched
-        candidates' records (index >= ``first``) at that rung, else at the nearest
-        rung below scaled by epochs; ``None`` without any."""
-        for r in range(rung, -1, -1):
-            walls = [record_wall_s(x) for x in self.done.values()
-                     if x["rung"] == r and x["index"] >= first]
-            if walls:
-                return float(np.median(walls)) * rungs[rung] / rungs[r]
-        return None
-
     def run(self, jobs: list[tuple[int, Candidate, int, int, bool]]) -> list[dict]:
         """``jobs`` of ``(index, candidate, rung, epochs, final)`` -> records, in order."""
         todo = [j for j in jobs if (j[0], j[2]) not in self.done]
@@ -136,10 +126,30 @@ class _Runner:
         return [self.done[(i, r)] for i, _, r, _, _ in jobs]
 
 
+def estimate_s(records, rung: int, rungs: list[int], first: int,
+               per_epoch_s: float | None = None) -> float | None:
+    """Expected wall time of one job at ``rung``: the median ``wall_s`` of the searched
+    candidates' records (index >= ``first``) at that rung, else at the nearest rung
+    below scaled by epochs, else ``per_epoch_s`` x epochs; ``None`` without any.
+
+    Example:
+        >>> estimate_s([{"index": 2, "rung": 0, "wall_s": 1.5}], 1, [4, 12], first=1)
+        4.5
+    """
+    for r in range(rung, -1, -1):
+        walls = [record_wall_s(x) for x in records if x["rung"] == r and x["index"] >= first]
+        if walls:
+            return float(np.median(walls)) * rungs[rung] / rungs[r]
+    return per_epoch_s * rungs[rung] if per_epoch_s else None
+
+
 def optimistic_gain(records, rung: int, last: int) -> float | None:
-    """The most validation accuracy any candidate gained from ``rung`` to the full
-    budget (``last``) in ``records``; without any that got there, the largest gain
-    between consecutive rungs times the rungs left; ``None`` without data.
+    """An optimistic bound on the validation accuracy a candidate can still gain from
+    ``rung`` to the full budget (``last``): the largest of the gains any candidate in
+    ``records`` made from ``rung`` to ``last`` and of the largest gain between
+    consecutive rungs times the rungs left (survivors of successive halving gain
+    least, so the step gains keep the bound from trusting them alone); ``None``
+    without data.
 
     Example:
         >>> recs = [{"index": 1, "rung": 0, "val_accuracy": 0.4},
@@ -148,11 +158,11 @@ def optimistic_gain(records, rung: int, last: int) -> float | None:
         0.2
     """
     val = {(x["index"], x["rung"]): x["val_accuracy"] for x in records}
-    full = [val[i, last] - v for (i, r), v in val.items() if r == rung and (i, last) in val]
-    if full:
-        return max(full)
+    gains = [val[i, last] - v for (i, r), v in val.items() if r == rung and (i, last) in val]
     steps = [val[i, r + 1] - v for (i, r), v in val.items() if (i, r + 1) in val]
-    return max(steps) * (last - rung) if steps else None
+    if steps:
+        gains.append(max(steps) * (last - rung))
+    return max(gains) if gains else None
 
 
 def _studies():
@@ -226,6 +236,8 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
     spent = [record_wall_s(dense)]
     budget = cc["time_budget_s"]
     cut = [False]  # a batch was cut short by the budget: no further generation
+    dense_epoch_s = (float(dense.get("train_time_s", 0.0)) / int(cfg["train"]["epochs"])
+                     or None)  # the first estimate, before any fine-tune is recorded
 
     def timed(recs):
         spent[0] += sum(record_wall_s(r) for r in recs)
@@ -234,16 +246,23 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
     def used_s():  # recorded time + what the next record will carry (pricing, NSGA-II)
         return spent[0] + (_clock() - runner.last_t)
 
-    def admit(jobs, rung):
+    def admit(jobs, rung, first, end):
         """The jobs of a batch that fit what is left of the budget (a job is admitted
-        while the time left covers at least half its estimate; finished ones always)."""
-        est = runner.estimate_s(rung, rungs, len(seeds)) if budget else None
+        while the time left covers at least half its estimate; finished ones always).
+        The estimate uses what the uninterrupted run knew here: the generations before
+        (indices < ``first``) and this one's (< ``end``) lower rungs."""
+        if not budget:
+            return jobs
+        known = [x for x in done.values()
+                 if x["index"] < first or (x["index"] < end and x["rung"] < rung)]
+        est = estimate_s(known, rung, rungs, len(seeds), dense_epoch_s)
         if est is None:
             return jobs
         out, left = [], budget - used_s()
         for job in jobs:
-            if (job[0], job[2]) in done:
+            if (job[0], job[2]) in done:  # replayed: as the uninterrupted run spent it
                 out.append(job)
+                left -= record_wall_s(done[job[0], job[2]])
             elif left >= 0.5 * est:
                 out.append(job)
                 left -= est
@@ -274,6 +293,7 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
     index, evaluated, pruned, generations = len(seeds), 0, 0, 0
     seen: dict[str, tuple] = {}
     min_acc = float(cfg["constraints"]["min_accuracy"])
+    finals_keys, pruned_keys, n_cut = set(), set(), 0  # (cut: stopped by the budget)
     stale = 0  # generations in a row without a new candidate: the space is exhausted
     while evaluated < cc["max_candidates"] and not (budget and used_s() >= budget) \
             and stale < STALE_GENERATIONS and not cut[0]:
@@ -293,18 +313,22 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
                 break
             if r > 0:  # the most accurate first: a budget cut drops the least promising
                 alive.sort(key=lambda c: (-last_rec[c.key()]["val_accuracy"], ids[c.key()]))
-            jobs = admit([(ids[c.key()], c, r, epochs, r == last) for c in alive], r)
+            jobs = admit([(ids[c.key()], c, r, epochs, r == last) for c in alive], r, first,
+                         index)
             admitted = {job[1].key() for job in jobs}
             alive = [c for c in alive if c.key() in admitted]
             recs = timed(runner.run(jobs))
-            # what a resume also knows at this point: earlier generations, rungs <= r
-            known = [x for x in done.values() if x["index"] < first or x["rung"] <= r]
+            # what the uninterrupted run knew here: earlier generations, and this one's
+            # rungs <= r (a resumed run's later records must not change the decision)
+            known = [x for x in done.values() if x["index"] < index
+                     and (x["index"] < first or x["rung"] <= r)]
             gain = optimistic_gain(known, r, last) if min_acc > 0 and r < last else None
             survivors = []
             for c, rec in zip(alive, recs, strict=True):
                 last_rec[c.key()] = rec
                 if r == last:
                     finals.append(rec)
+                    finals_keys.add(c.key())
                     if c.key() in trials:  # (a single rung has no pruner)
                         s, trial = trials[c.key()]
                         studies[s].tell(trial, 1.0 - rec["val_accuracy"])
@@ -322,6 +346,7 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
                 if trial.should_prune() or hopeless:
                     studies[s].tell(trial, state=optuna.trial.TrialState.PRUNED)
                     pruned += 1
+                    pruned_keys.add(c.key())
                 else:
                     survivors.append(c)
             alive = survivors
@@ -331,8 +356,10 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
             rec = last_rec[c.key()]
             seen[c.key()] = nested.best(compression_from_dict(rec["compression"]),
                                         rec["val_accuracy"])
-        if any(c.key() not in seen for c in cands):
-            break  # a generation cut short by max_candidates is not told
+        n_cut += sum(c.key() not in finals_keys and c.key() not in pruned_keys
+                     for c in ran)
+        if cut[0] or any(c.key() not in seen for c in cands):
+            break  # a generation cut short by the budget or max_candidates is not told
         objs = np.asarray([seen[c.key()][0] for c in cands], np.float32)
         viol = np.asarray([seen[c.key()][1] for c in cands], np.float32)
         state = strategy.tell(state, problem, u, objs, viol)
@@ -348,7 +375,7 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
             "epochs": rec["epochs"], "train_time_s": rec["train_time_s"]})
     info = {"candidates": evaluated, "seeds": len(seeds), "full_budget": len(finals),
             "pruned": pruned, "generations_told": generations, "rungs_epochs": rungs,
-            "search_time_s": used_s(), "cut_by_budget": cut[0],
+            "search_time_s": used_s(), "cut_by_budget": cut[0], "cut": n_cut,
             "dense_accuracy": dense["accuracy"],
             "dense_val_accuracy": dense["val_accuracy"]}
     log.info("joint search: %d candidates (+%d seeds), %d at the full budget, %d pruned",

@@ -30,6 +30,9 @@ def check_joint_record(rec, layers: list[str] | None) -> str | None:
     if not isinstance(rec, dict):
         return "not a JSON object"
     kind = rec.get("kind")
+    for key in ("wall_s", "train_time_s"):  # optional (older records lack wall_s)
+        if key in rec and bad_number(rec[key], 0.0, float("inf")):
+            return f"{key} {rec[key]!r} is not a finite number >= 0"
     if kind == "dense":
         for key in ("val_accuracy", "accuracy"):
             if bad_number(rec.get(key), 0.0, 1.0):

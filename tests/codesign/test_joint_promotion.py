@@ -9,8 +9,10 @@ from lepton_codesign.codesign import finetune, joint
 from lepton_codesign.codesign.candidate import Candidate
 from lepton_codesign.codesign.config import validate_config
 from lepton_codesign.codesign.executor import LocalExecutor
+from lepton_codesign.codesign.rundir import RunDir
 
 LAYERS = ["layers/0", "layers/1", "layers/2"]
+CANDIDATES: dict = {}  # index -> candidate of every fine-tune the last ``_search`` ran
 
 
 def _fake_dense(task):
@@ -42,7 +44,7 @@ def _fake_rung(poison: int):
 
 
 def _search(monkeypatch, poison: int, seconds_per_job: float = 0.0, min_accuracy=0.0,
-            **budget):
+            run_dir=None, **budget):
     cfg = validate_config({
         "data": {"dataset": "digits"}, "constraints": {"min_accuracy": min_accuracy},
         "compression": {
@@ -55,8 +57,11 @@ def _search(monkeypatch, poison: int, seconds_per_job: float = 0.0, min_accuracy
     if seconds_per_job:
         monkeypatch.setattr(joint, "_clock", lambda: now[0])
 
+    CANDIDATES.clear()
+
     def logged(task):
         jobs.append((task["index"], task["rung"]))
+        CANDIDATES[task["index"]] = task["candidate"]
         now[0] += seconds_per_job
         return fake(task)
 
@@ -66,7 +71,11 @@ def _search(monkeypatch, poison: int, seconds_per_job: float = 0.0, min_accuracy
 
     monkeypatch.setattr(joint, "run_rung", logged)
     monkeypatch.setattr(joint, "train_dense", dense)
-    trials, info = joint.run_joint(cfg, "mlp", LocalExecutor(), None, False)
+    if run_dir is None:
+        trials, info = joint.run_joint(cfg, "mlp", LocalExecutor(), None, False)
+    else:
+        with RunDir(run_dir, cfg, {"source": "digits"}) as rd:
+            trials, info = joint.run_joint(cfg, "mlp", LocalExecutor(), rd, False)
     return jobs, trials, info
 
 
@@ -81,23 +90,46 @@ def test_poisoned_test_split_does_not_change_promotions(monkeypatch):
     assert rungs.count(0) == 18 and 0 < rungs.count(2) < 18  # some promoted, some pruned
 
 
+def _rung0_val(index):
+    return _fake_rung(1)({"candidate": CANDIDATES[index], "index": 0, "rung": 0,
+                          "epochs": 1, "final": False})["val_accuracy"]
+
+
 def test_time_budget_stops_between_generations(monkeypatch):
-    # every fake fine-tune takes 1 s of the search's clock; with no estimate yet the
-    # first generation (6 candidates x up to 3 rungs) runs whole and spends the budget
+    # every fake job takes 1 s of the search's clock. Rung 0 of the first generation
+    # runs whole (its only estimate, the dense model's rate per epoch, is far below
+    # that) and spends the budget: every rung-1 job is cut and nothing else starts
     jobs, _, info = _search(monkeypatch, poison=1, time_budget_s=5.0, seconds_per_job=1.0)
     assert info["candidates"] == 6 and info["search_time_s"] > 5.0
+    assert info["cut_by_budget"] and info["cut"] > 0 and info["generations_told"] == 0
     # index 0: the dense model (always a candidate, a seed), then the 6 searched ones
     assert sorted({i for i, _ in jobs}) == list(range(7))
+    assert [r for i, r in jobs if i > 0] == [0] * 6  # no promotion fitted the budget
 
 
-def test_time_budget_cuts_a_batch_that_would_overrun(monkeypatch):
-    # a budget that the first generation's rung 0 leaves ~2.5 jobs of: once the
-    # estimate exists (1 s a job) the batch is cut, and no second generation starts
-    jobs, trials, info = _search(monkeypatch, poison=1, time_budget_s=9.5,
-                                 seconds_per_job=1.0)
+def _cut_run(monkeypatch, run_dir=None):
+    # dense + its seed evaluation + 6 rung-0 jobs = 8 s of a 9.5 s budget; a rung-1
+    # job is estimated at 3 s (1 s a job at rung 0 x 3x the epochs): one is admitted
+    # (1.5 s left covers half of it), the other survivors are cut
+    return _search(monkeypatch, poison=1, time_budget_s=9.5, seconds_per_job=1.0,
+                   run_dir=run_dir)
+
+
+def test_time_budget_cuts_a_batch_and_keeps_the_most_accurate(monkeypatch):
+    jobs, trials, info = _cut_run(monkeypatch)
     assert info["cut_by_budget"] and info["search_time_s"] <= 9.5 + 0.5
-    first_gen = {i for i, _ in jobs if i > 0}
-    assert first_gen <= set(range(1, 7))  # nothing of a second generation ran
+    promoted = [i for i, r in jobs if r == 1]
+    assert len(promoted) == 1 and not [i for i, r in jobs if r == 2 and i > 0]
+    assert {i for i, _ in jobs} == set(range(7))  # nothing of a second generation ran
+    # the one admitted is the most accurate candidate after rung 0
+    assert promoted[0] == max(range(1, 7), key=_rung0_val)
+
+
+def test_a_budget_cut_run_replays_without_training_anything(monkeypatch, tmp_path):
+    jobs, trials, info = _cut_run(monkeypatch, tmp_path / "run")
+    again, trials2, info2 = _cut_run(monkeypatch, tmp_path / "run")
+    assert jobs and again == []  # every job of the first run is replayed, none added
+    assert [t["candidate"] for t in trials2] == [t["candidate"] for t in trials]
 
 
 def test_a_candidate_that_cannot_become_feasible_is_not_promoted(monkeypatch):
@@ -121,14 +153,24 @@ def test_a_candidate_that_cannot_become_feasible_is_not_promoted(monkeypatch):
                if t["name"] not in ("dense-fp32", joint.DENSE_NAME))
 
 
-def test_optimistic_gain_uses_full_budget_gains_first():
+def test_optimistic_gain_takes_the_larger_of_full_and_step_gains():
     recs = [{"index": 1, "rung": 0, "val_accuracy": 0.4}, {"index": 1, "rung": 1,
             "val_accuracy": 0.7}, {"index": 1, "rung": 2, "val_accuracy": 0.5},
             {"index": 2, "rung": 0, "val_accuracy": 0.6}]
-    assert joint.optimistic_gain(recs, 0, 2) == pytest.approx(0.1)  # 0.5 - 0.4
-    assert joint.optimistic_gain(recs, 1, 2) == pytest.approx(-0.2)
-    assert joint.optimistic_gain(recs[:2], 0, 2) == pytest.approx(0.6)  # 0.3 x 2 rungs
+    # from rung 0: full-budget gain 0.1, best step 0.3 x 2 rungs left
+    assert joint.optimistic_gain(recs, 0, 2) == pytest.approx(0.6)
+    assert joint.optimistic_gain(recs, 1, 2) == pytest.approx(0.3)  # -0.2 vs 0.3 x 1
+    assert joint.optimistic_gain(recs[:1] + recs[2:3], 0, 2) == pytest.approx(0.1)
     assert joint.optimistic_gain(recs[3:], 0, 2) is None
+
+
+def test_estimate_uses_the_rung_then_the_rung_below_then_the_dense_rate():
+    recs = [{"index": 0, "rung": 1, "wall_s": 99.0},  # a seed (index < first): ignored
+            {"index": 2, "rung": 0, "wall_s": 1.0}, {"index": 3, "rung": 0, "wall_s": 3.0}]
+    assert joint.estimate_s(recs, 0, [4, 12], first=1) == pytest.approx(2.0)
+    assert joint.estimate_s(recs, 1, [4, 12], first=1) == pytest.approx(6.0)
+    assert joint.estimate_s(recs[:1], 1, [4, 12], first=1, per_epoch_s=0.5) == 6.0
+    assert joint.estimate_s([], 0, [4, 12], first=1) is None
 
 
 def _arrays(poison: bool):
