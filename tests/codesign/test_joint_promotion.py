@@ -203,3 +203,15 @@ def test_rung_validation_accuracy_ignores_the_test_split(tmp_path):
     assert d0["val_accuracy"] == d1["val_accuracy"]
     assert r0["val_accuracy"] == r1["val_accuracy"] and r0["compression"] == r1["compression"]
     assert r0["accuracy"] != r1["accuracy"]
+
+
+@pytest.mark.parametrize("bad", [None, float("nan"), -1.0, True, "1"])
+def test_a_record_with_a_bad_wall_time_is_refused(bad):
+    from lepton_codesign.codesign.joint_records import check_joint_record
+
+    dense = {"kind": "dense", "val_accuracy": 0.9, "accuracy": 0.9, "features": 4,
+             "layers": LAYERS}
+    assert check_joint_record(dense, None) is None
+    assert check_joint_record({**dense, "wall_s": 2.5}, None) is None
+    assert "wall_s" in check_joint_record({**dense, "wall_s": bad}, None)
+    assert "train_time_s" in check_joint_record({**dense, "train_time_s": bad}, None)
