@@ -35,8 +35,8 @@ admits only the jobs whose estimated time (the median ``wall_s`` of the records 
 rung, else the rung below scaled by epochs, else the dense model's rate) still fits the
 budget less the time spent (recorded, plus the time since the last record), so the
 last generation is cut short rather than run whole (and is not told to NSGA-II); the
-search can still end up to about half a job plus one generation's pricing past it. A resumed run
-replays its records, then goes on against the same budget; where it stops can differ
+search can still end up to about half a job plus one generation's pricing past it. A
+resumed run replays its records, then goes on against the same budget; where it stops can differ
 from the uninterrupted run by the jobs near the cut.
 
 Example:
@@ -98,10 +98,11 @@ def record_wall_s(rec: dict) -> float:
 class _Runner:
     """Runs fine-tunes through the executor; replays finished ones from the records."""
 
-    def __init__(self, base: dict, executor, rd: RunDir | None, done: dict, progress: bool):
+    def __init__(self, base: dict, executor, rd: RunDir | None, done: dict, progress: bool,
+                 start: float):
         self.base, self.executor, self.rd, self.done = base, executor, rd, done
         self.progress = progress
-        self.last_t = _clock()  # when the last record was written (or the search began)
+        self.last_t = start  # when the last record was written (or the search began)
 
     def run(self, jobs: list[tuple[int, Candidate, int, int, bool]]) -> list[dict]:
         """``jobs`` of ``(index, candidate, rung, epochs, final)`` -> records, in order."""
@@ -229,8 +230,7 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
     nested = NestedHardware(cfg, workload, k_hw)
     shared["asic_scorer"] = nested.asic_scorer
     shared["preset_scorers"] = nested.preset_scorers
-    runner = _Runner(base, executor, rd, done, progress)
-    runner.last_t = t_start
+    runner = _Runner(base, executor, rd, done, progress, start=t_start)
     rungs = rung_epochs(cc["min_epochs"], cc["max_epochs"], cc["reduction_factor"])
     last = len(rungs) - 1
     spent = [record_wall_s(dense)]
@@ -246,16 +246,19 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
     def used_s():  # recorded time + what the next record will carry (pricing, NSGA-II)
         return spent[0] + (_clock() - runner.last_t)
 
+    def known(first, end, upto):
+        """The records the uninterrupted run had once rung ``upto`` of the generation
+        ``first``..``end`` was done: earlier generations whole, this one's rungs <= upto
+        (a resumed run's later records must not change a decision)."""
+        return [x for x in done.values()
+                if x["index"] < first or (x["index"] < end and x["rung"] <= upto)]
+
     def admit(jobs, rung, first, end):
         """The jobs of a batch that fit what is left of the budget (a job is admitted
-        while the time left covers at least half its estimate; finished ones always).
-        The estimate uses what the uninterrupted run knew here: the generations before
-        (indices < ``first``) and this one's (< ``end``) lower rungs."""
+        while the time left covers at least half its estimate; finished ones always)."""
         if not budget:
             return jobs
-        known = [x for x in done.values()
-                 if x["index"] < first or (x["index"] < end and x["rung"] < rung)]
-        est = estimate_s(known, rung, rungs, len(seeds), dense_epoch_s)
+        est = estimate_s(known(first, end, rung - 1), rung, rungs, len(seeds), dense_epoch_s)
         if est is None:
             return jobs
         out, left = [], budget - used_s()
@@ -293,7 +296,7 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
     index, evaluated, pruned, generations = len(seeds), 0, 0, 0
     seen: dict[str, tuple] = {}
     min_acc = float(cfg["constraints"]["min_accuracy"])
-    finals_keys, pruned_keys, n_cut = set(), set(), 0  # (cut: stopped by the budget)
+    n_cut = 0  # candidates stopped by the budget after a rung
     stale = 0  # generations in a row without a new candidate: the space is exhausted
     while evaluated < cc["max_candidates"] and not (budget and used_s() >= budget) \
             and stale < STALE_GENERATIONS and not cut[0]:
@@ -315,20 +318,18 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
                 alive.sort(key=lambda c: (-last_rec[c.key()]["val_accuracy"], ids[c.key()]))
             jobs = admit([(ids[c.key()], c, r, epochs, r == last) for c in alive], r, first,
                          index)
+            if r > 0:  # candidates that ran a rung, then were stopped by the budget
+                n_cut += len(alive) - len(jobs)
             admitted = {job[1].key() for job in jobs}
             alive = [c for c in alive if c.key() in admitted]
             recs = timed(runner.run(jobs))
-            # what the uninterrupted run knew here: earlier generations, and this one's
-            # rungs <= r (a resumed run's later records must not change the decision)
-            known = [x for x in done.values() if x["index"] < index
-                     and (x["index"] < first or x["rung"] <= r)]
-            gain = optimistic_gain(known, r, last) if min_acc > 0 and r < last else None
+            gain = (optimistic_gain(known(first, index, r), r, last)
+                    if min_acc > 0 and r < last else None)
             survivors = []
             for c, rec in zip(alive, recs, strict=True):
                 last_rec[c.key()] = rec
                 if r == last:
                     finals.append(rec)
-                    finals_keys.add(c.key())
                     if c.key() in trials:  # (a single rung has no pruner)
                         s, trial = trials[c.key()]
                         studies[s].tell(trial, 1.0 - rec["val_accuracy"])
@@ -346,7 +347,6 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
                 if trial.should_prune() or hopeless:
                     studies[s].tell(trial, state=optuna.trial.TrialState.PRUNED)
                     pruned += 1
-                    pruned_keys.add(c.key())
                 else:
                     survivors.append(c)
             alive = survivors
@@ -356,8 +356,6 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
             rec = last_rec[c.key()]
             seen[c.key()] = nested.best(compression_from_dict(rec["compression"]),
                                         rec["val_accuracy"])
-        n_cut += sum(c.key() not in finals_keys and c.key() not in pruned_keys
-                     for c in ran)
         if cut[0] or any(c.key() not in seen for c in cands):
             break  # a generation cut short by the budget or max_candidates is not told
         objs = np.asarray([seen[c.key()][0] for c in cands], np.float32)
