@@ -251,7 +251,7 @@ def evaluate_model(model: nnx.Module, data, tasks=None, batch_size: int = 1000) 
 
 def train(model: nnx.Module | None, train_data, test_data, config: TrainConfig | None = None,
           *, key: jax.Array, teacher: nnx.Module | None = None,
-          init_state: TrainState | None = None) -> TrainResult:
+          init_state: TrainState | None = None, between_epochs=None) -> TrainResult:
     """Train ``model`` (dense or compressed) and report accuracy and compression.
 
     Args:
@@ -267,6 +267,9 @@ def train(model: nnx.Module | None, train_data, test_data, config: TrainConfig |
             epochs: the soft model, optimiser moments, step count and sparsity ramp
             carry on; the weight learning rate decays afresh over the new epochs (a
             warm restart).
+        between_epochs: optional ``hook(epoch, model)`` run before every epoch of the
+            main phase on the training model (see ``compress.epoch.run_phase``), e.g.
+            ``compress.gradual.GradualMagnitude``.
 
     Returns:
         A ``TrainResult`` with ``.model``, ``.metrics["test_accuracy"]``,
@@ -302,7 +305,8 @@ def train(model: nnx.Module | None, train_data, test_data, config: TrainConfig |
         params = nnx.state(model, nnx.Param)
         tx, opt_state = optimizer_for(params, cfg, main_epochs * steps, step0, opt_state)
         state, key = run_phase(PhaseState(model, opt_state, step0), tx, run, main_epochs,
-                               (x, y, extra), key, cfg.batch_size, bar, history, 0)
+                               (x, y, extra), key, cfg.batch_size, bar, history, 0,
+                               between_epochs)
         resume = TrainState(nnx.clone(state.model), state.opt_state, state.step, begin, end)
         model = state.model
         if cfg.harden:  # a bit budget is met exactly by the hardened bits

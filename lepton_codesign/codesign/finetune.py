@@ -115,44 +115,79 @@ def train_dense(task: dict) -> dict:
 def run_rung(task: dict) -> dict:
     """Fine-tune the dense model with a candidate's policy for ``task["epochs"]``.
 
+    A candidate with fixed bits and a magnitude-rankable target (or an N:M pattern, or
+    no pruning) is trained in fixed form: gradual magnitude pruning with its masks set
+    between epochs (``compress.gradual``), so every such candidate of a model reuses
+    one compiled training step. Learned allocation, learned bits and hardware-aware
+    training keep the learned gates (``compress``'s ``"learned"`` method).
+
     Returns a ``rung`` record: candidate, rung, epochs, validation accuracy, the hard
     compression, and (``task["final"]``) the test accuracy.
     """
-    from lepton_codesign.compress import HardwareCost, compress
-    from lepton_codesign.train import evaluate_model, train
+    from lepton_codesign.train import evaluate_model
 
     t0 = time.time()
     cand = Candidate.from_dict(task["candidate"])
     fit, val, test = split_data(task)
     dense = load_dense(task)
-    layers = list(task["layers"])
-    policy = cand.policy(layers)
-    model = dense if policy is None else compress(dense, policy)
+    policy = cand.policy(list(task["layers"]))
+    if policy is None and not cand.distill:
+        val_acc = evaluate_model(dense, val)["accuracy"]  # the dense model itself
+        comp = _dense_compression(dense, fit[0])
+        test_acc = evaluate_model(dense, test)["accuracy"] if task.get("final") else None
+    else:
+        val_acc, comp, test_acc = _fine_tune(task, cand, policy, dense, fit, val, test)
+    rec = {"kind": "rung", "index": int(task["index"]), "candidate": cand.to_dict(),
+           "rung": int(task["rung"]), "epochs": int(task["epochs"]),
+           "val_accuracy": float(val_acc), "compression": compression_to_dict(comp),
+           "train_time_s": time.time() - t0}
+    if task.get("final"):
+        rec["accuracy"] = float(test_acc)
+    return rec
+
+
+def fixed_form_ok(cand: Candidate, policy) -> bool:
+    """Whether ``cand`` fine-tunes in fixed form (``compress.gradual``): its policy is
+    supported and it needs no gate for a hardware-cost term."""
+    from lepton_codesign.compress import gradual
+
+    return policy is not None and cand.hw_weight == 0 and gradual.supports(policy)
+
+
+def _fine_tune(task, cand, policy, dense, fit, val, test):
+    """``(val accuracy, hard compression, test accuracy or None)`` of a fine-tune."""
+    from lepton_codesign.compress import HardwareCost, compress, compression_state, gradual
+    from lepton_codesign.train import train
+
+    epochs = int(task["epochs"])
     extra = cand.train_overrides()
     if cand.hw_weight > 0:
         from lepton_codesign import hw_models
 
         extra["hardware"] = HardwareCost(hw_models.resolve_spec(task["hw_spec"]),
                                          cand.hw_weight, task["hw_metric"])
-    seed = int(task["seed"])
-    key = jax.random.fold_in(jax.random.key(seed + 1), int(task["index"]))
-    if policy is None and not cand.distill:
-        res = None  # the dense model itself: nothing to fine-tune
-        val_acc = evaluate_model(dense, val)["accuracy"]
-        comp = _dense_compression(dense, fit[0])
-        final_model = dense
-    else:
-        res = train(model, fit, val,
-                    _train_config(task, int(task["epochs"]), task["learning_rate"], **extra),
-                    key=key, teacher=dense if cand.distill else None)
-        val_acc, comp, final_model = res.metrics["test_accuracy"], res.compression, res.model
-    rec = {"kind": "rung", "index": int(task["index"]), "candidate": cand.to_dict(),
-           "rung": int(task["rung"]), "epochs": int(task["epochs"]),
-           "val_accuracy": float(val_acc), "compression": compression_to_dict(comp),
-           "train_time_s": time.time() - t0}
-    if task.get("final"):
-        rec["accuracy"] = float(evaluate_model(final_model, test)["accuracy"])
-    return rec
+    config = _train_config(task, epochs, task["learning_rate"], **extra)
+    key = jax.random.fold_in(jax.random.key(int(task["seed"]) + 1), int(task["index"]))
+    teacher = dense if cand.distill else None
+    if policy is None:  # distilled dense model
+        res = train(dense, fit, val, config, key=key, teacher=teacher)
+        return res.metrics["test_accuracy"], res.compression, _test(res.model, test, task)
+    if not fixed_form_ok(cand, policy):
+        res = train(compress(dense, policy), fit, val, config, key=key, teacher=teacher)
+        return res.metrics["test_accuracy"], res.compression, _test(res.model, test, task)
+    schedule = gradual.GradualMagnitude.of(policy, epochs, config.prune_end)
+    res = train(gradual.fixed_form(dense, policy), fit, val, config, key=key,
+                teacher=teacher, between_epochs=schedule)
+    test_acc = _test(res.model, test, task)  # before ``restore``: the shared compile
+    model = schedule.restore(res.model)
+    return (res.metrics["test_accuracy"],
+            compression_state(model, soft=False, workload=res.workload), test_acc)
+
+
+def _test(model, test, task):
+    from lepton_codesign.train import evaluate_model
+
+    return evaluate_model(model, test)["accuracy"] if task.get("final") else None
 
 
 def _dense_compression(model, x):

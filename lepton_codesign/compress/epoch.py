@@ -170,7 +170,8 @@ class PhaseState:
 
 
 def run_phase(state: PhaseState, tx, run: Run, epochs: int, data, key, batch_size: int,
-              bar=None, history=None, offset: int = 0) -> tuple[PhaseState, jax.Array]:
+              bar=None, history=None, offset: int = 0,
+              between_epochs=None) -> tuple[PhaseState, jax.Array]:
     """Train ``epochs`` epochs from ``state``; returns the new state and key.
 
     Args:
@@ -185,6 +186,10 @@ def run_phase(state: PhaseState, tx, run: Run, epochs: int, data, key, batch_siz
         batch_size: mini-batch size.
         bar, history, offset: progress bar, per-epoch history lists and the epoch
             number of the bar's first epoch.
+        between_epochs: optional ``hook(epoch, model)`` called before each epoch (``epoch``
+            counts from 0 in this phase) on the merged model, which it may change in
+            place (values only, e.g. ``gradual.GradualMagnitude`` setting fixed masks
+            outside the compiled step).
     """
     x, y, extra = data
     if isinstance(tx, PhaseOptimizer):
@@ -201,6 +206,10 @@ def run_phase(state: PhaseState, tx, run: Run, epochs: int, data, key, batch_siz
     with phase(run.phase):  # traced on the first call, inside the phase
         fn = epoch_fn(graphdef, tx, run, steps, batch)
         for e in range(epochs):
+            if between_epochs is not None:
+                model = nnx.merge(graphdef, params, rest)
+                between_epochs(e, model)
+                _, params, rest = nnx.split(model, nnx.Param, ...)
             start = time.perf_counter()
             params, rest, opt_state, step, key, loss, acc = fn(
                 params, rest, opt_state, step, key, x, y, extra, sched)
