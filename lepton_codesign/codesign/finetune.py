@@ -9,7 +9,13 @@ is evaluated on the test split, whose accuracy the report shows.
 * ``train_dense``: trains the float model on the fit split and saves its parameters to
   ``task["dense_path"]`` (an ``.npz`` written atomically): every candidate starts there.
 * ``run_rung``: loads the dense parameters, compresses the model with the candidate's
-  policy and fine-tunes it for ``task["epochs"]``.
+  policy and fine-tunes it up to ``task["epochs"]``. A candidate in fixed form
+  (``compress.gradual``: gradual magnitude pruning, one compiled step for all such
+  candidates) continues from its previous rung's model (``task["start_epochs"]``, kept
+  in ``task["checkpoint_dir"]``; the budgets below in ``task["rungs_below"]``), so a
+  promotion trains only the epochs it adds; without the checkpoint the rungs below are
+  re-run first, which gives the same model. The others start from the dense model at
+  every rung.
 
 Example:
     >>> rec = run_rung({"candidate": Candidate().to_dict(), ...})  # doctest: +SKIP
@@ -26,6 +32,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+from flax import nnx
 
 from lepton_codesign.codesign.candidate import Candidate
 from lepton_codesign.codesign.trials import compression_to_dict
@@ -135,12 +142,14 @@ def run_rung(task: dict) -> dict:
         val_acc = evaluate_model(dense, val)["accuracy"]  # the dense model itself
         comp = _dense_compression(dense, fit[0])
         test_acc = evaluate_model(dense, test)["accuracy"] if task.get("final") else None
+        start = 0
     else:
-        val_acc, comp, test_acc = _fine_tune(task, cand, policy, dense, fit, val, test)
+        val_acc, comp, test_acc, start = _fine_tune(task, cand, policy, dense, fit, val,
+                                                    test)
     rec = {"kind": "rung", "index": int(task["index"]), "candidate": cand.to_dict(),
            "rung": int(task["rung"]), "epochs": int(task["epochs"]),
            "val_accuracy": float(val_acc), "compression": compression_to_dict(comp),
-           "train_time_s": time.time() - t0}
+           "from_epochs": int(start), "train_time_s": time.time() - t0}
     if task.get("final"):
         rec["accuracy"] = float(test_acc)
     return rec
@@ -155,33 +164,77 @@ def fixed_form_ok(cand: Candidate, policy) -> bool:
 
 
 def _fine_tune(task, cand, policy, dense, fit, val, test):
-    """``(val accuracy, hard compression, test accuracy or None)`` of a fine-tune."""
+    """``(val accuracy, hard compression, test accuracy or None, epochs continued from)``
+    of a fine-tune."""
     from lepton_codesign.compress import HardwareCost, compress, compression_state, gradual
     from lepton_codesign.train import train
 
-    epochs = int(task["epochs"])
     extra = cand.train_overrides()
     if cand.hw_weight > 0:
         from lepton_codesign import hw_models
 
         extra["hardware"] = HardwareCost(hw_models.resolve_spec(task["hw_spec"]),
                                          cand.hw_weight, task["hw_metric"])
-    config = _train_config(task, epochs, task["learning_rate"], **extra)
+    epochs = int(task["epochs"])
     key = jax.random.fold_in(jax.random.key(int(task["seed"]) + 1), int(task["index"]))
     teacher = dense if cand.distill else None
-    if policy is None:  # distilled dense model
-        res = train(dense, fit, val, config, key=key, teacher=teacher)
-        return res.metrics["test_accuracy"], res.compression, _test(res.model, test, task)
-    if not fixed_form_ok(cand, policy):
-        res = train(compress(dense, policy), fit, val, config, key=key, teacher=teacher)
-        return res.metrics["test_accuracy"], res.compression, _test(res.model, test, task)
-    schedule = gradual.GradualMagnitude.of(policy, epochs, config.prune_end)
-    res = train(gradual.fixed_form(dense, policy), fit, val, config, key=key,
-                teacher=teacher, between_epochs=schedule)
+    if policy is None or not fixed_form_ok(cand, policy):  # from the dense model
+        config = _train_config(task, epochs, task["learning_rate"], **extra)
+        res = train(dense if policy is None else compress(dense, policy), fit, val, config,
+                    key=key, teacher=teacher)
+        return res.metrics["test_accuracy"], res.compression, _test(res.model, test, task), 0
+    # the budgets of the rungs below, continued in turn; from the last one's checkpoint
+    # if there is one, else re-run from the dense model (deterministic: the same model)
+    marks = [int(e) for e in task.get("rungs_below", ()) if 0 < int(e) < epochs]
+    ckpt = checkpoint_path(task)
+    leaves, start = None, 0
+    if marks and ckpt is not None:
+        leaves = _read_leaves(ckpt)
+        start = marks[-1] if leaves is not None else 0
+    bounds = [start, *[m for m in marks if m > start], epochs]
+    for lo, hi in zip(bounds, bounds[1:], strict=False):
+        model = gradual.fixed_form(dense, policy)
+        if leaves is not None and not _fill(model, leaves):
+            raise RuntimeError(f"{ckpt}: the saved fine-tune does not fit candidate "
+                               f"{cand.label()!r}; rerun with --fresh")
+        config = _train_config(task, hi - lo, task["learning_rate"], **extra)
+        # a continued rung is at its target from the start: the ramp ran in the first
+        schedule = gradual.GradualMagnitude.of(policy, hi - lo, 0.0 if lo else config.prune_end)
+        res = train(model, fit, val, config, key=key, teacher=teacher,
+                    between_epochs=schedule)
+        leaves = jax.tree.leaves(nnx.state(res.model))
+    if ckpt is not None and not task.get("final"):  # the next rung continues from here
+        _save_leaves(ckpt, leaves)
     test_acc = _test(res.model, test, task)  # before ``restore``: the shared compile
     model = schedule.restore(res.model)
     return (res.metrics["test_accuracy"],
-            compression_state(model, soft=False, workload=res.workload), test_acc)
+            compression_state(model, soft=False, workload=res.workload), test_acc,
+            marks[-1] if marks else 0)
+
+
+def checkpoint_path(task: dict) -> Path | None:
+    """Where the fixed-form model of ``task``'s candidate is kept between rungs."""
+    folder = task.get("checkpoint_dir")
+    return None if folder is None else Path(folder) / f"c{int(task['index']):05d}.npz"
+
+
+def _read_leaves(path: Path):
+    """The arrays of a ``_save_leaves`` file, or ``None`` if it is missing."""
+    if not path.is_file():
+        return None
+    with np.load(path) as z:
+        return [z[f"arr_{i}"] for i in range(len(z.files))]
+
+
+def _fill(model, leaves) -> bool:
+    """Set ``model``'s state (in place) to ``leaves``; ``False`` if they do not fit."""
+    state = nnx.state(model)
+    old, treedef = jax.tree.flatten(state)
+    if len(old) != len(leaves) or any(np.shape(a) != np.shape(b)
+                                      for a, b in zip(leaves, old, strict=True)):
+        return False
+    nnx.update(model, jax.tree.unflatten(treedef, [jax.numpy.asarray(a) for a in leaves]))
+    return True
 
 
 def _test(model, test, task):

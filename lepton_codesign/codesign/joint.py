@@ -59,9 +59,9 @@ from lepton_codesign import search
 from lepton_codesign.codesign.candidate import FLOAT_BITS, Candidate, from_point
 from lepton_codesign.codesign.compression_space import CompressionSpace
 from lepton_codesign.codesign.config_compression import rung_epochs
-from lepton_codesign.codesign.finetune import run_rung, train_dense
+from lepton_codesign.codesign.finetune import checkpoint_path, run_rung, train_dense
 from lepton_codesign.codesign.nested import NestedHardware
-from lepton_codesign.codesign.rundir import DENSE_FILE, RunDir
+from lepton_codesign.codesign.rundir import DENSE_FILE, RUNG_DIR, RunDir
 from lepton_codesign.codesign.trials import compression_from_dict
 
 log = logging.getLogger(__name__)
@@ -104,11 +104,14 @@ class _Runner:
         self.progress = progress
         self.last_t = start  # when the last record was written (or the search began)
 
-    def run(self, jobs: list[tuple[int, Candidate, int, int, bool]]) -> list[dict]:
-        """``jobs`` of ``(index, candidate, rung, epochs, final)`` -> records, in order."""
+    def run(self, jobs: list[tuple[int, Candidate, int, int, bool]],
+            rungs_below: list[int] = ()) -> list[dict]:
+        """``jobs`` of ``(index, candidate, rung, epochs, final)`` -> records, in order
+        (``rungs_below``: the budgets of the rungs a fine-tune continues)."""
         todo = [j for j in jobs if (j[0], j[2]) not in self.done]
         tasks = [{**self.base, "index": i, "candidate": c.to_dict(), "rung": r,
-                  "epochs": e, "final": f} for i, c, r, e, f in todo]
+                  "epochs": e, "final": f, "rungs_below": list(rungs_below)}
+                 for i, c, r, e, f in todo]
 
         def on_result(_, rec):
             now = _clock()
@@ -131,17 +134,21 @@ def estimate_s(records, rung: int, rungs: list[int], first: int,
                per_epoch_s: float | None = None) -> float | None:
     """Expected wall time of one job at ``rung``: the median ``wall_s`` of the searched
     candidates' records (index >= ``first``) at that rung, else at the nearest rung
-    below scaled by epochs, else ``per_epoch_s`` x epochs; ``None`` without any.
+    below scaled by the epochs a rung adds (a promoted fine-tune continues from the
+    rung below), else ``per_epoch_s`` x those epochs; ``None`` without any.
 
     Example:
         >>> estimate_s([{"index": 2, "rung": 0, "wall_s": 1.5}], 1, [4, 12], first=1)
-        4.5
+        3.0
     """
+    def added(r):
+        return rungs[r] - (rungs[r - 1] if r > 0 else 0)
+
     for r in range(rung, -1, -1):
         walls = [record_wall_s(x) for x in records if x["rung"] == r and x["index"] >= first]
         if walls:
-            return float(np.median(walls)) * rungs[rung] / rungs[r]
-    return per_epoch_s * rungs[rung] if per_epoch_s else None
+            return float(np.median(walls)) * added(rung) / added(r)
+    return per_epoch_s * added(rung) if per_epoch_s else None
 
 
 def optimistic_gain(records, rung: int, last: int) -> float | None:
@@ -164,6 +171,13 @@ def optimistic_gain(records, rung: int, last: int) -> float | None:
     if steps:
         gains.append(max(steps) * (last - rung))
     return max(gains) if gains else None
+
+
+def drop_checkpoint(base: dict, index: int) -> None:
+    """Delete candidate ``index``'s rung checkpoint (if any): it has no rung left."""
+    path = checkpoint_path({**base, "index": index})
+    if path is not None:
+        path.unlink(missing_ok=True)
 
 
 def _studies():
@@ -194,9 +208,11 @@ def run_joint(cfg: dict, model: str, executor, rd: RunDir | None, progress: bool
     base = {"model": model, "data": cfg["data"], "train": cfg["train"], "seed": seed,
             "arrays": arrays, "val_fraction": cc["validation_fraction"],
             "dense_path": str(dense_path), "learning_rate": cc["learning_rate"],
+            "checkpoint_dir": str(dense_path.parent / RUNG_DIR),
             "hw_spec": cc["hw_spec"], "hw_metric": cc["hw_metric"], "progress": progress,
             "source": source}
     try:
+        (dense_path.parent / RUNG_DIR).mkdir(exist_ok=True)
         if dense is None or not dense_path.is_file():
             if dense is not None:  # record without its parameters: cannot resume
                 raise RuntimeError(f"{dense_path} is missing although joint.jsonl records "
@@ -322,7 +338,7 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
                 n_cut += len(alive) - len(jobs)
             admitted = {job[1].key() for job in jobs}
             alive = [c for c in alive if c.key() in admitted]
-            recs = timed(runner.run(jobs))
+            recs = timed(runner.run(jobs, rungs[:r]))
             gain = (optimistic_gain(known(first, index, r), r, last)
                     if min_acc > 0 and r < last else None)
             survivors = []
@@ -350,6 +366,8 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
                 else:
                     survivors.append(c)
             alive = survivors
+        for c in fresh:  # done with this generation: its rung checkpoints are not needed
+            drop_checkpoint(base, ids[c.key()])
         ran = [c for c in fresh if c.key() in last_rec]  # (the budget may cut a batch)
         evaluated += len(ran)
         for c in ran:

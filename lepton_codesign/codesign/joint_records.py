@@ -56,6 +56,9 @@ def check_joint_record(rec, layers: list[str] | None) -> str | None:
         Candidate.from_dict(rec.get("candidate"))
     except (TypeError, ValueError, KeyError) as err:
         return f"candidate is not a valid compression candidate ({err})"
+    start = rec.get("from_epochs", 0)  # optional: the rung below a fine-tune continued
+    if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start < rec["epochs"]:
+        return f"from_epochs {start!r} must be an integer in [0, epochs)"
     if bad_number(rec.get("val_accuracy"), 0.0, 1.0):
         return f"val_accuracy {rec.get('val_accuracy')!r} is not a finite number in [0, 1]"
     if "accuracy" in rec and bad_number(rec["accuracy"], 0.0, 1.0):

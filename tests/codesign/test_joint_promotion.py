@@ -168,8 +168,9 @@ def test_estimate_uses_the_rung_then_the_rung_below_then_the_dense_rate():
     recs = [{"index": 0, "rung": 1, "wall_s": 99.0},  # a seed (index < first): ignored
             {"index": 2, "rung": 0, "wall_s": 1.0}, {"index": 3, "rung": 0, "wall_s": 3.0}]
     assert joint.estimate_s(recs, 0, [4, 12], first=1) == pytest.approx(2.0)
-    assert joint.estimate_s(recs, 1, [4, 12], first=1) == pytest.approx(6.0)
-    assert joint.estimate_s(recs[:1], 1, [4, 12], first=1, per_epoch_s=0.5) == 6.0
+    # rung 1 continues rung 0: it adds 8 epochs to 4
+    assert joint.estimate_s(recs, 1, [4, 12], first=1) == pytest.approx(4.0)
+    assert joint.estimate_s(recs[:1], 1, [4, 12], first=1, per_epoch_s=0.5) == 4.0
     assert joint.estimate_s([], 0, [4, 12], first=1) is None
 
 
