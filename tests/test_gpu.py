@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from lepton_codesign import hw_models as hw
 from lepton_codesign.hw_models import dollars
 from lepton_codesign.hw_models import gpu_kernel as gk
-from lepton_codesign.hw_models.gpu_spec import GpuSpec, dtype_name, resource_name
+from lepton_codesign.hw_models.gpu_spec import DTYPES, GpuSpec, dtype_name, resource_name
 
 EVAL = jax.jit(hw.evaluate, static_argnames=("smooth",))
 EVAL_AT = jax.jit(lambda wl, spec, cp, code: hw.evaluate_gpu(wl, spec, cp, dtype=code))
@@ -274,3 +274,56 @@ def test_more_peak_or_bandwidth_or_fewer_bits_never_slower(mixed_workload, spec,
                          1.0 + (cp.weight_bits - 1.0) * shrink, 1.0 + (cp.act_bits - 1.0) * shrink)
     assert float(EVAL(mixed_workload, spec, fewer).total_latency_s) <= base * (1 + 1e-5)
 
+
+def test_fewer_bits_never_slower_counterexample(mixed_workload):
+    """Found by the property above: the 5-bit attention matmul (k = 8) ran in bf16 (MMA
+    step 16); at 1 bit it ran in int4, padding k to 64 and writing int32, 8.20 us vs
+    7.69 us when the narrowest dtype was always taken. The fastest candidate is now."""
+    p = math.exp(26)
+    spec = GpuSpec(peak_fp32_flops=p, peak_bf16_flops=p, peak_int4_ops=p,
+                   sparse_speedup=1.0, mem_bandwidth_bytes_per_s=math.exp(24),
+                   mem_capacity_bytes=1e6, num_sms=1.0, tdp_w=10.0, idle_w=0.0,
+                   kernel_launch_s=0.0, dispatch_overhead_s=0.0, compute_efficiency=1.0,
+                   bandwidth_efficiency=1.0, usd_per_hour=0.0)
+    base = comp(5, weight_bits=1.0, act_bits=[1.0, 1.0, 1.0, 5.0, 1.0])
+    fewer = comp(5, weight_bits=1.0, act_bits=1.0)
+    t_base = float(EVAL(mixed_workload, spec, base).total_latency_s)
+    t_fewer = float(EVAL(mixed_workload, spec, fewer).total_latency_s)
+    assert t_fewer <= t_base * (1 + 1e-6)
+    # the defect's numbers, priced at the narrowest dtype (as before the fix)
+    narrow = lambda cp: gk.select_dtype(spec, jnp.maximum(cp.weight_bits, cp.act_bits))[0]  # noqa: E731
+    old_base = float(EVAL_AT(mixed_workload, spec, base, narrow(base)).total_latency_s)
+    old_fewer = float(EVAL_AT(mixed_workload, spec, fewer, narrow(fewer)).total_latency_s)
+    assert old_base == pytest.approx(7.69e-6, rel=1e-3)
+    assert old_fewer == pytest.approx(8.20e-6, rel=1e-3)
+    assert t_base <= old_base * (1 + 1e-6) and t_fewer < old_fewer
+
+
+def _per_layer(spec):
+    """``spec`` without per-call terms: each layer's ``latency_s`` is its kernel time."""
+    return spec.replace(dispatch_overhead_s=0.0, warmup_s=0.0)
+
+
+@given(spec=gpu_specs(), cp=compressions(), fp8=st.booleans())
+def test_chosen_dtype_is_the_fastest_candidate(mixed_workload, spec, cp, fp8):
+    spec = _per_layer(spec).replace(prefer_fp8=float(fp8))
+    c = EVAL(mixed_workload, spec, cp)
+    code = np.asarray(c.extras["dtype"])
+    ok = np.asarray(gk.wide_enough(spec, jnp.maximum(cp.weight_bits, cp.act_bits)))
+    times = np.stack([np.asarray(EVAL_AT(mixed_workload, spec, cp, d).latency_s)
+                      for d in range(len(DTYPES))], axis=-1)
+    layers = np.arange(len(code))
+    assert np.all(ok[layers, code] | ~ok.any(axis=-1))  # a candidate whenever there is one
+    best = np.where(ok, times, np.inf).min(axis=-1)
+    np.testing.assert_allclose(np.asarray(c.latency_s)[ok.any(axis=-1)],
+                               best[ok.any(axis=-1)], rtol=1e-6)
+
+
+@given(spec=gpu_specs(), cp=compressions(),
+       drop=st.sampled_from(["peak_int4_ops", "peak_int8_ops", "peak_fp8_flops",
+                             "peak_tf32_flops", "allow_tf32"]))
+def test_removing_a_dtype_never_makes_a_layer_faster(mixed_workload, spec, cp, drop):
+    spec = _per_layer(spec)
+    full = np.asarray(EVAL(mixed_workload, spec, cp).latency_s)
+    fewer = np.asarray(EVAL(mixed_workload, spec.replace(**{drop: 0.0}), cp).latency_s)
+    assert np.all(fewer >= full * (1 - 1e-6))
