@@ -106,10 +106,10 @@ def evaluate_gpu(workload: Workload, spec: GpuSpec, compression: Compression,
     w_bits = jnp.where(two_four, d_in * (wb + NM_INDEX_BITS), wb)
     w_bytes = jnp.where(has_w, w_elems * w_bits, w_elems * ab) / 8.0
 
-    def kernel(code, e):
+    def kernel(code, e, peak, efficiency):
         # 3. tiles, waves, compute time (an unsupported dtype at a peak of 1 op/s)
-        peak = st_scale(gk.dtype_peak(spec, code), e(1.0 / bits), smooth) * e(speed)
-        rate = peak * gk.dtype_efficiency(spec, code)
+        peak = st_scale(peak, e(1.0 / bits), smooth) * e(speed)
+        rate = peak * efficiency
         k_mma = gk.mma_k_padded(e(wl.k), code, smooth)
         t_mma, waves = gk.compute_time_s(spec, e(wl.m), e(n_eff), k_mma, e(wl.groups), rate,
                                          smooth)
@@ -126,13 +126,15 @@ def evaluate_gpu(workload: Workload, spec: GpuSpec, compression: Compression,
         t_kernel = _smooth.maximum(t_compute, t_mem, smooth) + spec.kernel_launch_s + t_pass
         return (peak, waves, t_compute, a_bytes, bytes_moved, t_mem, t_pass, t_kernel)
 
-    if dtype is None:  # 1. every dtype (trailing axis); run at the fastest candidate
-        every = kernel(jnp.arange(len(DTYPES)), lambda x: jnp.asarray(x)[..., None])
+    if dtype is None:  # 1. kernel time of every dtype (trailing axis): the fastest candidate
+        every = kernel(jnp.arange(len(DTYPES)), lambda x: jnp.asarray(x)[..., None],
+                       jnp.maximum(gk.peaks(spec), 1.0), gk.efficiencies(spec))
         code = gk.fastest_dtype(every[-1], gk.wide_enough(spec, bits))
         terms = tuple(gk.take_dtype(x, code) for x in every)
     else:  # the given dtype (calibration: the measured one)
         code = jnp.broadcast_to(jnp.asarray(dtype, jnp.int32), jnp.shape(bits))
-        terms = kernel(code, lambda x: x)
+        terms = kernel(code, lambda x: x, gk.dtype_peak(spec, code),
+                       gk.dtype_efficiency(spec, code))
     peak, waves, t_compute, a_bytes, bytes_moved, t_mem, t_pass, t_kernel = terms
 
     # one synchronous call (latency) and back to back (interval)
