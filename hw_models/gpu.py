@@ -4,10 +4,15 @@ steady-state throughput.
 Each layer is one kernel (an implicit GEMM for convolutions; attention matmuls too); the
 terms live in ``hw_models.gpu_kernel`` (each documented and tested on its own):
 
-1. **dtype.** ``select_dtype``: the first supported dtype at least as wide as
-   ``max(w_bits, a_bits)``; fp32 runs as TF32 when ``allow_tf32``; 8-bit runs as fp8
-   instead of int8 when ``prefer_fp8``. Outputs are written at ``output_bits`` (int8 ->
-   int32, fp8 -> bf16).
+1. **dtype.** The candidates are the supported dtypes at least as wide as
+   ``max(w_bits, a_bits)`` (``gpu_kernel.wide_enough``; TF32 only when ``allow_tf32``,
+   no integer formats when ``prefer_fp8``, else integer operands in fp8 only up to 5
+   bits, all e4m3 holds exactly). Steps 3-5 are computed for every candidate
+   and the layer runs at the one with the shortest kernel time (``gpu_kernel.
+   fastest_dtype``), as a kernel library or compiler picking among its kernels would, so
+   fewer bits (more candidates) are never slower. ``dtype=`` prices given codes instead
+   (calibration prices a measured kernel at its measured dtype, ``select_dtype``).
+   Outputs are written at ``output_bits`` (int8 -> int32, fp8 -> bf16).
 2. **Sparsity.** Only N:M patterns that are also 2:4 (``M`` a multiple of 4, ``N <= 2``)
    speed up, by ``sparse_speedup`` (2x on Ampere and later [C]); their weights move as
    values plus 2-bit indices. Unstructured sparsity changes nothing; channel pruning
@@ -18,7 +23,7 @@ terms live in ``hw_models.gpu_kernel`` (each documented and tested on its own):
 4. **Memory time**: weights and inputs at their stored width, outputs at the GEMM's
    output width, at ``bandwidth x bandwidth_efficiency``.
 5. **Kernel time** = max(compute, memory) + ``kernel_launch_s`` (+ the 8-bit weight
-   layout pass, ``layout_pass_s``).
+   layout pass, ``layout_pass_s``), at the chosen dtype (step 1).
 6. **Non-GEMM op groups** (``workload.ops``): one memory-bound kernel each, epilogues
    only their extra operands (``op_costs.gpu_op_costs``); their time counts on the layer
    they follow (``extras["op_latency_s"]`` / ``["op_energy_j"]`` per group).
@@ -59,7 +64,7 @@ from lepton_codesign.hw_models.compression import CHANNEL, NM, Compression
 from lepton_codesign.hw_models.costs import Costs, total
 from lepton_codesign.hw_models.evaluate import register_evaluator
 from lepton_codesign.hw_models.fpga_resources import st_scale
-from lepton_codesign.hw_models.gpu_spec import RENT, GpuSpec
+from lepton_codesign.hw_models.gpu_spec import DTYPES, RENT, GpuSpec
 from lepton_codesign.hw_models.workload import Workload
 
 NM_INDEX_BITS = 2.0  # [C] 2-bit position index per kept value in 2:4 (NVIDIA Ampere)
@@ -68,8 +73,16 @@ select_dtype = gk.select_dtype  # kept here for callers of ``gpu.select_dtype``
 
 def evaluate_gpu(workload: Workload, spec: GpuSpec, compression: Compression,
                  deployment: dollars.Deployment | None = None, *,
-                 smooth: bool = False) -> Costs:
-    """Latency, energy and dollars of ``workload`` on ``spec`` (see module doc)."""
+                 smooth: bool = False, dtype=None) -> Costs:
+    """Latency, energy and dollars of ``workload`` on ``spec`` (see module doc).
+
+    Args:
+        workload, spec, compression, deployment, smooth: as ``hw_models.evaluate``.
+        dtype: ``None`` (default): each layer runs at its fastest candidate dtype (step
+            1). Else dtype codes (``gpu_spec.DTYPES`` order, per layer or one for all)
+            to price instead, as given (an unsupported one at a peak of 1 op/s): the
+            calibration's measured dtype (``gpu_calibrate``, ``gpu_checks``).
+    """
     deployment = deployment or dollars.Deployment()
     wl, cp = workload, compression
     B = float(max(wl.batch, 1))
@@ -86,27 +99,45 @@ def evaluate_gpu(workload: Workload, spec: GpuSpec, compression: Compression,
     speed = jnp.where(is_nm, st_scale(speed, jnp.clip(1.0 / d_in, 1.0, spec.sparse_speedup),
                                       smooth), speed)
 
-    # 1-3. dtype, tiles, waves, compute time
-    code, peak = gk.select_dtype(spec, jnp.maximum(wb, ab))
-    peak = st_scale(peak, 1.0 / jnp.maximum(wb, ab), smooth) * speed
-    rate = peak * gk.dtype_efficiency(spec, code)
-    k_mma = gk.mma_k_padded(wl.k, code, smooth)
-    t_mma, waves = gk.compute_time_s(spec, wl.m, n_eff, k_mma, wl.groups, rate, smooth)
+    # 1-5. per-layer kernel terms at dtype ``code`` (``e`` adds the dtype axis, if any)
+    bits = jnp.maximum(wb, ab)
     flops = 2.0 * wl.m * wl.k * n_eff * wl.groups
-    # no MMA shape (depthwise): CUDA cores, no tile padding (gpu_kernel.uses_tensor_cores)
-    t_compute = jnp.where(gk.uses_tensor_cores(n_eff), t_mma, flops / gk.cuda_core_rate(spec))
-
-    # 4. memory time (stored widths in, GEMM output width out)
     w_elems = wl.k * n_eff * wl.groups
     w_bits = jnp.where(two_four, d_in * (wb + NM_INDEX_BITS), wb)
     w_bytes = jnp.where(has_w, w_elems * w_bits, w_elems * ab) / 8.0
-    a_bytes = (wl.input_elems * ab + wl.output_elems * n_eff / wl.n * gk.output_bits(code)) / 8.0
-    bytes_moved = w_bytes + a_bytes
-    t_mem = bytes_moved / (spec.mem_bandwidth_bytes_per_s * spec.bandwidth_efficiency)
 
-    # 5. kernel time; one synchronous call (latency) and back to back (interval)
-    t_pass = gk.layout_pass_s(spec, code, wl.m, jnp.where(has_w, w_bytes, 0.0))
-    t_kernel = _smooth.maximum(t_compute, t_mem, smooth) + spec.kernel_launch_s + t_pass
+    def kernel(code, e, peak, efficiency):
+        # 3. tiles, waves, compute time (an unsupported dtype at a peak of 1 op/s)
+        peak = st_scale(peak, e(1.0 / bits), smooth) * e(speed)
+        rate = peak * efficiency
+        k_mma = gk.mma_k_padded(e(wl.k), code, smooth)
+        t_mma, waves = gk.compute_time_s(spec, e(wl.m), e(n_eff), k_mma, e(wl.groups), rate,
+                                         smooth)
+        # no MMA shape (depthwise): CUDA cores, no tile padding (gpu_kernel.uses_tensor_cores)
+        t_compute = jnp.where(e(gk.uses_tensor_cores(n_eff)), t_mma,
+                              e(flops / gk.cuda_core_rate(spec)))
+        # 4. memory time (stored widths in, GEMM output width out)
+        a_bytes = (e(wl.input_elems * ab)
+                   + e(wl.output_elems * n_eff / wl.n) * gk.output_bits(code)) / 8.0
+        bytes_moved = e(w_bytes) + a_bytes
+        t_mem = bytes_moved / (spec.mem_bandwidth_bytes_per_s * spec.bandwidth_efficiency)
+        # 5. kernel time
+        t_pass = gk.layout_pass_s(spec, code, e(wl.m), e(jnp.where(has_w, w_bytes, 0.0)))
+        t_kernel = _smooth.maximum(t_compute, t_mem, smooth) + spec.kernel_launch_s + t_pass
+        return (peak, waves, t_compute, a_bytes, bytes_moved, t_mem, t_pass, t_kernel)
+
+    if dtype is None:  # 1. kernel time of every dtype (trailing axis): the fastest candidate
+        every = kernel(jnp.arange(len(DTYPES)), lambda x: jnp.asarray(x)[..., None],
+                       jnp.maximum(gk.peaks(spec), 1.0), gk.efficiencies(spec))
+        code = gk.fastest_dtype(every[-1], gk.wide_enough(spec, bits))
+        terms = tuple(gk.take_dtype(x, code) for x in every)
+    else:  # the given dtype (calibration: the measured one)
+        code = jnp.broadcast_to(jnp.asarray(dtype, jnp.int32), jnp.shape(bits))
+        terms = kernel(code, lambda x: x, gk.dtype_peak(spec, code),
+                       gk.dtype_efficiency(spec, code))
+    peak, waves, t_compute, a_bytes, bytes_moved, t_mem, t_pass, t_kernel = terms
+
+    # one synchronous call (latency) and back to back (interval)
     t_ops = jnp.zeros_like(t_kernel)
     op_extras = {}
     if wl.ops is not None:  # non-GEMM op groups: memory-bound kernels (op_costs)

@@ -17,7 +17,9 @@ The fit, in order:
    fit (``scipy.optimize.least_squares``, ``soft_l1`` loss with scale 0.02, i.e. close to
    least absolute deviations) of ``log(predicted / measured)`` over both ``latency_s``
    and ``per_call_s`` of every GEMM row, predictions from ``hw_models.gpu.evaluate_gpu``
-   itself (parameters in log space; efficiencies <= 1).
+   itself (parameters in log space; efficiencies <= 1), each row priced at the dtype
+   it was measured in (``gpu_kernel.select_dtype`` of its bits and fp8 flag: float32
+   as TF32 where allowed), not at the model's fastest candidate.
 3. Power (only with a ``power`` row): ``idle_w`` is the measured idle; the throttled
    clock is the back-to-back time of the same GEMM over its time in the power loop, and
    ``dynamic_w`` the dynamic power that, at the model's activity and that clock, gives the
@@ -43,6 +45,7 @@ import numpy as np
 
 from lepton_codesign.hw_models.compression import dense_compression
 from lepton_codesign.hw_models.gpu import evaluate_gpu
+from lepton_codesign.hw_models.gpu_kernel import select_dtype
 from lepton_codesign.hw_models.gpu_spec import DTYPES, GpuSpec
 from lepton_codesign.hw_models.schema import SpecError
 from lepton_codesign.hw_models.workload import gemm_workload
@@ -102,7 +105,8 @@ def _predict(spec, m, n, k, bits, fp8):
                                  weight_elems=(k * n)[None], input_elems=(m * k)[None],
                                  output_elems=(m * n)[None])
         cp = dataclasses.replace(_CP, weight_bits=bits[None], act_bits=bits[None])
-        c = evaluate_gpu(wl, spec.replace(prefer_fp8=fp8), cp)
+        s = spec.replace(prefer_fp8=fp8)
+        c = evaluate_gpu(wl, s, cp, dtype=select_dtype(s, bits[None])[0])  # measured dtype
         return (c.total_latency_s, c.extras["interval_s"], c.extras["dtype"][0],
                 c.extras["compute_utilization"][0])
     return jax.vmap(one)(m, n, k, bits, fp8)
@@ -110,7 +114,7 @@ def _predict(spec, m, n, k, bits, fp8):
 
 def predict(spec: GpuSpec, rows: dict, idx=None):
     """``(latency_s, per_call_s, dtype_code, compute_utilization)`` the model predicts
-    for GEMM ``rows`` (each one jitted call of one GEMM)."""
+    for GEMM ``rows`` (each one jitted call of one GEMM, at the row's measured dtype)."""
     idx = np.arange(len(rows["m"])) if idx is None else np.asarray(idx)
     cols = [jnp.asarray(rows[f][idx], jnp.float32) for f in ("m", "n", "k", "bits", "fp8")]
     return tuple(np.asarray(x) for x in _predict(spec, *cols))

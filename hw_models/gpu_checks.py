@@ -9,7 +9,8 @@ states how well it carries over to kernels it did not see.
 * **conv** rows ``{N, H, W, Cin, Cout, kh, kw, stride, padding, groups, dtype,
   latency_s, per_call_s}`` (NHWC, square stride, symmetric padding): priced by
   ``evaluate_gpu`` on the ``conv_layer`` workload, i.e. the implicit GEMM with the
-  model's MMA padding, CUDA-core path for depthwise and memory terms.
+  model's MMA padding, CUDA-core path for depthwise and memory terms, at the row's
+  measured dtype (``gpu_kernel.select_dtype``, as the GEMM fit).
 * **elementwise** rows ``{op, elems, row_len, dtype, latency_s, per_call_s}`` (``op``
   one of ``OPS``): one unfused op group priced as the model prices any non-GEMM kernel
   (``op_costs.gpu_op_costs``) inside one call (``gpu_kernel.call_times``). Reads,
@@ -34,7 +35,7 @@ import numpy as np
 from lepton_codesign.hw_models.compression import dense_compression
 from lepton_codesign.hw_models.gpu import evaluate_gpu
 from lepton_codesign.hw_models.gpu_calibrate import MEASURED_DTYPES
-from lepton_codesign.hw_models.gpu_kernel import call_times
+from lepton_codesign.hw_models.gpu_kernel import call_times, select_dtype
 from lepton_codesign.hw_models.gpu_spec import GpuSpec
 from lepton_codesign.hw_models.op_costs import gpu_op_costs
 from lepton_codesign.hw_models.schema import SpecError
@@ -92,8 +93,10 @@ def predict_conv(spec: GpuSpec, rows: list) -> tuple[np.ndarray, np.ndarray]:
         layer = conv_layer("conv", (int(r["H"]), int(r["W"])), int(r["Cin"]), int(r["Cout"]),
                            (int(r["kh"]), int(r["kw"])), int(r["stride"]), int(r["padding"]),
                            int(r["groups"]), batch=int(r["N"]))
+        bits = BITS[r["dtype"]]
         c = evaluate_gpu(make_workload([layer], batch=int(r["N"])), spec,
-                         dense_compression(1, bits=BITS[r["dtype"]]))
+                         dense_compression(1, bits=bits),
+                         dtype=select_dtype(spec, np.array([bits]))[0])  # measured dtype
         lat.append(float(c.total_latency_s))
         pc.append(float(c.extras["interval_s"]))
     return np.array(lat), np.array(pc)

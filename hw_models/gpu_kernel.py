@@ -3,11 +3,18 @@
 ``hw_models.gpu`` composes them into ``Costs``; ``hw_models.gpu_calibrate`` fits their
 spec fields to measured kernels. Each term:
 
-* **dtype** (``select_dtype``): operands of ``b`` bits run at the first dtype in
-  ``int4, int8, fp8, bf16, tf32, fp32`` the GPU supports that is at least ``b`` bits
-  wide; ``tf32`` only with ``allow_tf32`` (JAX's default fp32 matmul precision on
-  Ampere and later); with ``prefer_fp8`` the integer formats are skipped, so 8-bit (and
-  4-bit) operands run as fp8.
+* **dtype** (``wide_enough``, ``fastest_dtype``, ``select_dtype``): operands of ``b``
+  bits can run at any dtype in ``int4, int8, fp8, bf16, tf32, fp32`` the GPU supports
+  that is at least ``b`` bits wide (``wide_enough``); ``tf32`` only with ``allow_tf32``
+  (JAX's default fp32 matmul precision on Ampere and later); with ``prefer_fp8`` the
+  integer formats are skipped, so 8-bit (and 4-bit) operands run as fp8 or wider;
+  without it integer operands run as fp8 only up to 5 bits (``INT_OPERAND_BITS``).
+  ``hw_models.gpu`` prices every candidate and runs the layer at the one with the
+  shortest kernel time (``fastest_dtype``), as a kernel library or compiler choosing
+  among its kernels would [A]; so fewer bits, which only add candidates, are never
+  slower. ``select_dtype`` is the narrowest candidate: the dtype a kernel whose operands
+  are stored in that dtype runs at (a measured kernel's dtype; ``hw_models.gpu_calibrate``
+  prices the measured rows at it).
 * **output width** (``output_bits``): XLA's integer GEMMs write int32, fp8 GEMMs
   bfloat16, float GEMMs their operand width (``tf32`` stores fp32) [M] (the H200 file's
   ``about``: "int8 GEMMs accumulate to int32; float8_e4m3fn GEMMs write bfloat16").
@@ -59,6 +66,12 @@ SPLIT_K_MIN = 256.0  # [A] shallowest split-K slice (CUTLASS split-K keeps k-sli
 # fp8 -> bf16, bf16 -> 16, tf32 -> fp32 storage, fp32 -> 32.
 OUTPUT_BITS = (32.0, 32.0, 16.0, 16.0, 32.0, 32.0)
 INT_CODES = (DTYPES.index("int4"), DTYPES.index("int8"))
+# Widest integer operands (bits, signed) each dtype code holds exactly, for integer
+# quantisation (``prefer_fp8`` = 0): fp8 (e4m3: 3 mantissa bits and the implicit one)
+# represents every integer of magnitude <= 16 [C] (OCP 8-bit Floating Point
+# Specification rev. 1.0, E4M3), i.e. the signed 5-bit range, so int8 operands cannot
+# run as fp8; the others at their width (``DTYPE_BITS``).
+INT_OPERAND_BITS = (4.0, 8.0, 5.0, 16.0, 32.0, 32.0)
 
 
 def peaks(spec: GpuSpec) -> jnp.ndarray:
@@ -81,8 +94,63 @@ def _take(table: jnp.ndarray, code: jnp.ndarray) -> jnp.ndarray:
     return jnp.take_along_axis(t, jnp.broadcast_to(code, shape)[..., None], axis=-1)[..., 0]
 
 
+def usable(spec: GpuSpec) -> jnp.ndarray:
+    """Whether each dtype code can run (``(..., 6)``): a peak > 0, and not an integer
+    format under ``prefer_fp8``."""
+    is_int = jnp.zeros(len(DTYPES), bool).at[jnp.asarray(INT_CODES)].set(True)
+    return (peaks(spec) > 0) & ~(is_int & (jnp.asarray(spec.prefer_fp8)[..., None] > 0.5))
+
+
+def wide_enough(spec: GpuSpec, bits) -> jnp.ndarray:
+    """Candidate dtypes per layer (``(..., L, 6)``, ``DTYPES`` order): usable and holding
+    ``bits``-bit operands (``bits`` rounded up, at most 32): at least ``bits`` wide, and
+    for integer operands (``prefer_fp8`` = 0) fp8 only up to 5 bits
+    (``INT_OPERAND_BITS``).
+
+    Example:
+        >>> spec = GpuSpec(1e15, 4e12, peak_int8_ops=2e15, peak_fp8_flops=2e15)
+        >>> wide_enough(spec, jnp.asarray([4.0, 8.0, 12.0])).astype(int).tolist()
+        [[0, 1, 1, 1, 0, 0], [0, 1, 0, 1, 0, 0], [0, 0, 0, 1, 0, 0]]
+    """
+    b = jnp.minimum(jnp.ceil(jnp.asarray(bits) - 1e-6), 32.0)
+    fp = jnp.asarray(spec.prefer_fp8)[..., None] > 0.5
+    widths = jnp.where(fp, jnp.asarray(DTYPE_BITS), jnp.asarray(INT_OPERAND_BITS))  # (..., 6)
+    return (widths[..., None, :] >= b[..., None]) & usable(spec)[..., None, :]
+
+
+def fastest_dtype(time_s, ok) -> jnp.ndarray:
+    """Per-layer code of the candidate (``ok``) with the shortest ``time_s`` (both
+    ``(..., L, 6)``); ties go to the narrower dtype; ``fp32`` where there is no candidate
+    (as ``select_dtype``). No gradient flows through the choice itself.
+
+    Example:
+        >>> t = jnp.asarray([[3.0, 2.0, 9.0, 1.0, 5.0, 5.0]])
+        >>> fastest_dtype(t, jnp.asarray([[True, True, False, False, True, True]])).tolist()
+        [1]
+    """
+    code = jnp.argmin(jnp.where(ok, time_s, jnp.inf), axis=-1)
+    return jnp.where(jnp.any(ok, axis=-1), code, len(DTYPES) - 1)
+
+
+def take_dtype(values, code) -> jnp.ndarray:
+    """``values[..., code]``: per-dtype ``values`` (``(..., 6)``, trailing dtype axis)
+    at the per-layer ``code`` (``(..., L)``), by a mask, so gradients reach only the
+    chosen entry.
+
+    Example:
+        >>> float(take_dtype(jnp.arange(6.0) * 10, jnp.asarray(3)))
+        30.0
+    """
+    pick = jnp.asarray(code)[..., None] == jnp.arange(len(DTYPES))
+    return jnp.sum(jnp.where(pick, values, 0.0), axis=-1)
+
+
 def select_dtype(spec: GpuSpec, bits):
-    """Per-layer dtype code and dense peak for operands of ``bits`` bits.
+    """Per-layer code and dense peak of the narrowest usable dtype at least ``bits`` wide.
+
+    That is the dtype a kernel whose operands are stored in that dtype runs at (fp32 as
+    TF32 when allowed): what a measured kernel ran at. ``evaluate_gpu`` picks the fastest
+    candidate instead (``fastest_dtype``) unless given ``dtype``.
 
     Example:
         >>> from lepton_codesign.hw_models.gpu_spec import GpuSpec, dtype_name
@@ -93,15 +161,16 @@ def select_dtype(spec: GpuSpec, bits):
         >>> dtype_name(int(select_dtype(spec.replace(prefer_fp8=1.0), jnp.asarray([8.0]))[0][0]))
         'fp8'
     """
-    pk = peaks(spec)  # (..., 6)
-    widths = jnp.asarray(DTYPE_BITS)
-    is_int = jnp.zeros(len(DTYPES), bool).at[jnp.asarray(INT_CODES)].set(True)
-    usable = (pk > 0) & ~(is_int & (jnp.asarray(spec.prefer_fp8)[..., None] > 0.5))
-    b = jnp.minimum(jnp.ceil(jnp.asarray(bits) - 1e-6), 32.0)
-    ok = (widths >= b[..., None]) & usable[..., None, :]
+    ok = wide_enough(spec, bits)
     code = jnp.argmax(ok, axis=-1)  # first supported dtype wide enough
     code = jnp.where(jnp.any(ok, axis=-1), code, len(DTYPES) - 1)
-    return code, jnp.maximum(_take(pk, code), 1.0)
+    return code, dtype_peak(spec, code)
+
+
+def dtype_peak(spec: GpuSpec, code) -> jnp.ndarray:
+    """Dense peak of dtype ``code`` (per layer), at least 1 op/s (an unsupported dtype's
+    peak is 0: priced at 1 op/s it stays finite and is never the fastest)."""
+    return jnp.maximum(_take(peaks(spec), jnp.asarray(code)), 1.0)
 
 
 def dtype_efficiency(spec: GpuSpec, code) -> jnp.ndarray:

@@ -33,8 +33,8 @@ from lepton_codesign.hw_models.schema import (
 )
 from lepton_codesign.hw_models.specio import describe_spec, register_spec_kind
 
-# dtype codes, in the order a bit-width is promoted: the first supported dtype at least
-# as wide as the operands is used. Storage widths in bits.
+# dtype codes, narrowest first (``gpu_kernel.select_dtype`` takes the first supported one
+# wide enough; ``hw_models.gpu`` runs a layer at the fastest). Storage widths in bits.
 DTYPES = ("int4", "int8", "fp8", "bf16", "tf32", "fp32")
 DTYPE_BITS = (4.0, 8.0, 8.0, 16.0, 32.0, 32.0)
 PRICING = ("own", "rent")

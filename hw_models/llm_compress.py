@@ -6,11 +6,14 @@ into a per-layer ``Compression`` for the device models. Each knob changes the by
 moved and the kernel path:
 
 * **weight-only** ``w8a16`` / ``w4a16`` (GPTQ / AWQ-style, W8A16 / W4A16): weights stored
-  and read at 8 / 4 bits, compute at 16 bits: the GPU model picks the dtype from the wider
-  operand (``gpu_kernel.select_dtype``), so the GEMM runs in bf16 while its weight bytes
-  shrink 2-4x (what makes memory-bound decode faster).
-* **``w8a8``** (SmoothQuant-style int8): both operands 8-bit: int8 tensor cores.
-* **``fp8``**: both operands 8-bit floating point (the GPU's ``prefer_fp8``: e4m3 GEMMs).
+  and read at 8 / 4 bits, compute at 16 bits: the GPU model's candidate dtypes follow the
+  wider operand (``gpu_kernel.wide_enough``: bf16 or wider), so the GEMM runs in bf16
+  while its weight bytes shrink 2-4x (what makes memory-bound decode faster).
+* **``w8a8``** (SmoothQuant-style int8): both operands 8-bit integers: int8 tensor cores
+  where they are the fastest candidate (compute-bound GEMMs); memory-bound ones (decode
+  GEMVs) run in bf16, whose 16-bit outputs move less than int8's int32 ones.
+* **``fp8``**: both operands 8-bit floating point (the GPU's ``prefer_fp8``: e4m3 GEMMs,
+  or bf16 where that is faster).
 * **``+2:4``**: 2:4 structured sparse weights (NVIDIA Ampere+): half the values plus a
   2-bit index each, and the sparse tensor-core speed-up where the device has one.
 * **``kv_bits``**: KV-cache elements stored and read at these bits (FP8 / INT8 KV cache);

@@ -1,4 +1,4 @@
-"""GPU cost model: dtype promotion, tiles/waves, memory, sparsity, overheads, energy,
+"""GPU cost model: dtype choice, tiles/waves, memory, sparsity, overheads, energy,
 dollars, infeasibility, properties, jit/vmap/grad, spec files."""
 
 from __future__ import annotations
@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 
 from lepton_codesign import hw_models as hw
 from lepton_codesign.hw_models import dollars
-from lepton_codesign.hw_models.gpu_spec import GpuSpec, dtype_name, resource_name
+from lepton_codesign.hw_models import gpu_kernel as gk
+from lepton_codesign.hw_models.gpu_spec import DTYPES, GpuSpec, dtype_name, resource_name
 
 EVAL = jax.jit(hw.evaluate, static_argnames=("smooth",))
+EVAL_AT = jax.jit(lambda wl, spec, cp, code: hw.evaluate_gpu(wl, spec, cp, dtype=code))
 GPUS = ["a100-sxm", "h100-sxm", "h200", "l4", "t4"]
 A100 = hw.preset("a100-sxm")
 
@@ -40,10 +42,21 @@ def dtypes(spec, bits):
 @pytest.mark.parametrize("name, bits, expect", [
     ("a100-sxm", 4, "int4"), ("h100-sxm", 4, "int8"), ("a100-sxm", 5, "int8"),
     ("t4", 12, "bf16"), ("l4", 32, "tf32"), ("t4", 32, "fp32"), ("h200", 8, "int8"),
-    ("a100-sxm", 16, "bf16"),
+    ("a100-sxm", 16, "bf16"), ("h100-sxm", 8, "int8"),  # int8 operands never as fp8
 ])
-def test_unsupported_bits_run_at_next_supported_dtype(name, bits, expect):
-    assert dtypes(gpu(name), bits) == expect
+def test_select_dtype_is_the_narrowest_supported_dtype_wide_enough(name, bits, expect):
+    code, _ = gk.select_dtype(gpu(name), jnp.asarray([float(bits)]))
+    assert dtype_name(int(code[0])) == expect
+
+
+@pytest.mark.parametrize("name, bits, expect", [
+    ("a100-sxm", 4, "int4"), ("a100-sxm", 8, "int8"), ("t4", 12, "bf16"),
+    ("l4", 32, "tf32"), ("t4", 32, "fp32"), ("a100-sxm", 16, "bf16"),
+])
+def test_compute_bound_gemm_runs_at_the_narrowest_dtype(name, bits, expect):
+    c = EVAL(hw.gemm_workload([(4096, 4096, 4096)]), gpu(name),
+             comp(weight_bits=bits, act_bits=bits))
+    assert dtype_name(c.extras["dtype"][0]) == expect
 
 
 def test_tf32_only_when_allowed():
@@ -70,14 +83,18 @@ def test_compute_time_with_tile_and_wave_quantisation():
 def test_memory_bound_gemv_moves_operands_at_stored_width():
     spec = gpu("h100-sxm").replace(**NO_OVERHEAD)
     wl = hw.gemm_workload([(1, 8192, 8192)])
-    c8 = EVAL(wl, spec, comp())
+    i8 = EVAL_AT(wl, spec, comp(), 1)  # priced at int8
     bytes8 = 8192 * 8192 + 8192 + 4 * 8192  # int8 in, int32 out
-    assert int(c8.bound[0]) == 1 and float(c8.dram_bytes[0]) == bytes8
+    assert int(i8.bound[0]) == 1 and float(i8.dram_bytes[0]) == bytes8
     bw = 3.35e12 * float(spec.bandwidth_efficiency)
-    assert float(c8.latency_s[0]) == pytest.approx(bytes8 / bw, rel=1e-5)
+    assert float(i8.latency_s[0]) == pytest.approx(bytes8 / bw, rel=1e-5)
+    # the model's choice: bf16 writes 16-bit outputs, so it beats int8's int32 ones
+    c8 = EVAL(wl, spec, comp())
+    assert dtype_name(c8.extras["dtype"][0]) == "bf16"
+    assert float(c8.dram_bytes[0]) == bytes8 - 2 * 8192
     c4 = EVAL(wl, spec, comp(weight_bits=4))
-    assert dtype_name(c4.extras["dtype"][0]) == "int8"  # computes at int8 ...
-    assert float(c4.dram_bytes[0]) == 8192 * 8192 / 2 + 5 * 8192  # ... moves 4-bit weights
+    assert dtype_name(c4.extras["dtype"][0]) == "bf16"  # computes at bf16 ...
+    assert float(c4.dram_bytes[0]) == 8192 * 8192 / 2 + 3 * 8192  # ... moves 4-bit weights
 
 
 def test_only_two_four_sparsity_speeds_up():
@@ -256,3 +273,57 @@ def test_more_peak_or_bandwidth_or_fewer_bits_never_slower(mixed_workload, spec,
     fewer = cp.__class__(cp.weight_density, cp.act_density, cp.structure, cp.nm_m,
                          1.0 + (cp.weight_bits - 1.0) * shrink, 1.0 + (cp.act_bits - 1.0) * shrink)
     assert float(EVAL(mixed_workload, spec, fewer).total_latency_s) <= base * (1 + 1e-5)
+
+
+def test_fewer_bits_never_slower_counterexample(mixed_workload):
+    """Found by the property above: the 5-bit attention matmul (k = 8) ran in bf16 (MMA
+    step 16); at 1 bit it ran in int4, padding k to 64 and writing int32, 8.20 us vs
+    7.69 us when the narrowest dtype was always taken. The fastest candidate is now."""
+    p = math.exp(26)
+    spec = GpuSpec(peak_fp32_flops=p, peak_bf16_flops=p, peak_int4_ops=p,
+                   sparse_speedup=1.0, mem_bandwidth_bytes_per_s=math.exp(24),
+                   mem_capacity_bytes=1e6, num_sms=1.0, tdp_w=10.0, idle_w=0.0,
+                   kernel_launch_s=0.0, dispatch_overhead_s=0.0, compute_efficiency=1.0,
+                   bandwidth_efficiency=1.0, usd_per_hour=0.0)
+    base = comp(5, weight_bits=1.0, act_bits=[1.0, 1.0, 1.0, 5.0, 1.0])
+    fewer = comp(5, weight_bits=1.0, act_bits=1.0)
+    t_base = float(EVAL(mixed_workload, spec, base).total_latency_s)
+    t_fewer = float(EVAL(mixed_workload, spec, fewer).total_latency_s)
+    assert t_fewer <= t_base * (1 + 1e-6)
+    # the defect's numbers, priced at the narrowest dtype (as before the fix)
+    narrow = lambda cp: gk.select_dtype(spec, jnp.maximum(cp.weight_bits, cp.act_bits))[0]  # noqa: E731
+    old_base = float(EVAL_AT(mixed_workload, spec, base, narrow(base)).total_latency_s)
+    old_fewer = float(EVAL_AT(mixed_workload, spec, fewer, narrow(fewer)).total_latency_s)
+    assert old_base == pytest.approx(7.69e-6, rel=1e-3)
+    assert old_fewer == pytest.approx(8.20e-6, rel=1e-3)
+    assert t_base <= old_base * (1 + 1e-6) and t_fewer < old_fewer
+
+
+def _per_layer(spec):
+    """``spec`` without per-call terms: each layer's ``latency_s`` is its kernel time."""
+    return spec.replace(dispatch_overhead_s=0.0, warmup_s=0.0)
+
+
+@given(spec=gpu_specs(), cp=compressions(), fp8=st.booleans())
+def test_chosen_dtype_is_the_fastest_candidate(mixed_workload, spec, cp, fp8):
+    spec = _per_layer(spec).replace(prefer_fp8=float(fp8))
+    c = EVAL(mixed_workload, spec, cp)
+    code = np.asarray(c.extras["dtype"])
+    ok = np.asarray(gk.wide_enough(spec, jnp.maximum(cp.weight_bits, cp.act_bits)))
+    times = np.stack([np.asarray(EVAL_AT(mixed_workload, spec, cp, d).latency_s)
+                      for d in range(len(DTYPES))], axis=-1)
+    layers = np.arange(len(code))
+    assert np.all(ok[layers, code] | ~ok.any(axis=-1))  # a candidate whenever there is one
+    best = np.where(ok, times, np.inf).min(axis=-1)
+    np.testing.assert_allclose(np.asarray(c.latency_s)[ok.any(axis=-1)],
+                               best[ok.any(axis=-1)], rtol=1e-6)
+
+
+@given(spec=gpu_specs(), cp=compressions(),
+       drop=st.sampled_from(["peak_int4_ops", "peak_int8_ops", "peak_fp8_flops",
+                             "peak_tf32_flops", "allow_tf32"]))
+def test_removing_a_dtype_never_makes_a_layer_faster(mixed_workload, spec, cp, drop):
+    spec = _per_layer(spec)
+    full = np.asarray(EVAL(mixed_workload, spec, cp).latency_s)
+    fewer = np.asarray(EVAL(mixed_workload, spec.replace(**{drop: 0.0}), cp).latency_s)
+    assert np.all(fewer >= full * (1 - 1e-6))

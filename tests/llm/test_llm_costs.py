@@ -127,7 +127,12 @@ def test_w4a16_decode_at_batch_1_is_faster_than_fp16_and_keeps_16_bit_compute():
     assert float(w4.weight_bytes_per_device) < 0.35 * float(fp16.weight_bytes_per_device)
     dt = lambda r: {DTYPES[int(c)] for c in np.asarray(r.device_costs.extras["dtype"])}  # noqa: E731
     assert dt(w4) == dt(fp16) == {"bf16"}  # weight-only: the compute path stays 16-bit
-    assert dt(hw.evaluate_llm(llm, H100, compression="w8a8")) == {"int8", "bf16"}
+    # w8a8 decode GEMVs are memory-bound: int8 GEMMs write int32, so the model runs them
+    # in bf16 (16-bit outputs), never in fp8 (e4m3 holds 5-bit integers); compute-bound
+    # prefill GEMMs run in int8
+    assert dt(hw.evaluate_llm(llm, H100, compression="w8a8")) == {"bf16"}
+    prefill = toy_llm("prefill", batch=8, context=1024, shape=WIDE)
+    assert dt(hw.evaluate_llm(prefill, H100, compression="w8a8")) == {"int8", "bf16"}
     assert dt(hw.evaluate_llm(llm, H100, compression="fp8")) == {"fp8", "bf16"}
 
 
