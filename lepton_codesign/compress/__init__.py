@@ -20,12 +20,17 @@ resolve once and a new piece is one class in one file::
     QUANTISERS: FixedBits, LearnedBits                           (quantisers.py)
     Phase, phase                                                 (phase.py)
 
+Gradual magnitude pruning in fixed form (``gradual.py``: ``fixed_form``,
+``GradualMagnitude``): masks set between epochs, outside the compiled step, so every
+fixed-bit policy of a model shares one compilation (the joint search's fine-tunes).
+
 Loss terms summed by ``train`` (``terms.py``): TaskLoss, Distillation,
 FeatureMatching, GateTarget, SparsityPenalty, BitBudget and HardwareCost.
 """
 
 from lepton_codesign.compress.allocations import Allocation, GlobalAllocation, PerLayer
 from lepton_codesign.compress.gates import Gate, HardConcrete, SigmoidSTE
+from lepton_codesign.compress.gradual import GradualMagnitude, fixed_form
 from lepton_codesign.compress.layers import (
     BitParam,
     CompressedConv,
@@ -94,14 +99,14 @@ __all__ = [
     "ALLOCATIONS", "GATES", "METHODS", "NM", "QUANTISERS", "STRUCTURES",
     "Allocation", "BitBudget", "BitParam", "Channel", "CompressedConv", "CompressedLinear",
     "CompressionPolicy", "Distillation", "FeatureMatching", "Fixed", "FixedBits", "Gate",
-    "GateTarget", "GlobalAllocation", "HardConcrete", "HardwareCost", "Learned",
+    "GateTarget", "GlobalAllocation", "GradualMagnitude", "HardConcrete", "HardwareCost", "Learned",
     "LearnedBits", "LossContext", "LossTerm", "Magnitude", "MaskLogit", "MaskState",
     "MultiTaskModel", "NoPruning", "PerLayer", "Phase", "PruningMethod", "QuantRange",
     "QuantState", "Quantiser", "Registry", "Saliency", "SigmoidSTE", "SparsityPenalty",
     "Structure", "Task", "TaskLoss", "TermSetup", "Unstructured",
     "average_weight_bits", "calibrate", "compress", "compressed_layers",
     "compression_state", "cubic_schedule", "current_phase", "export_compressed",
-    "feature_matching", "gemm_layers", "harden", "hardware_cost", "import_compressed",
+    "feature_matching", "fixed_form", "gemm_layers", "harden", "hardware_cost", "import_compressed",
     "is_compressed", "kd_loss", "load_exported", "phase", "save_exported", "soft_density",
     "storage_report", "update_masks",
 ]

@@ -23,7 +23,7 @@ XLA compile of the step costs 2-7 s against 0.04 s per epoch of a small model.
 
 Example:
     >>> from lepton_codesign.models import build_model
-    >>> from lepton_codesign.compress import CompressionPolicy
+    >>> from lepton_codesign.compress import CompressionPolicy, compression_state
     >>> model, _ = build_model("mlp", features=8)
     >>> policy = CompressionPolicy(sparsity=0.5, allocation="per_layer", weight_bits=8)
     >>> m, schedule = fixed_form(model, policy), GradualMagnitude.of(policy, epochs=4)
@@ -48,10 +48,10 @@ from lepton_codesign.compress.allocations import Allocation
 from lepton_codesign.compress.layers import compressed_layers
 from lepton_codesign.compress.policy import CompressionPolicy, compress
 from lepton_codesign.compress.scores import cubic_ramp
-from lepton_codesign.compress.state import compression_state, harden
+from lepton_codesign.compress.state import harden
 from lepton_codesign.compress.structures import Structure
 
-__all__ = ["GradualMagnitude", "compression_state", "fixed_form", "supports"]
+__all__ = ["GradualMagnitude", "fixed_form", "supports"]
 
 
 def supports(policy: CompressionPolicy) -> bool:

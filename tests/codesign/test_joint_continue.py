@@ -1,0 +1,68 @@
+"""A promoted fine-tune continues its rung below (fixed form), trains only the epochs
+it adds, and gives the same model when the rung below's checkpoint is missing; the
+candidates that need learned gates still start from the dense model."""
+
+import numpy as np
+import pytest
+
+from lepton_codesign.codesign import finetune
+from lepton_codesign.codesign.candidate import Candidate
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    from lepton_codesign.data import load_digits
+
+    ds = load_digits()
+    tmp = tmp_path_factory.mktemp("cont")
+    task = {"model": "mlp", "data": {"dataset": "digits", "max_train": 300, "max_test": 100},
+            "train": {"epochs": 2, "batch_size": 64, "learning_rate": 3e-3}, "seed": 0,
+            "val_fraction": 0.25, "learning_rate": 1e-3, "hw_spec": "gemmini-like",
+            "hw_metric": "energy", "arrays": (ds.train, ds.test),
+            "dense_path": str(tmp / "dense.npz")}
+    dense = finetune.train_dense(task)
+    return {**task, "layers": dense["layers"], "features": dense["features"]}
+
+
+def _rung(base, folder, cand, rung, epochs, below, final=False, index=3):
+    (folder / "rungs").mkdir(exist_ok=True)
+    return finetune.run_rung({**base, "checkpoint_dir": str(folder / "rungs"), "index": index,
+                              "candidate": cand.to_dict(), "rung": rung, "epochs": epochs,
+                              "final": final, "rungs_below": below})
+
+
+@pytest.mark.slow
+def test_promotion_continues_and_a_missing_checkpoint_gives_the_same_model(base, tmp_path):
+    cand = Candidate("unstructured", 0.6, weight_bits=(4,), act_bits=8, allocation="uniform")
+    first = _rung(base, tmp_path, cand, 0, 2, [])
+    ckpt = tmp_path / "rungs" / "c00003.npz"
+    assert first["from_epochs"] == 0 and ckpt.is_file()  # kept for the next rung
+    cont = _rung(base, tmp_path, cand, 1, 5, [2], final=True)
+    assert cont["from_epochs"] == 2 and cont["epochs"] == 5
+    ckpt.unlink()  # as after a crash that lost it: the rung below is re-run first
+    again = _rung(base, tmp_path, cand, 1, 5, [2], final=True)
+    assert again["val_accuracy"] == cont["val_accuracy"]
+    assert again["accuracy"] == cont["accuracy"]
+    assert again["compression"] == cont["compression"]
+    # continuing is not training 5 epochs afresh from the dense model
+    other = tmp_path / "fresh"
+    other.mkdir()
+    fresh = _rung(base, other, cand, 1, 5, [], final=True)
+    assert fresh["from_epochs"] == 0
+    assert (fresh["val_accuracy"], fresh["compression"]) != (cont["val_accuracy"],
+                                                             cont["compression"])
+    np.testing.assert_allclose(cont["compression"]["weight_density"], 0.4, atol=0.02)
+
+
+@pytest.mark.slow
+def test_structure_is_reported_and_learned_candidates_restart(base, tmp_path):
+    nm = _rung(base, tmp_path, Candidate("nm", nm=(1, 4), weight_bits=(4,), act_bits=8),
+               0, 1, [], index=4)
+    assert set(nm["compression"]["structure"]) == {1}  # N:M, not the training form's
+    np.testing.assert_allclose(nm["compression"]["weight_density"], 0.25, atol=0.02)
+    learned = Candidate("unstructured", 0.5, weight_bits=(4,), act_bits=8,
+                        allocation="learned")
+    assert not finetune.fixed_form_ok(learned, learned.policy(base["layers"]))
+    rec = _rung(base, tmp_path, learned, 1, 2, [1], index=5)
+    assert rec["from_epochs"] == 0  # learned gates: from the dense model at every rung
+    assert not (tmp_path / "rungs" / "c00005.npz").exists()
