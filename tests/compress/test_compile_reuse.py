@@ -24,14 +24,6 @@ def _listener(name, duration, **kwargs):
 jax.monitoring.register_event_duration_secs_listener(_listener)
 
 
-@pytest.fixture(scope="module")
-def data():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(256, 12)).astype(np.float32)
-    y = (x[:, :3].sum(1) > 0).astype(np.int32) + 2 * (x[:, 3] > 0)
-    return (x[:192], y[:192]), (x[192:], y[192:])
-
-
 def _fit(data, sparsity, bits, epochs):
     dense = MLP((12, 32, 16, 4), rngs=nnx.Rngs(0))
     model = compress(dense, CompressionPolicy(sparsity=sparsity, weight_bits=bits,

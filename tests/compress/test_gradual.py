@@ -36,14 +36,6 @@ def _dense():
     return MLP((12, 32, 16, 4), rngs=nnx.Rngs(0))
 
 
-@pytest.fixture(scope="module")
-def data():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(256, 12)).astype(np.float32)
-    y = (x[:, :3].sum(1) > 0).astype(np.int32) + 2 * (x[:, 3] > 0)
-    return (x[:192], y[:192]), (x[192:], y[192:])
-
-
 def _masks(model):
     return [np.asarray(layer.prune_mask[...]) for _, layer in compressed_layers(model)]
 
