@@ -216,3 +216,14 @@ def test_a_record_with_a_bad_wall_time_is_refused(bad):
     assert check_joint_record({**dense, "wall_s": 2.5}, None) is None
     assert "wall_s" in check_joint_record({**dense, "wall_s": bad}, None)
     assert "train_time_s" in check_joint_record({**dense, "train_time_s": bad}, None)
+
+
+@pytest.mark.parametrize("bad", [-1, 9, 12, 2.0, True, "4", None])
+def test_a_rung_record_with_a_bad_from_epochs_is_refused(bad):
+    from lepton_codesign.codesign.joint_records import check_joint_record
+
+    rung = _fake_rung(0)({"candidate": Candidate("unstructured", 0.5).to_dict(), "index": 2,
+                          "rung": 1, "epochs": 9, "final": False})
+    assert check_joint_record(rung, LAYERS) is None  # older records have no from_epochs
+    assert check_joint_record({**rung, "from_epochs": 3}, LAYERS) is None
+    assert "from_epochs" in check_joint_record({**rung, "from_epochs": bad}, LAYERS)
