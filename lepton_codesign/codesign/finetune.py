@@ -28,6 +28,7 @@ import functools
 import os
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import jax
@@ -186,23 +187,25 @@ def _fine_tune(task, cand, policy, dense, fit, val, test):
     # the budgets of the rungs below, continued in turn; from the last one's checkpoint
     # if there is one, else re-run from the dense model (deterministic: the same model)
     marks = [int(e) for e in task.get("rungs_below", ()) if 0 < int(e) < epochs]
-    ckpt = checkpoint_path(task)
     leaves, start = None, 0
-    if marks and ckpt is not None:
-        leaves = _read_leaves(ckpt)
+    if marks:
+        prev = checkpoint_path(task, marks[-1])
+        leaves = None if prev is None else _read_leaves(prev)
         start = marks[-1] if leaves is not None else 0
     bounds = [start, *[m for m in marks if m > start], epochs]
     for lo, hi in zip(bounds, bounds[1:], strict=False):
         model = gradual.fixed_form(dense, policy)
         if leaves is not None and not _fill(model, leaves):
-            raise RuntimeError(f"{ckpt}: the saved fine-tune does not fit candidate "
-                               f"{cand.label()!r}; rerun with --fresh")
+            raise RuntimeError(f"{checkpoint_path(task, lo)}: the saved fine-tune does not "
+                               f"fit candidate {cand.label()!r}; rerun with --fresh")
         config = _train_config(task, hi - lo, task["learning_rate"], **extra)
-        # a continued rung is at its target from the start: the ramp ran in the first
+        # a continued rung is at its target from the start: the ramp ran in the first;
+        # each stretch shuffles afresh (its own key)
         schedule = gradual.GradualMagnitude.of(policy, hi - lo, 0.0 if lo else config.prune_end)
-        res = train(model, fit, val, config, key=key, teacher=teacher,
+        res = train(model, fit, val, config, key=jax.random.fold_in(key, lo), teacher=teacher,
                     between_epochs=schedule)
         leaves = jax.tree.leaves(nnx.state(res.model))
+    ckpt = checkpoint_path(task, epochs)
     if ckpt is not None and not task.get("final"):  # the next rung continues from here
         _save_leaves(ckpt, leaves)
     test_acc = _test(res.model, test, task)  # before ``restore``: the shared compile
@@ -212,18 +215,25 @@ def _fine_tune(task, cand, policy, dense, fit, val, test):
             marks[-1] if marks else 0)
 
 
-def checkpoint_path(task: dict) -> Path | None:
-    """Where the fixed-form model of ``task``'s candidate is kept between rungs."""
+def checkpoint_path(task: dict, epochs: int) -> Path | None:
+    """Where the fixed-form model of ``task``'s candidate after ``epochs`` is kept (one
+    file per rung: a rung re-run after a crash reads the rung below's, never its own)."""
     folder = task.get("checkpoint_dir")
-    return None if folder is None else Path(folder) / f"c{int(task['index']):05d}.npz"
+    if folder is None:
+        return None
+    return Path(folder) / f"c{int(task['index']):05d}_e{int(epochs)}.npz"
 
 
 def _read_leaves(path: Path):
-    """The arrays of a ``_save_leaves`` file, or ``None`` if it is missing."""
+    """The arrays of a ``_save_leaves`` file, or ``None`` if it is missing or unreadable
+    (the caller then re-runs what it held)."""
     if not path.is_file():
         return None
-    with np.load(path) as z:
-        return [z[f"arr_{i}"] for i in range(len(z.files))]
+    try:
+        with np.load(path) as z:
+            return [z[f"arr_{i}"] for i in range(len(z.files))]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
 
 
 def _fill(model, leaves) -> bool:

@@ -59,7 +59,12 @@ from lepton_codesign import search
 from lepton_codesign.codesign.candidate import FLOAT_BITS, Candidate, from_point
 from lepton_codesign.codesign.compression_space import CompressionSpace
 from lepton_codesign.codesign.config_compression import rung_epochs
-from lepton_codesign.codesign.finetune import checkpoint_path, run_rung, train_dense
+from lepton_codesign.codesign.finetune import (
+    checkpoint_path,
+    fixed_form_ok,
+    run_rung,
+    train_dense,
+)
 from lepton_codesign.codesign.nested import NestedHardware
 from lepton_codesign.codesign.rundir import DENSE_FILE, RUNG_DIR, RunDir
 from lepton_codesign.codesign.trials import compression_from_dict
@@ -131,24 +136,26 @@ class _Runner:
 
 
 def estimate_s(records, rung: int, rungs: list[int], first: int,
-               per_epoch_s: float | None = None) -> float | None:
-    """Expected wall time of one job at ``rung``: the median ``wall_s`` of the searched
-    candidates' records (index >= ``first``) at that rung, else at the nearest rung
-    below scaled by the epochs a rung adds (a promoted fine-tune continues from the
-    rung below), else ``per_epoch_s`` x those epochs; ``None`` without any.
+               per_epoch_s: float | None = None, epochs: int | None = None) -> float | None:
+    """Expected wall time of one job at ``rung`` that trains ``epochs`` epochs (default:
+    the epochs the rung adds to the one below, as a continued fine-tune does): the
+    median wall time per trained epoch (``wall_s / (epochs - from_epochs)``) of the
+    searched candidates' records (index >= ``first``) at that rung, else at the nearest
+    rung below, else ``per_epoch_s``; times ``epochs``. ``None`` without any.
 
     Example:
-        >>> estimate_s([{"index": 2, "rung": 0, "wall_s": 1.5}], 1, [4, 12], first=1)
+        >>> estimate_s([{"index": 2, "rung": 0, "epochs": 4, "wall_s": 1.5}], 1, [4, 12],
+        ...            first=1)  # 8 epochs more at 0.375 s each
         3.0
     """
-    def added(r):
-        return rungs[r] - (rungs[r - 1] if r > 0 else 0)
-
+    if epochs is None:
+        epochs = rungs[rung] - (rungs[rung - 1] if rung > 0 else 0)
     for r in range(rung, -1, -1):
-        walls = [record_wall_s(x) for x in records if x["rung"] == r and x["index"] >= first]
-        if walls:
-            return float(np.median(walls)) * added(rung) / added(r)
-    return per_epoch_s * added(rung) if per_epoch_s else None
+        rates = [record_wall_s(x) / max(x.get("epochs", rungs[r]) - x.get("from_epochs", 0), 1)
+                 for x in records if x["rung"] == r and x["index"] >= first]
+        if rates:
+            return float(np.median(rates)) * epochs
+    return per_epoch_s * epochs if per_epoch_s else None
 
 
 def optimistic_gain(records, rung: int, last: int) -> float | None:
@@ -173,11 +180,12 @@ def optimistic_gain(records, rung: int, last: int) -> float | None:
     return max(gains) if gains else None
 
 
-def drop_checkpoint(base: dict, index: int) -> None:
-    """Delete candidate ``index``'s rung checkpoint (if any): it has no rung left."""
-    path = checkpoint_path({**base, "index": index})
+def drop_checkpoints(base: dict, index: int) -> None:
+    """Delete candidate ``index``'s rung checkpoints (if any): it has no rung left."""
+    path = checkpoint_path({**base, "index": index}, 0)
     if path is not None:
-        path.unlink(missing_ok=True)
+        for p in path.parent.glob(f"c{index:05d}_e*.npz"):
+            p.unlink(missing_ok=True)
 
 
 def _studies():
@@ -274,11 +282,16 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
         while the time left covers at least half its estimate; finished ones always)."""
         if not budget:
             return jobs
-        est = estimate_s(known(first, end, rung - 1), rung, rungs, len(seeds), dense_epoch_s)
-        if est is None:
+        recs = known(first, end, rung - 1)
+        if estimate_s(recs, rung, rungs, len(seeds), dense_epoch_s) is None:
             return jobs
         out, left = [], budget - used_s()
         for job in jobs:
+            # a fixed-form fine-tune continues the rung below; the others train it all
+            below = rungs[rung - 1] if rung > 0 and fixed_form_ok(
+                job[1], job[1].policy(layers)) else 0
+            est = estimate_s(recs, rung, rungs, len(seeds), dense_epoch_s,
+                             rungs[rung] - below)
             if (job[0], job[2]) in done:  # replayed: as the uninterrupted run spent it
                 out.append(job)
                 left -= record_wall_s(done[job[0], job[2]])
@@ -367,7 +380,7 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
                     survivors.append(c)
             alive = survivors
         for c in fresh:  # done with this generation: its rung checkpoints are not needed
-            drop_checkpoint(base, ids[c.key()])
+            drop_checkpoints(base, ids[c.key()])
         ran = [c for c in fresh if c.key() in last_rec]  # (the budget may cut a batch)
         evaluated += len(ran)
         for c in ran:

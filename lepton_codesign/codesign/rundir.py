@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 RUN_FILE, CONFIG_FILE, TRIALS_FILE, ASIC_FILE = (
     "run.json", "config.json", "trials.jsonl", "asic_search.npz")
 JOINT_FILE, DENSE_FILE = "joint.jsonl", "dense.npz"  # the joint search (codesign.joint)
-RUNG_DIR = "rungs"  # the joint search's fine-tunes between rungs (c<index>.npz)
+RUNG_DIR = "rungs"  # the joint search's fine-tunes between rungs (c<index>_e<epochs>.npz)
 LOCK_FILE = ".lock"
 _STATE = (TRIALS_FILE, ASIC_FILE, JOINT_FILE, DENSE_FILE, "results.json")  # computed work
 _REPORT_GLOBS = ("front.csv", "report.md", "report.html", "pareto_*.png", "layers_*.png",
@@ -210,7 +210,8 @@ class RunDir:
         doomed = {self.path / n for n in (RUN_FILE, CONFIG_FILE, *_STATE)}
         for pattern in _REPORT_GLOBS:
             doomed.update(self.path.glob(pattern))
-        doomed.update((self.path / RUNG_DIR).glob("c*.npz"))
+        for pattern in ("c*.npz", ".c*.tmp.npz"):  # fine-tunes between rungs
+            doomed.update((self.path / RUNG_DIR).glob(pattern))
         for p in sorted(doomed):
             if p.is_file():
                 p.unlink()

@@ -35,10 +35,17 @@ def _rung(base, folder, cand, rung, epochs, below, final=False, index=3):
 def test_promotion_continues_and_a_missing_checkpoint_gives_the_same_model(base, tmp_path):
     cand = Candidate("unstructured", 0.6, weight_bits=(4,), act_bits=8, allocation="uniform")
     first = _rung(base, tmp_path, cand, 0, 2, [])
-    ckpt = tmp_path / "rungs" / "c00003.npz"
+    ckpt = tmp_path / "rungs" / "c00003_e2.npz"
     assert first["from_epochs"] == 0 and ckpt.is_file()  # kept for the next rung
     cont = _rung(base, tmp_path, cand, 1, 5, [2], final=True)
     assert cont["from_epochs"] == 2 and cont["epochs"] == 5
+    # a rung re-run (after a crash before its record) starts from the rung below again,
+    # not from its own checkpoint
+    mid = _rung(base, tmp_path, cand, 1, 5, [2])
+    assert (tmp_path / "rungs" / "c00003_e5.npz").is_file()
+    again_mid = _rung(base, tmp_path, cand, 1, 5, [2])
+    assert again_mid["compression"] == mid["compression"] == cont["compression"]
+    assert again_mid["val_accuracy"] == mid["val_accuracy"] == cont["val_accuracy"]
     ckpt.unlink()  # as after a crash that lost it: the rung below is re-run first
     again = _rung(base, tmp_path, cand, 1, 5, [2], final=True)
     assert again["val_accuracy"] == cont["val_accuracy"]
@@ -65,4 +72,15 @@ def test_structure_is_reported_and_learned_candidates_restart(base, tmp_path):
     assert not finetune.fixed_form_ok(learned, learned.policy(base["layers"]))
     rec = _rung(base, tmp_path, learned, 1, 2, [1], index=5)
     assert rec["from_epochs"] == 0  # learned gates: from the dense model at every rung
-    assert not (tmp_path / "rungs" / "c00005.npz").exists()
+    assert not list((tmp_path / "rungs").glob("c00005_*"))
+
+
+@pytest.mark.slow
+def test_an_unreadable_checkpoint_is_re_run(base, tmp_path):
+    cand = Candidate("nm", nm=(2, 4), weight_bits=(6,), act_bits=8)
+    _rung(base, tmp_path, cand, 0, 1, [], index=6)
+    good = _rung(base, tmp_path, cand, 1, 2, [1], final=True, index=6)
+    (tmp_path / "rungs" / "c00006_e1.npz").write_bytes(b"torn")
+    again = _rung(base, tmp_path, cand, 1, 2, [1], final=True, index=6)
+    assert again["accuracy"] == good["accuracy"]
+    assert again["compression"] == good["compression"]
