@@ -79,21 +79,14 @@ def _save_leaves(path: Path, leaves) -> None:
 
 def load_dense(task: dict):
     """The trained dense model of ``task["dense_path"]`` (built, then filled)."""
-    from flax import nnx
-
     from lepton_codesign.models import build_model
 
     model, _ = build_model(task["model"], seed=int(task["seed"]), features=task["features"])
-    graphdef, state = nnx.split(model)
-    leaves, treedef = jax.tree.flatten(state)
-    with np.load(task["dense_path"]) as z:
-        saved = [z[f"arr_{i}"] for i in range(len(z.files))]
-    if len(saved) != len(leaves) or any(a.shape != b.shape for a, b in zip(saved, leaves,
-                                                                           strict=False)):
-        raise RuntimeError(f"{task['dense_path']}: saved dense parameters do not match the "
-                           f"model {task['model']!r}; rerun with --fresh")
-    return nnx.merge(graphdef, jax.tree.unflatten(treedef, [jax.numpy.asarray(a)
-                                                            for a in saved]))
+    saved = _read_leaves(Path(task["dense_path"]))
+    if saved is None or not _fill(model, saved):
+        raise RuntimeError(f"{task['dense_path']}: saved dense parameters are unreadable or "
+                           f"do not match the model {task['model']!r}; rerun with --fresh")
+    return model
 
 
 def train_dense(task: dict) -> dict:
@@ -179,7 +172,7 @@ def _fine_tune(task, cand, policy, dense, fit, val, test):
     epochs = int(task["epochs"])
     key = jax.random.fold_in(jax.random.key(int(task["seed"]) + 1), int(task["index"]))
     teacher = dense if cand.distill else None
-    if policy is None or not fixed_form_ok(cand, policy):  # from the dense model
+    if not fixed_form_ok(cand, policy):  # from the dense model
         config = _train_config(task, epochs, task["learning_rate"], **extra)
         res = train(dense if policy is None else compress(dense, policy), fit, val, config,
                     key=key, teacher=teacher)

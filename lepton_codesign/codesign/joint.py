@@ -59,12 +59,7 @@ from lepton_codesign import search
 from lepton_codesign.codesign.candidate import FLOAT_BITS, Candidate, from_point
 from lepton_codesign.codesign.compression_space import CompressionSpace
 from lepton_codesign.codesign.config_compression import rung_epochs
-from lepton_codesign.codesign.finetune import (
-    checkpoint_path,
-    fixed_form_ok,
-    run_rung,
-    train_dense,
-)
+from lepton_codesign.codesign.finetune import fixed_form_ok, run_rung, train_dense
 from lepton_codesign.codesign.nested import NestedHardware
 from lepton_codesign.codesign.rundir import DENSE_FILE, RUNG_DIR, RunDir
 from lepton_codesign.codesign.trials import compression_from_dict
@@ -182,9 +177,8 @@ def optimistic_gain(records, rung: int, last: int) -> float | None:
 
 def drop_checkpoints(base: dict, index: int) -> None:
     """Delete candidate ``index``'s rung checkpoints (if any): it has no rung left."""
-    path = checkpoint_path({**base, "index": index}, 0)
-    if path is not None:
-        for p in path.parent.glob(f"c{index:05d}_e*.npz"):
+    if base.get("checkpoint_dir") is not None:
+        for p in Path(base["checkpoint_dir"]).glob(f"c{index:05d}_e*.npz"):
             p.unlink(missing_ok=True)
 
 
@@ -283,8 +277,6 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
         if not budget:
             return jobs
         recs = known(first, end, rung - 1)
-        if estimate_s(recs, rung, rungs, len(seeds), dense_epoch_s) is None:
-            return jobs
         out, left = [], budget - used_s()
         for job in jobs:
             # a fixed-form fine-tune continues the rung below; the others train it all
@@ -292,6 +284,8 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
                 job[1], job[1].policy(layers)) else 0
             est = estimate_s(recs, rung, rungs, len(seeds), dense_epoch_s,
                              rungs[rung] - below)
+            if est is None:  # nothing to estimate from yet
+                return jobs
             if (job[0], job[2]) in done:  # replayed: as the uninterrupted run spent it
                 out.append(job)
                 left -= record_wall_s(done[job[0], job[2]])
