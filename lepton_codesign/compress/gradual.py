@@ -7,8 +7,9 @@ into the fixed ``prune_mask`` of hardened layers (``methods.Fixed``). The compil
 training step then only multiplies a mask in: it does not depend on the structure (N:M,
 channel, unstructured), the allocation (global, per layer) or the target, so every
 policy with the same layers and quantiser kinds shares one compilation. That is what
-the joint search needs: its candidates differ in exactly those knobs, and on a CPU an
-XLA compile of the step costs 2-7 s against 0.04 s per epoch of a small model.
+the joint search needs: its candidates differ in exactly those knobs, and on a CPU a
+small model's compile takes far longer than its epochs
+(``benchmarks/results/finetune_vs_scratch.md`` times each first fine-tune).
 
 * ``fixed_form(model, policy)``: the dense model compressed with ``policy``'s bits and
   layer selection, but no pruning method and the ``Unstructured`` / ``GlobalAllocation``
