@@ -107,7 +107,8 @@ class CompressionSpace:
         """The space's extreme candidates, which random sampling rarely draws: the
         cheapest (highest sparsity, fewest weight and activation bits), the highest
         sparsity at the second-fewest weight bits, the sparsest N:M pattern at the
-        fewest bits, and the most accurate (no pruning, most bits). Only those the
+        fewest bits, and the most accurate (no pruning, most bits); pruned ones with
+        global allocation where the space has it. Only those the
         space holds (its structures), without duplicates; the first generation of the
         outer search starts from them.
 
@@ -115,12 +116,17 @@ class CompressionSpace:
             >>> from lepton_codesign.codesign.config import validate_config
             >>> cfg = validate_config({"compression": {}})["compression"]
             >>> [c.label() for c in CompressionSpace(cfg, ["a", "b", "c"]).corners()]
-            ['s0.95 uniform w3 a6', 's0.95 uniform w4 a8', 'nm1:4 w3 a8', 'dense w8 a8']
+            ['s0.95 w3 a6', 's0.95 w4 a8', 'nm1:4 w3 a8', 'dense w8 a8']
         """
         c, g = self.cfg, self.groups
         wb, ab = sorted(c["weight_bits"]), sorted(c["act_bits"])
         hi = round(float(c["sparsity"][1]), SPARSITY_DIGITS)
-        alloc = self._options["allocation"][0]
+        # global allocation where the space has it: at high sparsity it keeps more
+        # accuracy than a uniform one (Blalock et al. 2020, "What is the state of
+        # neural network pruning?", MLSys; Gupta et al. 2024, "Is complexity required
+        # for neural network pruning? A case study on global magnitude pruning")
+        options = self._options["allocation"]
+        alloc = "global" if "global" in options else options[0]
         common = {"bit_groups": c["bit_groups"], "allocation": alloc,
                   "hw_weight": self._fixed["hw_weight"]}
         pruned = next((s for s in ("unstructured", "channel") if s in c["structures"]), None)

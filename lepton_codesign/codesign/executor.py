@@ -26,6 +26,7 @@ class LocalExecutor:
     """Runs trials one after another in this process."""
 
     name = "local"
+    slots = 1  # trials running at once
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any],
             on_result: Callable[[int, Any], None]) -> None:
@@ -57,6 +58,11 @@ class RayExecutor:
             kwargs = {"address": address} if address else {"num_cpus": num_cpus}
             ray.init(ignore_reinit_error=True, log_to_driver=False, **kwargs)
         self.max_retries = max_retries
+
+    @property
+    def slots(self) -> int:
+        """Trials running at once: the cluster's CPUs (one per trial)."""
+        return max(int(self._ray.cluster_resources().get("CPU", 1)), 1)
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any],
             on_result: Callable[[int, Any], None]) -> None:

@@ -151,15 +151,25 @@ def run_rung(task: dict) -> dict:
 
 def fixed_form_ok(cand: Candidate, policy) -> bool:
     """Whether ``cand`` fine-tunes in fixed form (``compress.gradual``): its policy is
-    supported and it needs no gate for a hardware-cost term."""
+    supported, it needs no gate for a hardware-cost term, and it has no unstructured or
+    channel sparsity target (those train learned gates: gradual magnitude pruning from
+    the dense model fell far behind them at high sparsity, see ``run_rung``)."""
     from lepton_codesign.compress import gradual
 
-    return policy is not None and cand.hw_weight == 0 and gradual.supports(policy)
+    return (policy is not None and cand.hw_weight == 0 and gradual.supports(policy)
+            and (not cand.prunes or cand.structure == "nm"))
 
 
 def _fine_tune(task, cand, policy, dense, fit, val, test):
     """``(val accuracy, hard compression, test accuracy or None, epochs continued from)``
-    of a fine-tune."""
+    of a fine-tune.
+
+    Every fine-tune continues the rungs below it (``task["rungs_below"]``): from the last
+    one's checkpoint if there is one, else they are re-run from the dense model first
+    (deterministic: the same model). A continued stretch is a warm restart at the
+    target (no ramp), with fresh optimiser state; learned gates continue from their
+    soft state (``TrainResult.state``), a fixed-form model from its weights and masks.
+    """
     from lepton_codesign.compress import HardwareCost, compress, compression_state, gradual
     from lepton_codesign.train import train
 
@@ -172,13 +182,7 @@ def _fine_tune(task, cand, policy, dense, fit, val, test):
     epochs = int(task["epochs"])
     key = jax.random.fold_in(jax.random.key(int(task["seed"]) + 1), int(task["index"]))
     teacher = dense if cand.distill else None
-    if not fixed_form_ok(cand, policy):  # from the dense model
-        config = _train_config(task, epochs, task["learning_rate"], **extra)
-        res = train(dense if policy is None else compress(dense, policy), fit, val, config,
-                    key=key, teacher=teacher)
-        return res.metrics["test_accuracy"], res.compression, _test(res.model, test, task), 0
-    # the budgets of the rungs below, continued in turn; from the last one's checkpoint
-    # if there is one, else re-run from the dense model (deterministic: the same model)
+    fixed = fixed_form_ok(cand, policy)
     marks = [int(e) for e in task.get("rungs_below", ()) if 0 < int(e) < epochs]
     leaves, start = None, 0
     if marks:
@@ -186,26 +190,34 @@ def _fine_tune(task, cand, policy, dense, fit, val, test):
         leaves = None if prev is None else _read_leaves(prev)
         start = marks[-1] if leaves is not None else 0
     bounds = [start, *[m for m in marks if m > start], epochs]
+    schedule = None
     for lo, hi in zip(bounds, bounds[1:], strict=False):
-        model = gradual.fixed_form(dense, policy)
+        if fixed:
+            model = gradual.fixed_form(dense, policy)
+        else:
+            model = nnx.clone(dense) if policy is None else compress(dense, policy)
         if leaves is not None and not _fill(model, leaves):
             raise RuntimeError(f"{checkpoint_path(task, lo)}: the saved fine-tune does not "
                                f"fit candidate {cand.label()!r}; rerun with --fresh")
-        config = _train_config(task, hi - lo, task["learning_rate"], **extra)
-        # a continued rung is at its target from the start: the ramp ran in the first;
-        # each stretch shuffles afresh (its own key)
-        schedule = gradual.GradualMagnitude.of(policy, hi - lo, 0.0 if lo else config.prune_end)
+        # a continued stretch is at its target from the start (the ramp ran in the
+        # first); each stretch shuffles afresh (its own key)
+        config = _train_config(task, hi - lo, task["learning_rate"], **extra,
+                               **({"prune_end": 0.0} if lo else {}))
+        if fixed:
+            schedule = gradual.GradualMagnitude.of(policy, hi - lo, config.prune_end)
         res = train(model, fit, val, config, key=jax.random.fold_in(key, lo), teacher=teacher,
                     between_epochs=schedule)
-        leaves = jax.tree.leaves(nnx.state(res.model))
+        # learned gates go on from their soft state (``train`` hardens its result)
+        leaves = jax.tree.leaves(nnx.state(res.model if fixed else res.state.model))
     ckpt = checkpoint_path(task, epochs)
     if ckpt is not None and not task.get("final"):  # the next rung continues from here
         _save_leaves(ckpt, leaves)
     test_acc = _test(res.model, test, task)  # before ``restore``: the shared compile
-    model = schedule.restore(res.model)
-    return (res.metrics["test_accuracy"],
-            compression_state(model, soft=False, workload=res.workload), test_acc,
-            marks[-1] if marks else 0)
+    comp = res.compression
+    if fixed:
+        model = schedule.restore(res.model)
+        comp = compression_state(model, soft=False, workload=res.workload)
+    return res.metrics["test_accuracy"], comp, test_acc, marks[-1] if marks else 0
 
 
 def checkpoint_path(task: dict, epochs: int) -> Path | None:

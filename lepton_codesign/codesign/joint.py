@@ -14,10 +14,15 @@
    a cheap candidate competes with cheap ones rather than with the dense model.
    A candidate that cannot become feasible is pruned too: its validation accuracy
    plus the most any candidate of the run gained over the rungs left
-   (``optimistic_gain``) is below ``[constraints] min_accuracy``. Each rung runs its
-   candidates most accurate first, so a cut by the time budget drops the least
-   promising. A candidate that reaches the full budget is also evaluated on the test
-   split: the reported accuracy of every front point is a full-budget test accuracy.
+   (``optimistic_gain``) is below ``[constraints] min_accuracy``. The search is
+   asynchronous (ASHA's "promote whenever possible"): a generation runs in waves of
+   the executor's parallel slots (``slots``: 1 for the local executor, the cluster's
+   CPUs for Ray), and a wave's survivors go on to the next rung before the next wave
+   starts, so a time budget cut leaves full-budget candidates rather than a batch of
+   screened ones. Within a wave each rung runs the most accurate candidate of every
+   cost stratum first, then the second of each (``stratum_order``). A candidate that
+   reaches the full budget is also evaluated on the test split: the reported
+   accuracy of every front point is a full-budget test accuracy.
 4. ``[[points]]`` are extra seeds, fine-tuned at the full budget as written. The dense
    model itself is always a candidate (``DENSE_NAME``, its own test accuracy, not
    fine-tuned again) unless a point is the dense model.
@@ -59,7 +64,7 @@ from lepton_codesign import search
 from lepton_codesign.codesign.candidate import FLOAT_BITS, Candidate, from_point
 from lepton_codesign.codesign.compression_space import CompressionSpace
 from lepton_codesign.codesign.config_compression import rung_epochs
-from lepton_codesign.codesign.finetune import fixed_form_ok, run_rung, train_dense
+from lepton_codesign.codesign.finetune import run_rung, train_dense
 from lepton_codesign.codesign.nested import NestedHardware
 from lepton_codesign.codesign.rundir import DENSE_FILE, RUNG_DIR, RunDir
 from lepton_codesign.codesign.trials import compression_from_dict
@@ -85,6 +90,28 @@ def stratum(comp: dict, macs: np.ndarray) -> int:
                  * np.asarray(comp["act_bits"]))
     ratio = np.sum(macs) * 32.0 * 32.0 / max(float(ops), 1e-30)
     return int(math.floor(math.log(max(ratio, 1.0), 4) + 1e-9))
+
+
+def stratum_order(cands: list, scored: dict, ids: dict) -> list:
+    """``cands`` in the order a rung runs them: the most accurate of every cost
+    stratum first (cheapest stratum first), then the second of every stratum, and so
+    on; ``scored`` maps a candidate's key to ``(stratum, validation accuracy)``. A
+    budget cut then drops the least promising of the crowded strata, never a whole
+    cost range (the front needs every cost level, not only the most accurate).
+
+    Example:
+        >>> from types import SimpleNamespace as C
+        >>> cs = [C(key=lambda k=k: k) for k in "abcd"]
+        >>> scored = {"a": (0, 0.9), "b": (0, 0.8), "c": (2, 0.5), "d": (2, 0.6)}
+        >>> [c.key() for c in stratum_order(cs, scored, dict(zip("abcd", range(4))))]
+        ['d', 'a', 'c', 'b']
+    """
+    def rank(c):
+        s, acc = scored[c.key()]
+        return sum(1 for o in cands if scored[o.key()][0] == s and (
+            scored[o.key()][1], -ids[o.key()]) > (acc, -ids[c.key()]))
+
+    return sorted(cands, key=lambda c: (rank(c), -scored[c.key()][0], ids[c.key()]))
 
 
 _clock = time.monotonic  # the search's wall clock (tests substitute a fake one)
@@ -265,9 +292,9 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
         return spent[0] + (_clock() - runner.last_t)
 
     def known(first, end, upto):
-        """The records the uninterrupted run had once rung ``upto`` of the generation
-        ``first``..``end`` was done: earlier generations whole, this one's rungs <= upto
-        (a resumed run's later records must not change a decision)."""
+        """The records the uninterrupted run had once rung ``upto`` of the wave
+        ``first``..``end`` was done: earlier waves whole, this one's rungs <= upto (a
+        resumed run's later records must not change a decision)."""
         return [x for x in done.values()
                 if x["index"] < first or (x["index"] < end and x["rung"] <= upto)]
 
@@ -279,11 +306,8 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
         recs = known(first, end, rung - 1)
         out, left = [], budget - used_s()
         for job in jobs:
-            # a fixed-form fine-tune continues the rung below; the others train it all
-            below = rungs[rung - 1] if rung > 0 and fixed_form_ok(
-                job[1], job[1].policy(layers)) else 0
-            est = estimate_s(recs, rung, rungs, len(seeds), dense_epoch_s,
-                             rungs[rung] - below)
+            # a fine-tune continues the rung below: it trains the epochs the rung adds
+            est = estimate_s(recs, rung, rungs, len(seeds), dense_epoch_s)
             if est is None:  # nothing to estimate from yet
                 return jobs
             if (job[0], job[2]) in done:  # replayed: as the uninterrupted run spent it
@@ -320,6 +344,7 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
     seen: dict[str, tuple] = {}
     min_acc = float(cfg["constraints"]["min_accuracy"])
     n_cut = 0  # candidates stopped by the budget after a rung
+    wave = max(int(getattr(executor, "slots", 1)), 1)
     stale = 0  # generations in a row without a new candidate: the space is exhausted
     while evaluated < cc["max_candidates"] and not (budget and used_s() >= budget) \
             and stale < STALE_GENERATIONS and not cut[0]:
@@ -330,49 +355,58 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
         stale = 0 if fresh else stale + 1
         ids = {c.key(): index + n for n, c in enumerate(fresh)}
         index += len(fresh)
-        alive = list(fresh)
-        trials = {}
-        last_rec = {}
-        first = min(ids.values(), default=index)
-        for r, epochs in enumerate(rungs):
-            if not alive:
+        trials: dict[str, tuple] = {}
+        last_rec: dict[str, dict] = {}
+        # asynchronous successive halving: a wave of ``wave`` candidates (the
+        # executor's parallel slots) runs its rungs before the next wave starts, so a
+        # promising candidate reaches the full budget at once (ASHA's "promote
+        # whenever possible"); the local executor runs one candidate at a time
+        for lo in range(0, len(fresh), wave):
+            if cut[0]:
                 break
-            if r > 0:  # the most accurate first: a budget cut drops the least promising
-                alive.sort(key=lambda c: (-last_rec[c.key()]["val_accuracy"], ids[c.key()]))
-            jobs = admit([(ids[c.key()], c, r, epochs, r == last) for c in alive], r, first,
-                         index)
-            if r > 0:  # candidates that ran a rung, then were stopped by the budget
-                n_cut += len(alive) - len(jobs)
-            admitted = {job[1].key() for job in jobs}
-            alive = [c for c in alive if c.key() in admitted]
-            recs = timed(runner.run(jobs, rungs[:r]))
-            gain = (optimistic_gain(known(first, index, r), r, last)
-                    if min_acc > 0 and r < last else None)
-            survivors = []
-            for c, rec in zip(alive, recs, strict=True):
-                last_rec[c.key()] = rec
-                if r == last:
-                    finals.append(rec)
-                    if c.key() in trials:  # (a single rung has no pruner)
-                        s, trial = trials[c.key()]
-                        studies[s].tell(trial, 1.0 - rec["val_accuracy"])
-                    continue
-                if r == 0:
-                    s = stratum(rec["compression"], macs)
-                    if s not in studies:
-                        studies[s] = optuna.create_study(
-                            direction="minimize",
-                            pruner=optuna.pruners.SuccessiveHalvingPruner(**pruner_args))
-                    trials[c.key()] = (s, studies[s].ask())
-                s, trial = trials[c.key()]
-                trial.report(1.0 - rec["val_accuracy"], step=epochs)
-                hopeless = gain is not None and rec["val_accuracy"] + max(gain, 0.0) < min_acc
-                if trial.should_prune() or hopeless:
-                    studies[s].tell(trial, state=optuna.trial.TrialState.PRUNED)
-                    pruned += 1
-                else:
-                    survivors.append(c)
-            alive = survivors
+            alive = fresh[lo:lo + wave]
+            first, end = ids[alive[0].key()], ids[alive[-1].key()] + 1
+            for r, epochs in enumerate(rungs):
+                if not alive:
+                    break
+                if r > 0:  # a budget cut drops the least promising of the costliest strata
+                    alive = stratum_order(alive, {c.key(): (trials[c.key()][0], last_rec[
+                        c.key()]["val_accuracy"]) for c in alive}, ids)
+                jobs = admit([(ids[c.key()], c, r, epochs, r == last) for c in alive], r,
+                             first, end)
+                if r > 0:  # candidates that ran a rung, then were stopped by the budget
+                    n_cut += len(alive) - len(jobs)
+                admitted = {job[1].key() for job in jobs}
+                alive = [c for c in alive if c.key() in admitted]
+                recs = timed(runner.run(jobs, rungs[:r]))
+                gain = (optimistic_gain(known(first, end, r), r, last)
+                        if min_acc > 0 and r < last else None)
+                survivors = []
+                for c, rec in zip(alive, recs, strict=True):
+                    last_rec[c.key()] = rec
+                    if r == last:
+                        finals.append(rec)
+                        if c.key() in trials:  # (a single rung has no pruner)
+                            s, trial = trials[c.key()]
+                            studies[s].tell(trial, 1.0 - rec["val_accuracy"])
+                        continue
+                    if r == 0:
+                        s = stratum(rec["compression"], macs)
+                        if s not in studies:
+                            studies[s] = optuna.create_study(
+                                direction="minimize",
+                                pruner=optuna.pruners.SuccessiveHalvingPruner(**pruner_args))
+                        trials[c.key()] = (s, studies[s].ask())
+                    s, trial = trials[c.key()]
+                    trial.report(1.0 - rec["val_accuracy"], step=epochs)
+                    hopeless = (gain is not None
+                                and rec["val_accuracy"] + max(gain, 0.0) < min_acc)
+                    if trial.should_prune() or hopeless:
+                        studies[s].tell(trial, state=optuna.trial.TrialState.PRUNED)
+                        pruned += 1
+                    else:
+                        survivors.append(c)
+                alive = survivors
         for c in fresh:  # done with this generation: its rung checkpoints are not needed
             drop_checkpoints(base, ids[c.key()])
         ran = [c for c in fresh if c.key() in last_rec]  # (the budget may cut a batch)

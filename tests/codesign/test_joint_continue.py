@@ -1,6 +1,6 @@
-"""A promoted fine-tune continues its rung below (fixed form), trains only the epochs
-it adds, and gives the same model when the rung below's checkpoint is missing; the
-candidates that need learned gates still start from the dense model."""
+"""A promoted fine-tune continues its rung below (learned gates from their soft state,
+fixed form from its weights and masks), trains only the epochs it adds, and gives the
+same model when the rung below's checkpoint is missing."""
 
 import numpy as np
 import pytest
@@ -62,17 +62,24 @@ def test_promotion_continues_and_a_missing_checkpoint_gives_the_same_model(base,
 
 
 @pytest.mark.slow
-def test_structure_is_reported_and_learned_candidates_restart(base, tmp_path):
-    nm = _rung(base, tmp_path, Candidate("nm", nm=(1, 4), weight_bits=(4,), act_bits=8),
-               0, 1, [], index=4)
+def test_structure_is_reported_and_every_kind_continues(base, tmp_path):
+    nm_cand = Candidate("nm", nm=(1, 4), weight_bits=(4,), act_bits=8)
+    assert finetune.fixed_form_ok(nm_cand, nm_cand.policy(base["layers"]))
+    nm = _rung(base, tmp_path, nm_cand, 0, 1, [], index=4)
     assert set(nm["compression"]["structure"]) == {1}  # N:M, not the training form's
     np.testing.assert_allclose(nm["compression"]["weight_density"], 0.25, atol=0.02)
-    learned = Candidate("unstructured", 0.5, weight_bits=(4,), act_bits=8,
-                        allocation="learned")
-    assert not finetune.fixed_form_ok(learned, learned.policy(base["layers"]))
-    rec = _rung(base, tmp_path, learned, 1, 2, [1], index=5)
-    assert rec["from_epochs"] == 0  # learned gates: from the dense model at every rung
-    assert not list((tmp_path / "rungs").glob("c00005_*"))
+    for index, cand in ((5, Candidate("unstructured", 0.5, weight_bits=(4,), act_bits=8,
+                                      allocation="learned")),
+                        (7, Candidate("unstructured", 0.5, weight_bits=(4,), act_bits=8))):
+        assert not finetune.fixed_form_ok(cand, cand.policy(base["layers"]))  # gates
+        _rung(base, tmp_path, cand, 0, 1, [], index=index)
+        assert (tmp_path / "rungs" / f"c{index:05d}_e1.npz").is_file()
+        rec = _rung(base, tmp_path, cand, 1, 2, [1], final=True, index=index)
+        assert rec["from_epochs"] == 1  # learned gates continue from their soft state
+        (tmp_path / "rungs" / f"c{index:05d}_e1.npz").unlink()
+        again = _rung(base, tmp_path, cand, 1, 2, [1], final=True, index=index)
+        assert (again["accuracy"], again["compression"]) == (rec["accuracy"],
+                                                             rec["compression"])
 
 
 @pytest.mark.slow

@@ -43,8 +43,15 @@ def _fake_rung(poison: int):
     return run
 
 
+class _Slots(LocalExecutor):
+    """A local executor that claims ``slots`` parallel trials (waves of that size)."""
+
+    def __init__(self, slots: int):
+        self.slots = slots
+
+
 def _search(monkeypatch, poison: int, seconds_per_job: float = 0.0, min_accuracy=0.0,
-            run_dir=None, **budget):
+            run_dir=None, slots: int = 1, **budget):
     cfg = validate_config({
         "data": {"dataset": "digits"}, "constraints": {"min_accuracy": min_accuracy},
         "compression": {
@@ -72,10 +79,10 @@ def _search(monkeypatch, poison: int, seconds_per_job: float = 0.0, min_accuracy
     monkeypatch.setattr(joint, "run_rung", logged)
     monkeypatch.setattr(joint, "train_dense", dense)
     if run_dir is None:
-        trials, info = joint.run_joint(cfg, "mlp", LocalExecutor(), None, False)
+        trials, info = joint.run_joint(cfg, "mlp", _Slots(slots), None, False)
     else:
         with RunDir(run_dir, cfg, {"source": "digits"}) as rd:
-            trials, info = joint.run_joint(cfg, "mlp", LocalExecutor(), rd, False)
+            trials, info = joint.run_joint(cfg, "mlp", _Slots(slots), rd, False)
     return jobs, trials, info
 
 
@@ -96,10 +103,12 @@ def _rung0_val(index):
 
 
 def test_time_budget_stops_between_generations(monkeypatch):
-    # every fake job takes 1 s of the search's clock. Rung 0 of the first generation
-    # runs whole (its only estimate, the dense model's rate per epoch, is far below
-    # that) and spends the budget: every rung-1 job is cut and nothing else starts
-    jobs, _, info = _search(monkeypatch, poison=1, time_budget_s=5.0, seconds_per_job=1.0)
+    # every fake job takes 1 s of the search's clock; waves of a generation's 6
+    # candidates (6 slots). Rung 0 runs whole (its only estimate, the dense model's
+    # rate per epoch, is far below that) and spends the budget: every rung-1 job is
+    # cut and nothing else starts
+    jobs, _, info = _search(monkeypatch, poison=1, time_budget_s=5.0, seconds_per_job=1.0,
+                            slots=6)
     assert info["candidates"] == 6 and info["search_time_s"] > 5.0
     assert info["cut_by_budget"] and info["cut"] > 0 and info["generations_told"] == 0
     # index 0: the dense model (always a candidate, a seed), then the 6 searched ones
@@ -107,29 +116,71 @@ def test_time_budget_stops_between_generations(monkeypatch):
     assert [r for i, r in jobs if i > 0] == [0] * 6  # no promotion fitted the budget
 
 
-def _cut_run(monkeypatch, run_dir=None):
+def test_one_slot_promotes_at_once_so_a_budget_cut_leaves_full_budget_candidates(
+        monkeypatch):
+    # the same budget, one slot (the local executor): asynchronous successive halving
+    # takes the first candidate, alone in its cost stratum so far, on to the next rung
+    # at once instead of screening the whole generation first
+    jobs, trials, info = _search(monkeypatch, poison=1, time_budget_s=5.0,
+                                 seconds_per_job=1.0)
+    assert info["cut_by_budget"] and info["generations_told"] == 0
+    assert jobs[1:3] == [(1, 0), (1, 1)]  # (jobs[0]: the dense model's seed record)
+    assert info["candidates"] < 6  # the rest of the generation did not start
+    # unbudgeted, the waves are interleaved the same way: rung 0, then promotions
+    jobs, _, info = _search(monkeypatch, poison=1)
+    order = [i for i, _ in jobs[1:]]
+    assert order == sorted(order)  # a candidate is done with before the next starts
+    assert info["candidates"] == 18 and 0 < info["pruned"] < 18
+
+
+def _cut_run(monkeypatch, run_dir=None, slots=6):
     # dense + its seed evaluation + 6 rung-0 jobs = 8 s of a 9.5 s budget; a rung-1
     # job is estimated at 3 s (1 s a job at rung 0 x 3x the epochs): one is admitted
     # (1.5 s left covers half of it), the other survivors are cut
     return _search(monkeypatch, poison=1, time_budget_s=9.5, seconds_per_job=1.0,
-                   run_dir=run_dir)
+                   run_dir=run_dir, slots=slots)
 
 
-def test_time_budget_cuts_a_batch_and_keeps_the_most_accurate(monkeypatch):
+def test_time_budget_cuts_a_batch_and_keeps_the_best_of_the_cheapest_stratum(monkeypatch):
     jobs, trials, info = _cut_run(monkeypatch)
     assert info["cut_by_budget"] and info["search_time_s"] <= 9.5 + 0.5
     promoted = [i for i, r in jobs if r == 1]
     assert len(promoted) == 1 and not [i for i, r in jobs if r == 2 and i > 0]
     assert {i for i, _ in jobs} == set(range(7))  # nothing of a second generation ran
-    # the one admitted is the most accurate candidate after rung 0
-    assert promoted[0] == max(range(1, 7), key=_rung0_val)
+    # the one admitted is the most accurate of the cheapest cost stratum (the best of
+    # a stratum always survives its rung): a cut keeps every cost range it can
+    macs = np.ones(3)
+
+    def stratum(i):
+        c = Candidate.from_dict(CANDIDATES[i])
+        return joint.stratum({"weight_density": [1.0 - c.sparsity] * 3,
+                              "weight_bits": c.layer_bits(LAYERS),
+                              "act_bits": [c.act_bits] * 3}, macs)
+
+    cheapest = max(stratum(i) for i in range(1, 7))
+    assert promoted[0] == max((i for i in range(1, 7) if stratum(i) == cheapest),
+                              key=_rung0_val)
 
 
-def test_a_budget_cut_run_replays_without_training_anything(monkeypatch, tmp_path):
-    jobs, trials, info = _cut_run(monkeypatch, tmp_path / "run")
-    again, trials2, info2 = _cut_run(monkeypatch, tmp_path / "run")
+@pytest.mark.parametrize("slots", [1, 6])
+def test_a_budget_cut_run_replays_without_training_anything(monkeypatch, tmp_path, slots):
+    jobs, trials, info = _cut_run(monkeypatch, tmp_path / "run", slots)
+    again, trials2, info2 = _cut_run(monkeypatch, tmp_path / "run", slots)
     assert jobs and again == []  # every job of the first run is replayed, none added
     assert [t["candidate"] for t in trials2] == [t["candidate"] for t in trials]
+
+
+def test_stratum_order_interleaves_the_strata():
+    from types import SimpleNamespace
+
+    cands = [SimpleNamespace(key=lambda k=k: k) for k in "abcdef"]
+    scored = {"a": (1, 0.9), "b": (1, 0.8), "c": (1, 0.7), "d": (3, 0.5), "e": (3, 0.6),
+              "f": (2, 0.4)}
+    ids = {k: i for i, k in enumerate("abcdef")}
+    got = [c.key() for c in joint.stratum_order(cands, scored, ids)]
+    assert got == ["e", "f", "a", "d", "b", "c"]
+    tied = {k: (1, 0.5) for k in "abcdef"}  # ties: the earlier candidate first
+    assert [c.key() for c in joint.stratum_order(cands, tied, ids)] == list("abcdef")
 
 
 def test_a_candidate_that_cannot_become_feasible_is_not_promoted(monkeypatch):
