@@ -108,8 +108,8 @@ class CompressionSpace:
         cheapest (highest sparsity, fewest weight and activation bits), the highest
         sparsity at the second-fewest weight bits, the sparsest N:M pattern at the
         fewest bits, and the most accurate (no pruning, most bits); pruned ones with
-        global allocation where the space has it. Only those the
-        space holds (its structures), without duplicates; the first generation of the
+        global allocation where the space has it. Only those the space holds (its
+        structures), without duplicates, cheapest first; the first generation of the
         outer search starts from them.
 
         Example:

@@ -110,7 +110,15 @@ def train_dense(task: dict) -> dict:
     test_acc = evaluate_model(res.model, test)["accuracy"]
     return {"kind": "dense", "val_accuracy": float(res.metrics["test_accuracy"]),
             "accuracy": float(test_acc), "features": features,
-            "layers": list(res.workload.names), "train_time_s": time.time() - t0}
+            "layers": list(res.workload.names), "train_time_s": time.time() - t0,
+            "epoch_s": epoch_s(res, fit, task)}
+
+
+def epoch_s(res, fit, task: dict) -> float:
+    """The steady-state time of one training epoch of ``res`` (``train``'s median step
+    time, which leaves out the first epoch and its compiles, times the steps)."""
+    steps = fit[0].shape[0] // min(int(task["train"]["batch_size"]), fit[0].shape[0])
+    return float(res.metrics["step_time_s"]) * max(steps, 1)
 
 
 def run_rung(task: dict) -> dict:
@@ -132,18 +140,20 @@ def run_rung(task: dict) -> dict:
     fit, val, test = split_data(task)
     dense = load_dense(task)
     policy = cand.policy(list(task["layers"]))
+    rate = {}
     if policy is None and not cand.distill:
         val_acc = evaluate_model(dense, val)["accuracy"]  # the dense model itself
         comp = _dense_compression(dense, fit[0])
         test_acc = evaluate_model(dense, test)["accuracy"] if task.get("final") else None
         start = 0
     else:
-        val_acc, comp, test_acc, start = _fine_tune(task, cand, policy, dense, fit, val,
-                                                    test)
+        val_acc, comp, test_acc, start, res = _fine_tune(task, cand, policy, dense, fit,
+                                                         val, test)
+        rate = {"epoch_s": epoch_s(res, fit, task)}
     rec = {"kind": "rung", "index": int(task["index"]), "candidate": cand.to_dict(),
            "rung": int(task["rung"]), "epochs": int(task["epochs"]),
            "val_accuracy": float(val_acc), "compression": compression_to_dict(comp),
-           "from_epochs": int(start), "train_time_s": time.time() - t0}
+           "from_epochs": int(start), "train_time_s": time.time() - t0, **rate}
     if task.get("final"):
         rec["accuracy"] = float(test_acc)
     return rec
@@ -161,8 +171,8 @@ def fixed_form_ok(cand: Candidate, policy) -> bool:
 
 
 def _fine_tune(task, cand, policy, dense, fit, val, test):
-    """``(val accuracy, hard compression, test accuracy or None, epochs continued from)``
-    of a fine-tune.
+    """``(val accuracy, hard compression, test accuracy or None, epochs continued from,
+    the last stretch's TrainResult)`` of a fine-tune.
 
     Every fine-tune continues the rungs below it (``task["rungs_below"]``): from the last
     one's checkpoint if there is one, else they are re-run from the dense model first
@@ -217,7 +227,7 @@ def _fine_tune(task, cand, policy, dense, fit, val, test):
     if fixed:
         model = schedule.restore(res.model)
         comp = compression_state(model, soft=False, workload=res.workload)
-    return res.metrics["test_accuracy"], comp, test_acc, marks[-1] if marks else 0
+    return res.metrics["test_accuracy"], comp, test_acc, marks[-1] if marks else 0, res
 
 
 def checkpoint_path(task: dict, epochs: int) -> Path | None:

@@ -36,13 +36,15 @@ ASIC sample and the pruner decisions depend on the recorded results only).
 ``time_budget_s`` bounds the search's wall time: each record carries ``wall_s``, the
 search's wall time since the record before it (training, compiles, hardware pricing,
 NSGA-II), and their sum is the time spent. Before each batch of fine-tunes the search
-admits only the jobs whose estimated time (the median ``wall_s`` of the records at that
-rung, else the rung below scaled by epochs, else the dense model's rate) still fits the
-budget less the time spent (recorded, plus the time since the last record), so the
-last generation is cut short rather than run whole (and is not told to NSGA-II); the
-search can still end up to about half a job plus one generation's pricing past it. A
-resumed run replays its records, then goes on against the same budget; where it stops can differ
-from the uninterrupted run by the jobs near the cut.
+admits only the jobs whose estimated time (``estimate_s``: the epochs a job trains
+times the median steady-state epoch time of the records at that rung, else the rung
+below, else the dense model's) still fits the budget less the time spent (recorded,
+plus the time since the last record), so the last generation is cut short rather than
+run whole (and is not told to NSGA-II). The estimate leaves out compiles, so the
+search can end up to about half a job, the compile of a model kind it had not built
+yet and one generation's pricing past the budget. A resumed run replays its records,
+then goes on against the same budget; where it stops can differ from the
+uninterrupted run by the jobs near the cut.
 
 Example:
     >>> trials, info = run_joint(cfg, "mlp", LocalExecutor(), rd, False)  # doctest: +SKIP
@@ -159,21 +161,27 @@ class _Runner:
 
 def estimate_s(records, rung: int, rungs: list[int], first: int,
                per_epoch_s: float | None = None, epochs: int | None = None) -> float | None:
-    """Expected wall time of one job at ``rung`` that trains ``epochs`` epochs (default:
+    """Expected time of one job at ``rung`` that trains ``epochs`` epochs (default:
     the epochs the rung adds to the one below, as a continued fine-tune does): the
-    median wall time per trained epoch (``wall_s / (epochs - from_epochs)``) of the
-    searched candidates' records (index >= ``first``) at that rung, else at the nearest
-    rung below, else ``per_epoch_s``; times ``epochs``. ``None`` without any.
+    median time of a training epoch of the searched candidates' records (index >=
+    ``first``) at that rung, else at the nearest rung below, else ``per_epoch_s``;
+    times ``epochs``. ``None`` without any. A record's epoch time is its steady-state
+    ``epoch_s`` (compiles excluded: one job's compile must not make every later job
+    look too long to start), else its wall time per trained epoch (older records).
 
     Example:
         >>> estimate_s([{"index": 2, "rung": 0, "epochs": 4, "wall_s": 1.5}], 1, [4, 12],
         ...            first=1)  # 8 epochs more at 0.375 s each
         3.0
+        >>> estimate_s([{"index": 2, "rung": 0, "epochs": 4, "wall_s": 9.0,
+        ...              "epoch_s": 0.25}], 1, [4, 12], first=1)
+        2.0
     """
     if epochs is None:
         epochs = rungs[rung] - (rungs[rung - 1] if rung > 0 else 0)
     for r in range(rung, -1, -1):
-        rates = [record_wall_s(x) / max(x.get("epochs", rungs[r]) - x.get("from_epochs", 0), 1)
+        rates = [x["epoch_s"] if "epoch_s" in x else record_wall_s(x) / max(
+                 x.get("epochs", rungs[r]) - x.get("from_epochs", 0), 1)
                  for x in records if x["rung"] == r and x["index"] >= first]
         if rates:
             return float(np.median(rates)) * epochs
@@ -281,8 +289,9 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
     spent = [record_wall_s(dense)]
     budget = cc["time_budget_s"]
     cut = [False]  # a batch was cut short by the budget: no further generation
-    dense_epoch_s = (float(dense.get("train_time_s", 0.0)) / int(cfg["train"]["epochs"])
-                     or None)  # the first estimate, before any fine-tune is recorded
+    # the first estimate, before any fine-tune is recorded
+    dense_epoch_s = dense.get("epoch_s") or (
+        float(dense.get("train_time_s", 0.0)) / int(cfg["train"]["epochs"]) or None)
 
     def timed(recs):
         spent[0] += sum(record_wall_s(r) for r in recs)

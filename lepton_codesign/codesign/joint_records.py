@@ -8,8 +8,10 @@ One JSON object per line, appended (and fsync-ed) the moment a result exists:
   "compression", ["accuracy"]}``: one fine-tune of candidate ``index`` at one
   successive-halving rung (``accuracy``, the test accuracy, only at the full budget).
 
-Both also carry ``train_time_s`` (the job's own time) and ``wall_s`` (the search's wall
-time since the record before; ``joint.record_wall_s`` reads older records without it).
+Both also carry ``train_time_s`` (the job's own time), ``wall_s`` (the search's wall
+time since the record before; ``joint.record_wall_s`` reads older records without it)
+and, where the job trained, ``epoch_s`` (the steady-state time of one training epoch,
+compiles excluded: what the time budget's estimates use).
 
 ``check_joint_record`` says what is wrong with a parsed line (``None`` if plausible);
 ``rundir.RunDir.joint_records`` applies it with ``file:line`` in the message.
@@ -30,7 +32,7 @@ def check_joint_record(rec, layers: list[str] | None) -> str | None:
     if not isinstance(rec, dict):
         return "not a JSON object"
     kind = rec.get("kind")
-    for key in ("wall_s", "train_time_s"):  # optional (older records lack wall_s)
+    for key in ("wall_s", "train_time_s", "epoch_s"):  # optional (older records lack some)
         if key in rec and bad_number(rec[key], 0.0, float("inf")):
             return f"{key} {rec[key]!r} is not a finite number >= 0"
     if kind == "dense":

@@ -15,9 +15,11 @@ def test_corners_reach_the_extremes_of_the_space():
     cs = _space(sparsity=[0.3, 0.95], weight_bits=[3, 4, 6, 8], act_bits=[6, 8],
                 structures=["none", "unstructured", "nm"], nm=[[2, 4], [1, 4]])
     corners = cs.corners()
-    cheapest = corners[0]
+    cheapest = corners[0]  # the cheapest runs first, the most accurate last
     assert cheapest.structure == "unstructured" and cheapest.sparsity == 0.95
     assert cheapest.weight_bits == (3, 3, 3) and cheapest.act_bits == 6
+    assert corners[-1].structure == "none" and corners[-1].weight_bits == (8, 8, 8)
+    assert all(c.allocation == "global" for c in corners)  # the space's default allows it
     assert any(c.structure == "unstructured" and c.sparsity == 0.95
                and c.weight_bits == (4, 4, 4) for c in corners)  # the grid's s90-int4 side
     assert any(c.structure == "nm" and c.nm == (1, 4) for c in corners)

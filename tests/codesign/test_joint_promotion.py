@@ -267,6 +267,7 @@ def test_a_record_with_a_bad_wall_time_is_refused(bad):
     assert check_joint_record({**dense, "wall_s": 2.5}, None) is None
     assert "wall_s" in check_joint_record({**dense, "wall_s": bad}, None)
     assert "train_time_s" in check_joint_record({**dense, "train_time_s": bad}, None)
+    assert "epoch_s" in check_joint_record({**dense, "epoch_s": bad}, None)
 
 
 @pytest.mark.parametrize("bad", [-1, 9, 12, 2.0, True, "4", None])
