@@ -9,13 +9,13 @@ is evaluated on the test split, whose accuracy the report shows.
 * ``train_dense``: trains the float model on the fit split and saves its parameters to
   ``task["dense_path"]`` (an ``.npz`` written atomically): every candidate starts there.
 * ``run_rung``: loads the dense parameters, compresses the model with the candidate's
-  policy and fine-tunes it up to ``task["epochs"]``. A candidate in fixed form
-  (``compress.gradual``: gradual magnitude pruning, one compiled step for all such
-  candidates) continues from its previous rung's model (``task["start_epochs"]``, kept
-  in ``task["checkpoint_dir"]``; the budgets below in ``task["rungs_below"]``), so a
-  promotion trains only the epochs it adds; without the checkpoint the rungs below are
-  re-run first, which gives the same model. The others start from the dense model at
-  every rung.
+  policy and fine-tunes it up to ``task["epochs"]``. An unstructured or channel sparsity
+  target trains learned gates; N:M patterns and quantisation-only candidates train in
+  fixed form (``compress.gradual``: gradual magnitude pruning, one compiled step for all
+  of them). Every fine-tune continues its previous rung's model (learned gates from
+  their soft state; kept in ``task["checkpoint_dir"]``, the budgets below in
+  ``task["rungs_below"]``), so a promotion trains only the epochs it adds; without the
+  checkpoint the rungs below are re-run first, which gives the same model.
 
 Example:
     >>> rec = run_rung({"candidate": Candidate().to_dict(), ...})  # doctest: +SKIP
@@ -124,11 +124,15 @@ def epoch_s(res, fit, task: dict) -> float:
 def run_rung(task: dict) -> dict:
     """Fine-tune the dense model with a candidate's policy for ``task["epochs"]``.
 
-    A candidate with fixed bits and a magnitude-rankable target (or an N:M pattern, or
-    no pruning) is trained in fixed form: gradual magnitude pruning with its masks set
-    between epochs (``compress.gradual``), so every such candidate of a model reuses
-    one compiled training step. Learned allocation, learned bits and hardware-aware
-    training keep the learned gates (``compress``'s ``"learned"`` method).
+    A candidate with fixed bits and an N:M pattern or no pruning is trained in fixed
+    form: gradual magnitude pruning with its masks set between epochs
+    (``compress.gradual``), so every such candidate of a model reuses one compiled
+    training step. An unstructured or channel target, learned allocation, learned bits
+    and hardware-aware training use the learned gates (``compress``'s ``"learned"``
+    method); candidates of one gate / allocation kind share their compiled step too.
+    Learned gates held far more accuracy than gradual magnitude pruning at 90% sparsity
+    on the CNN (``benchmarks/finetune_vs_scratch.py``: 0.726 continued vs 0.632 at seed
+    0).
 
     Returns a ``rung`` record: candidate, rung, epochs, validation accuracy, the hard
     compression, and (``task["final"]``) the test accuracy.
