@@ -33,12 +33,12 @@ def _lines(out):
 
 
 def _work(lines):
-    """The records without their wall times (a retrained record differs only there)."""
+    """The records without their times (a retrained record differs only there)."""
     out = []
     for line in lines:
         rec = json.loads(line)
-        rec.pop("train_time_s", None)
-        rec.pop("wall_s", None)
+        for key in ("train_time_s", "wall_s", "epoch_s"):
+            rec.pop(key, None)
         out.append(json.dumps(rec, sort_keys=True))
     return sorted(out)
 
