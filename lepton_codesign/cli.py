@@ -43,7 +43,8 @@ SORT_KEYS = ("latency_s", "energy_per_inference_j", "power_w", "usd_per_1m_infer
 # --dtype choices (kept here so --help needs no JAX; compare.DTYPE_FORMATS maps them).
 DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4")
 DTYPE_HELP = ("numeric format to price (weights and activations); fp32 vs tf32 and int8 "
-              "vs fp8 matter on GPUs (default: dense 8-bit, a GPU runs it as int8)")
+              "vs fp8 matter on GPUs (default: dense 8-bit; a GPU runs it in its fastest "
+              "format wide enough for 8-bit integers)")
 
 
 def _batch(text: str) -> int:
