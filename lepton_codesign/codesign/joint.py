@@ -160,12 +160,12 @@ class _Runner:
 
 
 def estimate_s(records, rung: int, rungs: list[int], first: int,
-               per_epoch_s: float | None = None, epochs: int | None = None) -> float | None:
-    """Expected time of one job at ``rung`` that trains ``epochs`` epochs (default:
-    the epochs the rung adds to the one below, as a continued fine-tune does): the
-    median time of a training epoch of the searched candidates' records (index >=
-    ``first``) at that rung, else at the nearest rung below, else ``per_epoch_s``;
-    times ``epochs``. ``None`` without any. A record's epoch time is its steady-state
+               per_epoch_s: float | None = None) -> float | None:
+    """Expected time of one job at ``rung``, which trains the epochs the rung adds to
+    the one below (a fine-tune continues its rung below): the median time of a training
+    epoch of the searched candidates' records (index >= ``first``) at that rung, else
+    at the nearest rung below, else ``per_epoch_s``; times those epochs. ``None``
+    without any. A record's epoch time is its steady-state
     ``epoch_s`` (compiles excluded: one job's compile must not make every later job
     look too long to start), else its wall time per trained epoch (older records).
 
@@ -177,8 +177,7 @@ def estimate_s(records, rung: int, rungs: list[int], first: int,
         ...              "epoch_s": 0.25}], 1, [4, 12], first=1)
         2.0
     """
-    if epochs is None:
-        epochs = rungs[rung] - (rungs[rung - 1] if rung > 0 else 0)
+    epochs = rungs[rung] - (rungs[rung - 1] if rung > 0 else 0)
     for r in range(rung, -1, -1):
         rates = [x["epoch_s"] if "epoch_s" in x else record_wall_s(x) / max(
                  x.get("epochs", rungs[r]) - x.get("from_epochs", 0), 1)
@@ -312,13 +311,11 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
         while the time left covers at least half its estimate; finished ones always)."""
         if not budget:
             return jobs
-        recs = known(first, end, rung - 1)
+        est = estimate_s(known(first, end, rung - 1), rung, rungs, len(seeds), dense_epoch_s)
+        if est is None:  # nothing to estimate from yet
+            return jobs
         out, left = [], budget - used_s()
         for job in jobs:
-            # a fine-tune continues the rung below: it trains the epochs the rung adds
-            est = estimate_s(recs, rung, rungs, len(seeds), dense_epoch_s)
-            if est is None:  # nothing to estimate from yet
-                return jobs
             if (job[0], job[2]) in done:  # replayed: as the uninterrupted run spent it
                 out.append(job)
                 left -= record_wall_s(done[job[0], job[2]])
