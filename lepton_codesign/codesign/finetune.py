@@ -16,6 +16,14 @@ is evaluated on the test split, whose accuracy the report shows.
   their soft state; kept in ``task["checkpoint_dir"]``, the budgets below in
   ``task["rungs_below"]``), so a promotion trains only the epochs it adds; without the
   checkpoint the rungs below are re-run first, which gives the same model.
+* **Refit** (``task["refit"]``): the full-budget stretch of a promoted candidate trains on
+  the fit *and* validation examples, as a model chosen on a validation split is refit on
+  all the training data once the choice is made (scikit-learn's ``refit``; Hastie et al.,
+  *Elements of Statistical Learning*, 2nd ed., 7.10). Its ``val_accuracy`` is then the
+  rung below's (``task["val_below"]``, the accuracy it was promoted on); the accuracy
+  on the validation examples after the refit, which trained on them, is kept as
+  ``refit_val_accuracy`` (only an optimistic bound may read it). The test split is
+  never trained on.
 
 Example:
     >>> rec = run_rung({"candidate": Candidate().to_dict(), ...})  # doctest: +SKIP
@@ -135,7 +143,9 @@ def run_rung(task: dict) -> dict:
     0).
 
     Returns a ``rung`` record: candidate, rung, epochs, validation accuracy, the hard
-    compression, and (``task["final"]``) the test accuracy.
+    compression, and (``task["final"]``) the test accuracy; a refit
+    (``task["refit"]``, see the module docstring) adds ``refit`` and
+    ``refit_val_accuracy``.
     """
     from lepton_codesign.train import evaluate_model
 
@@ -151,9 +161,12 @@ def run_rung(task: dict) -> dict:
         test_acc = evaluate_model(dense, test)["accuracy"] if task.get("final") else None
         start = 0
     else:
-        val_acc, comp, test_acc, start, res = _fine_tune(task, cand, policy, dense, fit,
-                                                         val, test)
-        rate = {"epoch_s": epoch_s(res, fit, task)}
+        val_acc, comp, test_acc, start, rate_s = _fine_tune(task, cand, policy, dense, fit,
+                                                            val, test)
+        rate = {"epoch_s": rate_s}
+        if task.get("refit"):  # trained on the validation examples: promoted on val_below
+            rate["refit"], rate["refit_val_accuracy"] = True, float(val_acc)
+            val_acc = task["val_below"]
     rec = {"kind": "rung", "index": int(task["index"]), "candidate": cand.to_dict(),
            "rung": int(task["rung"]), "epochs": int(task["epochs"]),
            "val_accuracy": float(val_acc), "compression": compression_to_dict(comp),
@@ -176,13 +189,14 @@ def fixed_form_ok(cand: Candidate, policy) -> bool:
 
 def _fine_tune(task, cand, policy, dense, fit, val, test):
     """``(val accuracy, hard compression, test accuracy or None, epochs continued from,
-    the last stretch's TrainResult)`` of a fine-tune.
+    the last stretch's steady-state epoch time)`` of a fine-tune.
 
     Every fine-tune continues the rungs below it (``task["rungs_below"]``): from the last
     one's checkpoint if there is one, else they are re-run from the dense model first
     (deterministic: the same model). A continued stretch is a warm restart at the
     target (no ramp), with fresh optimiser state; learned gates continue from their
     soft state (``TrainResult.state``), a fixed-form model from its weights and masks.
+    With ``task["refit"]`` the last stretch trains on the fit and validation examples.
     """
     from lepton_codesign.compress import HardwareCost, compress, compression_state, gradual
     from lepton_codesign.train import train
@@ -198,6 +212,10 @@ def _fine_tune(task, cand, policy, dense, fit, val, test):
     teacher = dense if cand.distill else None
     fixed = fixed_form_ok(cand, policy)
     marks = [int(e) for e in task.get("rungs_below", ()) if 0 < int(e) < epochs]
+    refit = bool(task.get("refit"))
+    if refit and not (marks and task.get("final") and "val_below" in task):
+        raise ValueError("a refit needs a full-budget (final) fine-tune with a rung below "
+                         "(rungs_below) and that rung's val_below")
     leaves, start = None, 0
     if marks:
         prev = checkpoint_path(task, marks[-1])
@@ -219,7 +237,10 @@ def _fine_tune(task, cand, policy, dense, fit, val, test):
                                **({"prune_end": 0.0} if lo else {}))
         if fixed:
             schedule = gradual.GradualMagnitude.of(policy, hi - lo, config.prune_end)
-        res = train(model, fit, val, config, key=jax.random.fold_in(key, lo), teacher=teacher,
+        data = fit
+        if refit and hi == epochs:  # model selection is done: train on all of it
+            data = tuple(np.concatenate([a, b]) for a, b in zip(fit, val, strict=True))
+        res = train(model, data, val, config, key=jax.random.fold_in(key, lo), teacher=teacher,
                     between_epochs=schedule)
         # learned gates go on from their soft state (``train`` hardens its result)
         leaves = jax.tree.leaves(nnx.state(res.model if fixed else res.state.model))
@@ -231,7 +252,8 @@ def _fine_tune(task, cand, policy, dense, fit, val, test):
     if fixed:
         model = schedule.restore(res.model)
         comp = compression_state(model, soft=False, workload=res.workload)
-    return res.metrics["test_accuracy"], comp, test_acc, marks[-1] if marks else 0, res
+    return (res.metrics["test_accuracy"], comp, test_acc, marks[-1] if marks else 0,
+            epoch_s(res, data, task))
 
 
 def checkpoint_path(task: dict, epochs: int) -> Path | None:

@@ -22,7 +22,11 @@
    screened ones. Within a wave each rung runs the most accurate candidate of every
    cost stratum first, then the second of each (``stratum_order``). A candidate that
    reaches the full budget is also evaluated on the test split: the reported
-   accuracy of every front point is a full-budget test accuracy.
+   accuracy of every front point is a full-budget test accuracy. With ``[compression]
+   refit`` (the default) a promoted candidate's full-budget stretch trains on the fit
+   and validation examples (the choice to promote it is made by then); its validation
+   accuracy, which NSGA-II and the pruner are told, is then its rung below's
+   (``finetune``'s module docstring).
 4. ``[[points]]`` are extra seeds, fine-tuned at the full budget as written. The dense
    model itself is always a candidate (``DENSE_NAME``, its own test accuracy, not
    fine-tuned again) unless a point is the dense model.
@@ -133,14 +137,22 @@ class _Runner:
         self.progress = progress
         self.last_t = start  # when the last record was written (or the search began)
 
+    def _refit(self, index: int, rung: int, promoted: bool) -> dict:
+        """A promoted candidate's full-budget stretch (``promoted``: final, with rungs
+        below it; not a seed) refits on the fit + validation examples (``[compression]
+        refit``); it was promoted on its rung below's accuracy."""
+        if not (self.base.get("refit") and promoted and rung > 0):
+            return {"refit": False}
+        return {"refit": True, "val_below": self.done[index, rung - 1]["val_accuracy"]}
+
     def run(self, jobs: list[tuple[int, Candidate, int, int, bool]],
             rungs_below: list[int] = ()) -> list[dict]:
         """``jobs`` of ``(index, candidate, rung, epochs, final)`` -> records, in order
         (``rungs_below``: the budgets of the rungs a fine-tune continues)."""
         todo = [j for j in jobs if (j[0], j[2]) not in self.done]
         tasks = [{**self.base, "index": i, "candidate": c.to_dict(), "rung": r,
-                  "epochs": e, "final": f, "rungs_below": list(rungs_below)}
-                 for i, c, r, e, f in todo]
+                  "epochs": e, "final": f, "rungs_below": list(rungs_below),
+                  **self._refit(i, r, f and bool(rungs_below))} for i, c, r, e, f in todo]
 
         def on_result(_, rec):
             now = _clock()
@@ -193,7 +205,9 @@ def optimistic_gain(records, rung: int, last: int) -> float | None:
     ``records`` made from ``rung`` to ``last`` and of the largest gain between
     consecutive rungs times the rungs left (survivors of successive halving gain
     least, so the step gains keep the bound from trusting them alone); ``None``
-    without data.
+    without data. A refit record counts with its ``refit_val_accuracy`` (measured
+    after training on the validation examples: too high, which keeps the bound
+    optimistic).
 
     Example:
         >>> recs = [{"index": 1, "rung": 0, "val_accuracy": 0.4},
@@ -201,7 +215,8 @@ def optimistic_gain(records, rung: int, last: int) -> float | None:
         >>> round(optimistic_gain(recs, 0, 2), 6)  # 0.1 a rung, 2 rungs to go
         0.2
     """
-    val = {(x["index"], x["rung"]): x["val_accuracy"] for x in records}
+    val = {(x["index"], x["rung"]): x.get("refit_val_accuracy", x["val_accuracy"])
+           for x in records}
     gains = [val[i, last] - v for (i, r), v in val.items() if r == rung and (i, last) in val]
     steps = [val[i, r + 1] - v for (i, r), v in val.items() if (i, r + 1) in val]
     if steps:
@@ -246,7 +261,7 @@ def run_joint(cfg: dict, model: str, executor, rd: RunDir | None, progress: bool
             "dense_path": str(dense_path), "learning_rate": cc["learning_rate"],
             "checkpoint_dir": str(dense_path.parent / RUNG_DIR),
             "hw_spec": cc["hw_spec"], "hw_metric": cc["hw_metric"], "progress": progress,
-            "source": source}
+            "source": source, "refit": cc["refit"]}
     try:
         (dense_path.parent / RUNG_DIR).mkdir(exist_ok=True)
         if dense is None or not dense_path.is_file():
@@ -435,7 +450,8 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
             "accuracy": rec["accuracy"], "val_accuracy": rec["val_accuracy"],
             "compression": rec["compression"], "layers": layers,
             "features": dense["features"], "candidate": cand.to_dict(), "label": cand.label(),
-            "epochs": rec["epochs"], "train_time_s": rec["train_time_s"]})
+            "epochs": rec["epochs"], "train_time_s": rec["train_time_s"],
+            "refit": bool(rec.get("refit", False))})
     info = {"candidates": evaluated, "seeds": len(seeds), "full_budget": len(finals),
             "pruned": pruned, "generations_told": generations, "rungs_epochs": rungs,
             "search_time_s": used_s(), "cut_by_budget": cut[0], "cut": n_cut,

@@ -6,7 +6,8 @@ One JSON object per line, appended (and fsync-ed) the moment a result exists:
   ``dense.npz``); first line of a run;
 * ``{"kind": "rung", "index", "candidate", "rung", "epochs", "val_accuracy",
   "compression", ["accuracy"]}``: one fine-tune of candidate ``index`` at one
-  successive-halving rung (``accuracy``, the test accuracy, only at the full budget).
+  successive-halving rung (``accuracy``, the test accuracy, only at the full budget;
+  a refit one also has ``refit`` and ``refit_val_accuracy``, see ``finetune``).
 
 Both also carry ``train_time_s`` (the job's own time), ``wall_s`` (the search's wall
 time since the record before; ``joint.record_wall_s`` reads older records without it)
@@ -63,6 +64,9 @@ def check_joint_record(rec, layers: list[str] | None) -> str | None:
         return f"from_epochs {start!r} must be an integer in [0, epochs)"
     if bad_number(rec.get("val_accuracy"), 0.0, 1.0):
         return f"val_accuracy {rec.get('val_accuracy')!r} is not a finite number in [0, 1]"
-    if "accuracy" in rec and bad_number(rec["accuracy"], 0.0, 1.0):
-        return f"accuracy {rec['accuracy']!r} is not a finite number in [0, 1]"
+    for key in ("accuracy", "refit_val_accuracy"):  # optional
+        if key in rec and bad_number(rec[key], 0.0, 1.0):
+            return f"{key} {rec[key]!r} is not a finite number in [0, 1]"
+    if not isinstance(rec.get("refit", False), bool):
+        return f"refit {rec['refit']!r} must be true or false"
     return check_compression(rec.get("compression"), len(layers))

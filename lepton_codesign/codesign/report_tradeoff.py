@@ -110,8 +110,14 @@ def joint_section(res: dict, md) -> list[str]:
              f"{100 * float(info.get('dense_accuracy', float('nan'))):.1f} %",
              f"- search time (dense model, fine-tunes, nested pricing): "
              f"{float(info.get('search_time_s', info.get('training_time_s', 0))):.0f} s"
-             + (" (stopped by `time_budget_s`)" if info.get("cut_by_budget") else ""),
-             "", "| candidate | compression | validation acc. | test acc. |", "|---|---|---|---|"]
+             + (" (stopped by `time_budget_s`)" if info.get("cut_by_budget") else "")]
+    n_refit = sum(1 for t in res.get("trials", []) if t.get("refit"))
+    if n_refit:
+        lines.append(f"- refit on the fit + validation examples for their full-budget "
+                     f"stretch: {n_refit} (validation accuracy: the rung below's, on which "
+                     "they were promoted)")
+    lines += ["", "| candidate | compression | validation acc. | test acc. |",
+              "|---|---|---|---|"]
     for t in res.get("trials", []):
         if "val_accuracy" not in t:
             continue

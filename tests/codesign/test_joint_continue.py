@@ -24,11 +24,40 @@ def base(tmp_path_factory):
     return {**task, "layers": dense["layers"], "features": dense["features"]}
 
 
-def _rung(base, folder, cand, rung, epochs, below, final=False, index=3):
+def _rung(base, folder, cand, rung, epochs, below, final=False, index=3, **extra):
     (folder / "rungs").mkdir(exist_ok=True)
     return finetune.run_rung({**base, "checkpoint_dir": str(folder / "rungs"), "index": index,
                               "candidate": cand.to_dict(), "rung": rung, "epochs": epochs,
-                              "final": final, "rungs_below": below})
+                              "final": final, "rungs_below": below, **extra})
+
+
+@pytest.mark.slow
+def test_a_refit_trains_its_last_stretch_on_the_validation_examples_too(base, tmp_path,
+                                                                        monkeypatch):
+    import importlib
+
+    # the module, not the package's ``train`` function of the same name
+    train_module = importlib.import_module("lepton_codesign.train")
+    sizes, real = [], train_module.train
+
+    def counted(model, data, *args, **kwargs):
+        sizes.append(len(data[1]))
+        return real(model, data, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train", counted)
+    cand = Candidate("unstructured", 0.6, weight_bits=(4,), act_bits=8, allocation="uniform")
+    first = _rung(base, tmp_path, cand, 0, 2, [])
+    plain = _rung(base, tmp_path, cand, 1, 4, [2], final=True)
+    refit = _rung(base, tmp_path, cand, 1, 4, [2], final=True, refit=True,
+                  val_below=first["val_accuracy"])
+    n_fit, n_train = sizes[0], 300  # max_train: a quarter of it is the validation split
+    assert sizes == [n_fit, n_fit, n_train] and n_fit == 225
+    assert refit["refit"] is True and "refit" not in plain
+    assert refit["val_accuracy"] == first["val_accuracy"]  # what it was promoted on
+    assert 0.0 <= refit["refit_val_accuracy"] <= 1.0
+    assert refit["from_epochs"] == plain["from_epochs"] == 2
+    with pytest.raises(ValueError, match="rung below"):  # a seed has nothing to refit after
+        _rung(base, tmp_path, cand, 1, 4, [], final=True, refit=True, val_below=0.5)
 
 
 @pytest.mark.slow

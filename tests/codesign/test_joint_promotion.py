@@ -13,6 +13,7 @@ from lepton_codesign.codesign.rundir import RunDir
 
 LAYERS = ["layers/0", "layers/1", "layers/2"]
 CANDIDATES: dict = {}  # index -> candidate of every fine-tune the last ``_search`` ran
+TASKS: dict = {}  # (index, rung) -> task of every fine-tune the last ``_search`` ran
 
 
 def _fake_dense(task):
@@ -65,10 +66,12 @@ def _search(monkeypatch, poison: int, seconds_per_job: float = 0.0, min_accuracy
         monkeypatch.setattr(joint, "_clock", lambda: now[0])
 
     CANDIDATES.clear()
+    TASKS.clear()
 
     def logged(task):
         jobs.append((task["index"], task["rung"]))
         CANDIDATES[task["index"]] = task["candidate"]
+        TASKS[task["index"], task["rung"]] = task
         now[0] += seconds_per_job
         return fake(task)
 
@@ -95,6 +98,33 @@ def test_poisoned_test_split_does_not_change_promotions(monkeypatch):
     assert info_a["candidates"] == 18 and 0 < info_a["pruned"] < 18
     rungs = [r for _, r in jobs_a]
     assert rungs.count(0) == 18 and 0 < rungs.count(2) < 18  # some promoted, some pruned
+
+
+@pytest.mark.parametrize("refit", [True, False])
+def test_only_a_promoted_full_budget_stretch_refits_on_its_rung_below_accuracy(
+        monkeypatch, refit):
+    jobs, trials, _ = _search(monkeypatch, poison=1, refit=refit)
+    fake = _fake_rung(1)
+    promoted = [(i, r) for i, r in jobs if r == 2 and (i, 1) in TASKS]
+    assert promoted  # some candidates were promoted to the full budget
+    for (i, r), task in TASKS.items():
+        if (i, r) in promoted and refit:
+            assert task["refit"] is True
+            below = fake({**TASKS[i, 1], "final": False})["val_accuracy"]
+            assert task["val_below"] == below  # what it was promoted on
+        else:  # screening rungs, seeds (no rung below) and refit = false
+            assert task["refit"] is False and "val_below" not in task
+    seeds = [t for t in trials if t["name"] == joint.DENSE_NAME]
+    assert seeds and not TASKS[0, 2]["rungs_below"]
+
+
+def test_optimistic_gain_reads_a_refit_record_after_its_refit():
+    recs = [{"index": 1, "rung": 0, "val_accuracy": 0.4},
+            {"index": 1, "rung": 1, "val_accuracy": 0.4, "refit": True,
+             "refit_val_accuracy": 0.9}]
+    # the refit saw the validation examples: its 0.9 is too high, so the bound that
+    # uses it stays optimistic (0.5, not the 0.0 of the rung-below accuracy it carries)
+    assert joint.optimistic_gain(recs, 0, 1) == pytest.approx(0.5)
 
 
 def _rung0_val(index):
@@ -268,6 +298,19 @@ def test_a_record_with_a_bad_wall_time_is_refused(bad):
     assert "wall_s" in check_joint_record({**dense, "wall_s": bad}, None)
     assert "train_time_s" in check_joint_record({**dense, "train_time_s": bad}, None)
     assert "epoch_s" in check_joint_record({**dense, "epoch_s": bad}, None)
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan"), "0.5", None])
+def test_a_rung_record_with_a_bad_refit_is_refused(bad):
+    from lepton_codesign.codesign.joint_records import check_joint_record
+
+    rung = _fake_rung(0)({"candidate": Candidate("unstructured", 0.5).to_dict(), "index": 2,
+                          "rung": 1, "epochs": 9, "final": True})
+    ok = {**rung, "refit": True, "refit_val_accuracy": 0.8}
+    assert check_joint_record(ok, LAYERS) is None
+    assert "refit_val_accuracy" in check_joint_record({**ok, "refit_val_accuracy": bad},
+                                                      LAYERS)
+    assert "refit" in check_joint_record({**ok, "refit": "yes"}, LAYERS)
 
 
 @pytest.mark.parametrize("bad", [-1, 9, 12, 2.0, True, "4", None])

@@ -88,6 +88,7 @@ def test_candidate_policy_sets_bits_per_layer_group():
     ({"hw_spec": "t4"}, "compression.hw_spec"),
     ({"pop_sise": 8}, "did you mean"),
     ({"time_budget_s": float("nan")}, "compression.time_budget_s"),
+    ({"refit": "yes"}, "compression.refit"),
 ])
 def test_bad_compression_tables_are_refused_by_key(table, needle):
     with pytest.raises(ConfigError) as err:
