@@ -10,9 +10,11 @@ and seed, the test accuracy of the grid's four compressed points both ways:
 * **fine-tune N**: ``finetune.run_rung`` from the dense model the joint search trains
   (60 epochs on its 90% fit split), for each N in ``--epochs`` (default 4, 12, 36), in
   one stretch from the dense model, at the dense model's rate;
-* **12 + 24 continued**: what the joint search does with a promoted candidate of the
-  quickstart's rungs (12, 36): rung 0 for 12 epochs, then rung 1 continues it to 36
-  (``rungs_below``, the rung checkpoint in a temporary folder).
+* **12 + 24 continued**: a promoted candidate of the quickstart's rungs (12, 36): rung 0
+  for 12 epochs, then rung 1 continues it to 36 (``rungs_below``, the rung checkpoint in
+  a temporary folder), on the fit split only;
+* **12 + 24 refit**: what the joint search does (``[compression] refit``): the same, with
+  the continued 24 epochs on the fit and validation examples.
 
 Each point's policy is the grid's (``[[points]]`` -> ``candidate.from_point``), so both
 columns compress the same way. Test accuracy on the same 1,000 test examples; one
@@ -81,9 +83,13 @@ def measure(task: str, seed: int, epochs: list[int]) -> list[dict]:
                 row[f"ft{n}"], row[f"ft{n}_s"] = rec["accuracy"], time.time() - t
             t = time.time()  # the joint's rungs: 12, then continued to 36
             job = {**base, "index": i + 1, "candidate": cand.to_dict(), "checkpoint_dir": tmp}
-            run_rung({**job, "rung": 0, "epochs": 12, "final": False})
-            rec = run_rung({**job, "rung": 1, "epochs": 36, "final": True, "rungs_below": [12]})
+            below = run_rung({**job, "rung": 0, "epochs": 12, "final": False})
+            final = {**job, "rung": 1, "epochs": 36, "final": True, "rungs_below": [12]}
+            rec = run_rung(final)
             row["cont"], row["cont_s"] = rec["accuracy"], time.time() - t
+            t = time.time()  # the same, its last stretch refit on fit + validation
+            rec = run_rung({**final, "refit": True, "val_below": below["val_accuracy"]})
+            row["refit"], row["refit_s"] = rec["accuracy"], time.time() - t
             rows.append(row)
             print(row, flush=True)
     return rows
@@ -100,7 +106,8 @@ def main(argv=None) -> int:
     rows = [r for task in args.tasks.split(",") for seed in map(int, args.seeds.split(","))
             for r in measure(task, seed, epochs)]
     head = ["task", "seed", "point", "scratch (60 ep, all data)",
-            *[f"fine-tune {n} ep" for n in epochs], "12 + 24 ep continued (joint)"]
+            *[f"fine-tune {n} ep" for n in epochs], "12 + 24 ep continued",
+            "12 + 24 ep, refit (joint)"]
     command = " ".join(["python benchmarks/finetune_vs_scratch.py", *(argv or sys.argv[1:])])
     lines = ["# Fine-tuned from the dense model vs trained from scratch", "",
              f"- machine: {machine()}",
@@ -108,13 +115,16 @@ def main(argv=None) -> int:
              f"- command: `{command}`",
              "- test accuracy (1,000 examples); the dense model of the fine-tunes is trained "
              "on the 90% fit split (its own test accuracy below the table); seconds per run "
-             "include XLA compiles (the first of a structure compiles)", "",
+             "include XLA compiles (the first of a structure compiles); *refit*: the "
+             "continued 24 epochs train on the fit and validation examples, as the joint "
+             "search's promoted candidates do (`[compression] refit`)", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["task"], str(r["seed"]), r["point"],
                  f"{r['scratch']:.3f} ({r['scratch_s']:.0f} s)"]
         cells += [f"{r[f'ft{n}']:.3f} ({r[f'ft{n}_s']:.1f} s)" for n in epochs]
         cells.append(f"{r['cont']:.3f} ({r['cont_s']:.1f} s)")
+        cells.append(f"{r['refit']:.3f} ({r['refit_s']:.1f} s; 24 ep)")
         lines.append("| " + " | ".join(cells) + " |")
     dense = {(r["task"], r["seed"]): r["dense_fit_split"] for r in rows}
     lines += ["", "Dense model (fit split) test accuracy: " + ", ".join(

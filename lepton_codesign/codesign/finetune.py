@@ -17,8 +17,9 @@ is evaluated on the test split, whose accuracy the report shows.
   ``task["rungs_below"]``), so a promotion trains only the epochs it adds; without the
   checkpoint the rungs below are re-run first, which gives the same model.
 * **Refit** (``task["refit"]``): the full-budget stretch of a promoted candidate trains on
-  the fit *and* validation examples, as a model chosen on a validation split is refit on
-  all the training data once the choice is made (scikit-learn's ``refit``; Hastie et al.,
+  the validation examples too (``refit_data``: all of them, the rest of a fit-sized set
+  drawn from the fit split), as a model chosen on a validation split is refit on all the
+  training data once the choice is made (scikit-learn's ``refit``; Hastie et al.,
   *Elements of Statistical Learning*, 2nd ed., 7.10). Its ``val_accuracy`` is then the
   rung below's (``task["val_below"]``, the accuracy it was promoted on); the accuracy
   on the validation examples after the refit, which trained on them, is kept as
@@ -196,7 +197,7 @@ def _fine_tune(task, cand, policy, dense, fit, val, test):
     (deterministic: the same model). A continued stretch is a warm restart at the
     target (no ramp), with fresh optimiser state; learned gates continue from their
     soft state (``TrainResult.state``), a fixed-form model from its weights and masks.
-    With ``task["refit"]`` the last stretch trains on the fit and validation examples.
+    With ``task["refit"]`` the last stretch trains on ``refit_data``.
     """
     from lepton_codesign.compress import HardwareCost, compress, compression_state, gradual
     from lepton_codesign.train import train
@@ -238,8 +239,8 @@ def _fine_tune(task, cand, policy, dense, fit, val, test):
         if fixed:
             schedule = gradual.GradualMagnitude.of(policy, hi - lo, config.prune_end)
         data = fit
-        if refit and hi == epochs:  # model selection is done: train on all of it
-            data = tuple(np.concatenate([a, b]) for a, b in zip(fit, val, strict=True))
+        if refit and hi == epochs:  # model selection is done: the validation examples too
+            data = refit_data(fit, val, (int(task["seed"]), int(task["index"])))
         res = train(model, data, val, config, key=jax.random.fold_in(key, lo), teacher=teacher,
                     between_epochs=schedule)
         # learned gates go on from their soft state (``train`` hardens its result)
@@ -254,6 +255,26 @@ def _fine_tune(task, cand, policy, dense, fit, val, test):
         comp = compression_state(model, soft=False, workload=res.workload)
     return (res.metrics["test_accuracy"], comp, test_acc, marks[-1] if marks else 0,
             epoch_s(res, data, task))
+
+
+def refit_data(fit, val, seed) -> tuple[np.ndarray, np.ndarray]:
+    """The training set of a refit stretch: every validation example and a random draw
+    of the fit examples for the rest, as many examples as ``fit`` has (the same shapes,
+    so the compiled training step of the fit split serves it: one compile fewer per
+    model kind; the fit examples left out were trained on in the rungs below). With
+    more validation than fit examples, a random draw of the validation examples.
+
+    Example:
+        >>> fit = (np.arange(8.0)[:, None], np.arange(8))
+        >>> val = (np.arange(8.0, 10.0)[:, None], np.arange(8, 10))
+        >>> x, y = refit_data(fit, val, 0)
+        >>> len(y), sorted(set(y) & {8, 9})
+        (8, [8, 9])
+    """
+    rng = np.random.default_rng(seed)
+    n = len(fit[1])
+    order = [(val, rng.permutation(len(val[1]))), (fit, rng.permutation(n))]
+    return tuple(np.concatenate([part[k][idx] for part, idx in order])[:n] for k in (0, 1))
 
 
 def checkpoint_path(task: dict, epochs: int) -> Path | None:

@@ -38,10 +38,10 @@ def test_a_refit_trains_its_last_stretch_on_the_validation_examples_too(base, tm
 
     # the module, not the package's ``train`` function of the same name
     train_module = importlib.import_module("lepton_codesign.train")
-    sizes, real = [], train_module.train
+    seen, real = [], train_module.train
 
     def counted(model, data, *args, **kwargs):
-        sizes.append(len(data[1]))
+        seen.append((len(data[1]), {tuple(row) for row in np.asarray(data[0])}))
         return real(model, data, *args, **kwargs)
 
     monkeypatch.setattr(train_module, "train", counted)
@@ -50,8 +50,14 @@ def test_a_refit_trains_its_last_stretch_on_the_validation_examples_too(base, tm
     plain = _rung(base, tmp_path, cand, 1, 4, [2], final=True)
     refit = _rung(base, tmp_path, cand, 1, 4, [2], final=True, refit=True,
                   val_below=first["val_accuracy"])
-    n_fit, n_train = sizes[0], 300  # max_train: a quarter of it is the validation split
-    assert sizes == [n_fit, n_fit, n_train] and n_fit == 225
+    fit, val, _ = finetune.split_data(base)
+    fit_rows, val_rows = ({tuple(r) for r in x} for x in (fit[0], val[0]))
+    n_fit = len(fit[1])
+    assert seen[0] == seen[1] == (n_fit, fit_rows)  # rung 0, the plain continuation
+    # the refit: every validation example, the rest drawn from the fit split, as many
+    # rows as the fit split (the same compiled step)
+    assert len(seen) == 3 and seen[2][0] == n_fit
+    assert val_rows <= seen[2][1] and seen[2][1] - val_rows < fit_rows
     assert refit["refit"] is True and "refit" not in plain
     assert refit["val_accuracy"] == first["val_accuracy"]  # what it was promoted on
     assert 0.0 <= refit["refit_val_accuracy"] <= 1.0
