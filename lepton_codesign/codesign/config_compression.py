@@ -113,7 +113,7 @@ class CompressionSearch(_Strict):
     learning_rate: float = Field(1e-3, gt=0, description="a finite number > 0 (fine-tuning)")
     validation_fraction: float = Field(0.2, gt=0.0, lt=0.9, description="a number in "
                                        "(0, 0.9): training data held out for promotions")
-    refit: bool = Field(True, description="true or false: a promoted candidate's "
+    refit: bool = Field(False, description="true or false: a promoted candidate's "
                         "full-budget stretch also trains on the validation examples "
                         "(promoted on its rung below's validation accuracy)")
     nested_asic: int = Field(64, ge=1, le=4096, description="an integer 1..4096 (ASIC designs "
