@@ -23,8 +23,8 @@
    cost stratum first, then the second of each (``stratum_order``). A candidate that
    reaches the full budget is also evaluated on the test split: the reported
    accuracy of every front point is a full-budget test accuracy. With ``[compression]
-   refit = true`` a promoted candidate's full-budget stretch trains on the fit
-   and validation examples (the choice to promote it is made by then); its validation
+   refit = true`` a promoted candidate's full-budget stretch trains on the validation
+   examples too (the choice to promote it is made by then); its validation
    accuracy, which NSGA-II and the pruner are told, is then its rung below's
    (``finetune``'s module docstring).
 4. ``[[points]]`` are extra seeds, fine-tuned at the full budget as written. The dense

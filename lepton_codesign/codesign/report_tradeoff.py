@@ -113,8 +113,8 @@ def joint_section(res: dict, md) -> list[str]:
              + (" (stopped by `time_budget_s`)" if info.get("cut_by_budget") else "")]
     n_refit = sum(1 for t in res.get("trials", []) if t.get("refit"))
     if n_refit:
-        lines.append(f"- refit on the fit + validation examples for their full-budget "
-                     f"stretch: {n_refit} (validation accuracy: the rung below's, on which "
+        lines.append(f"- refit (the validation examples trained on in their full-budget "
+                     f"stretch): {n_refit} (validation accuracy: the rung below's, on which "
                      "they were promoted)")
     lines += ["", "| candidate | compression | validation acc. | test acc. |",
               "|---|---|---|---|"]
