@@ -88,7 +88,7 @@ def measure(task: str, seed: int, epochs: list[int]) -> list[dict]:
             final = {**job, "rung": 1, "epochs": 36, "final": True, "rungs_below": [12]}
             rec = run_rung(final)
             row["cont"], row["cont_s"] = rec["accuracy"], time.time() - t
-            t = time.time()  # the same, its last stretch refit on fit + validation
+            t = time.time()  # the same, its last stretch on the validation examples too
             rec = run_rung({**final, "refit": True, "val_below": below["val_accuracy"]})
             row["refit"], row["refit_s"] = rec["accuracy"], time.time() - t
             rows.append(row)

@@ -123,10 +123,11 @@ def train_dense(task: dict) -> dict:
             "epoch_s": epoch_s(res, fit, task)}
 
 
-def epoch_s(res, fit, task: dict) -> float:
-    """The steady-state time of one training epoch of ``res`` (``train``'s median step
-    time, which leaves out the first epoch and its compiles, times the steps)."""
-    steps = fit[0].shape[0] // min(int(task["train"]["batch_size"]), fit[0].shape[0])
+def epoch_s(res, data, task: dict) -> float:
+    """The steady-state time of one training epoch of ``res`` on ``data`` (``train``'s
+    median step time, which leaves out the first epoch and its compiles, times the
+    steps)."""
+    steps = data[0].shape[0] // min(int(task["train"]["batch_size"]), data[0].shape[0])
     return float(res.metrics["step_time_s"]) * max(steps, 1)
 
 

@@ -139,9 +139,9 @@ class _Runner:
 
     def _refit(self, index: int, rung: int, promoted: bool) -> dict:
         """A promoted candidate's full-budget stretch (``promoted``: final, with rungs
-        below it; not a seed) refits on the fit + validation examples (``[compression]
+        below it; not a seed) trains on the validation examples too (``[compression]
         refit``); it was promoted on its rung below's accuracy."""
-        if not (self.base.get("refit") and promoted and rung > 0):
+        if not (self.base.get("refit") and promoted):
             return {"refit": False}
         return {"refit": True, "val_below": self.done[index, rung - 1]["val_accuracy"]}
 
