@@ -116,6 +116,10 @@ class CompressionSearch(_Strict):
     refit: bool = Field(False, description="true or false: a promoted candidate's "
                         "full-budget stretch also trains on the validation examples "
                         "(promoted on its rung below's validation accuracy)")
+    retrain: int = Field(0, ge=0, le=1024, description="an integer >= 0: after the search, "
+                         "the dense model and this many full-budget candidates (the most "
+                         "accurate on the validation split) are retrained on all the "
+                         "training data (fit + validation); 0 = off")
     nested_asic: int = Field(64, ge=1, le=4096, description="an integer 1..4096 (ASIC designs "
                              "priced per candidate during the search)")
 

@@ -86,41 +86,49 @@ def _save_leaves(path: Path, leaves) -> None:
     os.replace(tmp, path)
 
 
-def load_dense(task: dict):
-    """The trained dense model of ``task["dense_path"]`` (built, then filled)."""
+def load_dense(task: dict, key: str = "dense_path"):
+    """The trained dense model of ``task[key]`` (built, then filled)."""
     from lepton_codesign.models import build_model
 
     model, _ = build_model(task["model"], seed=int(task["seed"]), features=task["features"])
-    saved = _read_leaves(Path(task["dense_path"]))
+    saved = _read_leaves(Path(task[key]))
     if saved is None or not _fill(model, saved):
-        raise RuntimeError(f"{task['dense_path']}: saved dense parameters are unreadable or "
+        raise RuntimeError(f"{task[key]}: saved dense parameters are unreadable or "
                            f"do not match the model {task['model']!r}; rerun with --fresh")
     return model
 
 
 def train_dense(task: dict) -> dict:
     """Train the float model on the fit split; save it; return its record."""
-    from flax import nnx
-
-    from lepton_codesign.models import build_model
-    from lepton_codesign.train import evaluate_model, train
+    from lepton_codesign.train import evaluate_model
 
     t0 = time.time()
     fit, val, test = split_data(task)
-    features = int(fit[0].shape[1])
     if task.get("progress"):
         print(f"joint search: training the dense {task['model']} once "
               f"({task['train']['epochs']} epochs)", file=sys.stderr, flush=True)
-    model, _ = build_model(task["model"], seed=int(task["seed"]), features=features)
-    tc = task["train"]
-    res = train(model, fit, val, _train_config(task, tc["epochs"], tc["learning_rate"]),
-                key=jax.random.key(int(task["seed"])))
-    _save_leaves(Path(task["dense_path"]), jax.tree.leaves(nnx.state(res.model)))
+    res = fit_dense(task, fit, val, Path(task["dense_path"]))
     test_acc = evaluate_model(res.model, test)["accuracy"]
     return {"kind": "dense", "val_accuracy": float(res.metrics["test_accuracy"]),
-            "accuracy": float(test_acc), "features": features,
+            "accuracy": float(test_acc), "features": int(fit[0].shape[1]),
             "layers": list(res.workload.names), "train_time_s": time.time() - t0,
             "epoch_s": epoch_s(res, fit, task)}
+
+
+def fit_dense(task: dict, data, eval_data, path: Path):
+    """Train the float model of ``task`` on ``data`` with the ``[train]`` settings
+    (``eval_data``: what its ``test_accuracy`` is measured on) and save its parameters
+    to ``path``; returns the ``TrainResult``."""
+    from lepton_codesign.models import build_model
+    from lepton_codesign.train import train
+
+    model, _ = build_model(task["model"], seed=int(task["seed"]),
+                           features=int(data[0].shape[1]))
+    tc = task["train"]
+    res = train(model, data, eval_data, _train_config(task, tc["epochs"], tc["learning_rate"]),
+                key=jax.random.key(int(task["seed"])))
+    _save_leaves(path, jax.tree.leaves(nnx.state(res.model)))
+    return res
 
 
 def epoch_s(res, data, task: dict) -> float:
@@ -200,15 +208,10 @@ def _fine_tune(task, cand, policy, dense, fit, val, test):
     soft state (``TrainResult.state``), a fixed-form model from its weights and masks.
     With ``task["refit"]`` the last stretch trains on ``refit_data``.
     """
-    from lepton_codesign.compress import HardwareCost, compress, compression_state, gradual
+    from lepton_codesign.compress import compression_state, gradual
     from lepton_codesign.train import train
 
-    extra = cand.train_overrides()
-    if cand.hw_weight > 0:
-        from lepton_codesign import hw_models
-
-        extra["hardware"] = HardwareCost(hw_models.resolve_spec(task["hw_spec"]),
-                                         cand.hw_weight, task["hw_metric"])
+    extra = train_extras(task, cand)
     epochs = int(task["epochs"])
     key = jax.random.fold_in(jax.random.key(int(task["seed"]) + 1), int(task["index"]))
     teacher = dense if cand.distill else None
@@ -226,10 +229,7 @@ def _fine_tune(task, cand, policy, dense, fit, val, test):
     bounds = [start, *[m for m in marks if m > start], epochs]
     schedule = None
     for lo, hi in zip(bounds, bounds[1:], strict=False):
-        if fixed:
-            model = gradual.fixed_form(dense, policy)
-        else:
-            model = nnx.clone(dense) if policy is None else compress(dense, policy)
+        model = start_model(dense, policy, fixed)
         if leaves is not None and not _fill(model, leaves):
             raise RuntimeError(f"{checkpoint_path(task, lo)}: the saved fine-tune does not "
                                f"fit candidate {cand.label()!r}; rerun with --fresh")
@@ -256,6 +256,29 @@ def _fine_tune(task, cand, policy, dense, fit, val, test):
         comp = compression_state(model, soft=False, workload=res.workload)
     return (res.metrics["test_accuracy"], comp, test_acc, marks[-1] if marks else 0,
             epoch_s(res, data, task))
+
+
+def train_extras(task: dict, cand: Candidate) -> dict:
+    """The extra ``TrainConfig`` fields of a candidate's fine-tune (its regularisers and,
+    with a hardware-cost weight, the ``HardwareCost`` term on ``task["hw_spec"]``)."""
+    extra = cand.train_overrides()
+    if cand.hw_weight > 0:
+        from lepton_codesign import hw_models
+        from lepton_codesign.compress import HardwareCost
+
+        extra["hardware"] = HardwareCost(hw_models.resolve_spec(task["hw_spec"]),
+                                         cand.hw_weight, task["hw_metric"])
+    return extra
+
+
+def start_model(dense, policy, fixed: bool):
+    """The model a fine-tune starts from: the fixed form of ``dense`` (``fixed``), its
+    compressed copy, or a copy of it (no policy)."""
+    from lepton_codesign.compress import compress, gradual
+
+    if fixed:
+        return gradual.fixed_form(dense, policy)
+    return nnx.clone(dense) if policy is None else compress(dense, policy)
 
 
 def refit_data(fit, val, seed) -> tuple[np.ndarray, np.ndarray]:

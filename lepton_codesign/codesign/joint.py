@@ -67,12 +67,14 @@ import jax
 import numpy as np
 
 from lepton_codesign import search
+from lepton_codesign.codesign import retrain
 from lepton_codesign.codesign.candidate import FLOAT_BITS, Candidate, from_point
 from lepton_codesign.codesign.compression_space import CompressionSpace
 from lepton_codesign.codesign.config_compression import rung_epochs
 from lepton_codesign.codesign.finetune import run_rung, train_dense
+from lepton_codesign.codesign.joint_records import record_wall_s
 from lepton_codesign.codesign.nested import NestedHardware
-from lepton_codesign.codesign.rundir import DENSE_FILE, RUNG_DIR, RunDir
+from lepton_codesign.codesign.rundir import DENSE_ALL_FILE, DENSE_FILE, RUNG_DIR, RunDir
 from lepton_codesign.codesign.trials import compression_from_dict
 
 log = logging.getLogger(__name__)
@@ -123,11 +125,6 @@ def stratum_order(cands: list, scored: dict, ids: dict) -> list:
 _clock = time.monotonic  # the search's wall clock (tests substitute a fake one)
 
 
-def record_wall_s(rec: dict) -> float:
-    """The search wall time a record accounts for (older records: training time)."""
-    return float(rec.get("wall_s", rec.get("train_time_s", 0.0)))
-
-
 class _Runner:
     """Runs fine-tunes through the executor; replays finished ones from the records."""
 
@@ -155,11 +152,8 @@ class _Runner:
                   **self._refit(i, r, f and bool(rungs_below))} for i, c, r, e, f in todo]
 
         def on_result(_, rec):
-            now = _clock()
-            rec["wall_s"], self.last_t = now - self.last_t, now
+            self.record(rec)
             self.done[(rec["index"], rec["rung"])] = rec
-            if self.rd:
-                self.rd.append_joint(rec)
             if self.progress:
                 extra = f", test {rec['accuracy']:.3f}" if "accuracy" in rec else ""
                 print(f"candidate {rec['index']} [{Candidate.from_dict(rec['candidate']).label()}]"
@@ -169,6 +163,20 @@ class _Runner:
         if tasks:
             self.executor.map(run_rung, tasks, on_result)
         return [self.done[(i, r)] for i, _, r, _, _ in jobs]
+
+    def record(self, rec: dict) -> None:
+        """Stamp ``rec`` with the search wall time since the last record; append it."""
+        now = _clock()
+        rec["wall_s"], self.last_t = now - self.last_t, now
+        if self.rd:
+            self.rd.append_joint(rec)
+
+    def map_one(self, fn, task: dict) -> dict:
+        """Run one job of ``fn`` (a retraining step) and record its result."""
+        out: list[dict] = []
+        self.executor.map(fn, [task], lambda _, rec: out.append(rec))
+        self.record(out[0])
+        return out[0]
 
 
 def estimate_s(records, rung: int, rungs: list[int], first: int,
@@ -253,6 +261,8 @@ def run_joint(cfg: dict, model: str, executor, rd: RunDir | None, progress: bool
     records = rd.joint_records() if rd else []
     done = {(r["index"], r["rung"]): r for r in records if r["kind"] == "rung"}
     dense = next((r for r in records if r["kind"] == "dense"), None)
+    again = {("dense_all" if r["kind"] == "dense_all" else r["index"]): r
+             for r in records if r["kind"] in ("dense_all", "retrain")}
     tmp = None if rd else tempfile.TemporaryDirectory()
     dense_path = (rd.path if rd else Path(tmp.name)) / DENSE_FILE
     seed = int(cfg["run"]["seed"])
@@ -261,7 +271,8 @@ def run_joint(cfg: dict, model: str, executor, rd: RunDir | None, progress: bool
             "dense_path": str(dense_path), "learning_rate": cc["learning_rate"],
             "checkpoint_dir": str(dense_path.parent / RUNG_DIR),
             "hw_spec": cc["hw_spec"], "hw_metric": cc["hw_metric"], "progress": progress,
-            "source": source, "refit": cc["refit"]}
+            "source": source, "refit": cc["refit"],
+            "dense_all_path": str(dense_path.parent / DENSE_ALL_FILE)}
     try:
         (dense_path.parent / RUNG_DIR).mkdir(exist_ok=True)
         if dense is None or not dense_path.is_file():
@@ -273,14 +284,14 @@ def run_joint(cfg: dict, model: str, executor, rd: RunDir | None, progress: bool
             dense = {**out[0], "wall_s": _clock() - t0}
             if rd:
                 rd.append_joint(dense)
-        return _search(cfg, base, dense, done, executor, rd, progress,
+        return _search(cfg, base, dense, done, again, executor, rd, progress,
                        {} if shared is None else shared)
     finally:
         if tmp is not None:
             tmp.cleanup()
 
 
-def _search(cfg, base, dense, done, executor, rd, progress, shared):
+def _search(cfg, base, dense, done, again, executor, rd, progress, shared):
     t_start = _clock()  # the set-up below counts towards the budget too
     from lepton_codesign.extract import extract_workload
     from lepton_codesign.models import build_model
@@ -321,15 +332,22 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
         return [x for x in done.values()
                 if x["index"] < first or (x["index"] < end and x["rung"] <= upto)]
 
+    def reserve_s(recs):
+        """Time kept for retraining the chosen candidates (``[compression] retrain``)."""
+        dense_s, one_s = retrain.estimate_s(dense, recs, cc["retrain"], rungs[-1],
+                                            cc["validation_fraction"])
+        return dense_s + cc["retrain"] * one_s if budget else 0.0
+
     def admit(jobs, rung, first, end):
         """The jobs of a batch that fit what is left of the budget (a job is admitted
         while the time left covers at least half its estimate; finished ones always)."""
         if not budget:
             return jobs
-        est = estimate_s(known(first, end, rung - 1), rung, rungs, len(seeds), dense_epoch_s)
+        recs = known(first, end, rung - 1)
+        est = estimate_s(recs, rung, rungs, len(seeds), dense_epoch_s)
         if est is None:  # nothing to estimate from yet
             return jobs
-        out, left = [], budget - used_s()
+        out, left = [], budget - used_s() - reserve_s(recs)
         for job in jobs:
             if (job[0], job[2]) in done:  # replayed: as the uninterrupted run spent it
                 out.append(job)
@@ -367,8 +385,8 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
     n_cut = 0  # candidates stopped by the budget after a rung
     wave = max(int(getattr(executor, "slots", 1)), 1)
     stale = 0  # generations in a row without a new candidate: the space is exhausted
-    while evaluated < cc["max_candidates"] and not (budget and used_s() >= budget) \
-            and stale < STALE_GENERATIONS and not cut[0]:
+    while evaluated < cc["max_candidates"] and stale < STALE_GENERATIONS and not cut[0] \
+            and not (budget and used_s() + reserve_s(known(index, index, -1)) >= budget):
         u, state = strategy.ask(state, problem)
         cands = cspace.decode(np.asarray(u))
         fresh = list({c.key(): c for c in cands if c.key() not in seen}.values())
@@ -442,21 +460,28 @@ def _search(cfg, base, dense, done, executor, rd, progress, shared):
         viol = np.asarray([seen[c.key()][1] for c in cands], np.float32)
         state = strategy.tell(state, problem, u, objs, viol)
         generations += 1
+    dense_index = next((i for i, c in enumerate(seeds)
+                        if c.policy(layers) is None and not c.distill), None)
+    redone = retrain.stage(cc, base, dense, finals, dense_index, again, runner, timed,
+                            (budget - used_s()) if budget else None) if cc["retrain"] else {}
     trials_out = []
     for rec in sorted(finals, key=lambda r: r["index"]):
         cand = Candidate.from_dict(rec["candidate"])
+        new = redone.get(rec["index"])
         trials_out.append({
             "name": names.get(rec["index"], f"c{rec['index']:03d}"),
-            "accuracy": rec["accuracy"], "val_accuracy": rec["val_accuracy"],
-            "compression": rec["compression"], "layers": layers,
+            "accuracy": (new or rec)["accuracy"], "val_accuracy": rec["val_accuracy"],
+            "compression": (new or rec)["compression"], "layers": layers,
             "features": dense["features"], "candidate": cand.to_dict(), "label": cand.label(),
             "epochs": rec["epochs"], "train_time_s": rec["train_time_s"],
-            "refit": bool(rec.get("refit", False))})
+            "refit": bool(rec.get("refit", False)), "retrained": new is not None,
+            **({"search_accuracy": rec["accuracy"]} if new is not None else {})})
     info = {"candidates": evaluated, "seeds": len(seeds), "full_budget": len(finals),
             "pruned": pruned, "generations_told": generations, "rungs_epochs": rungs,
             "search_time_s": used_s(), "cut_by_budget": cut[0], "cut": n_cut,
             "dense_accuracy": dense["accuracy"],
-            "dense_val_accuracy": dense["val_accuracy"]}
+            "dense_val_accuracy": dense["val_accuracy"], "retrained": len(redone)}
     log.info("joint search: %d candidates (+%d seeds), %d at the full budget, %d pruned",
              evaluated, len(seeds), len(finals), pruned)
     return trials_out, info
+

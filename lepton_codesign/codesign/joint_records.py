@@ -7,10 +7,15 @@ One JSON object per line, appended (and fsync-ed) the moment a result exists:
 * ``{"kind": "rung", "index", "candidate", "rung", "epochs", "val_accuracy",
   "compression", ["accuracy"]}``: one fine-tune of candidate ``index`` at one
   successive-halving rung (``accuracy``, the test accuracy, only at the full budget;
-  a refit one also has ``refit`` and ``refit_val_accuracy``, see ``finetune``).
+  a refit one also has ``refit`` and ``refit_val_accuracy``, see ``finetune``);
+* ``{"kind": "dense_all", "accuracy"}``: the dense model retrained on all the training
+  data (``[compression] retrain``; its parameters are in ``dense_all.npz``), after the
+  search;
+* ``{"kind": "retrain", "index", "candidate", "epochs", "accuracy", "compression"}``: a
+  chosen full-budget candidate retrained from it (``retrain``'s module docstring).
 
 Both also carry ``train_time_s`` (the job's own time), ``wall_s`` (the search's wall
-time since the record before; ``joint.record_wall_s`` reads older records without it)
+time since the record before; ``record_wall_s`` reads older records without it)
 and, where the job trained, ``epoch_s`` (the steady-state time of one training epoch,
 compiles excluded: what the time budget's estimates use).
 
@@ -26,6 +31,13 @@ from __future__ import annotations
 
 from lepton_codesign.codesign.candidate import Candidate
 from lepton_codesign.codesign.trials import bad_number, check_compression
+
+JOINT_KINDS = ("dense", "rung", "dense_all", "retrain")
+
+
+def record_wall_s(rec: dict) -> float:
+    """The search wall time a record accounts for (older records: training time)."""
+    return float(rec.get("wall_s", rec.get("train_time_s", 0.0)))
 
 
 def check_joint_record(rec, layers: list[str] | None) -> str | None:
@@ -47,10 +59,16 @@ def check_joint_record(rec, layers: list[str] | None) -> str | None:
         if isinstance(f, bool) or not isinstance(f, int) or f < 1:
             return f"features {f!r} must be a positive integer"
         return None
-    if kind != "rung":
-        return f"kind {kind!r} is not 'dense' or 'rung'"
+    if kind not in JOINT_KINDS:
+        return f"kind {kind!r} is not one of {list(JOINT_KINDS)}"
     if layers is None:
-        return "a rung record before the dense record"
+        return f"a {kind} record before the dense record"
+    if kind == "dense_all":
+        if bad_number(rec.get("accuracy"), 0.0, 1.0):
+            return f"accuracy {rec.get('accuracy')!r} is not a finite number in [0, 1]"
+        return None
+    if kind == "retrain":
+        return _check_retrain(rec, layers)
     for key, lo in (("index", 0), ("rung", 0), ("epochs", 1)):
         v = rec.get(key)
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
@@ -69,4 +87,18 @@ def check_joint_record(rec, layers: list[str] | None) -> str | None:
             return f"{key} {rec[key]!r} is not a finite number in [0, 1]"
     if not isinstance(rec.get("refit", False), bool):
         return f"refit {rec['refit']!r} must be true or false"
+    return check_compression(rec.get("compression"), len(layers))
+
+
+def _check_retrain(rec: dict, layers: list[str]) -> str | None:
+    for key, lo in (("index", 0), ("epochs", 1)):
+        v = rec.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+            return f"{key} {v!r} must be an integer >= {lo}"
+    try:
+        Candidate.from_dict(rec.get("candidate"))
+    except (TypeError, ValueError, KeyError) as err:
+        return f"candidate is not a valid compression candidate ({err})"
+    if bad_number(rec.get("accuracy"), 0.0, 1.0):
+        return f"accuracy {rec.get('accuracy')!r} is not a finite number in [0, 1]"
     return check_compression(rec.get("compression"), len(layers))

@@ -116,11 +116,20 @@ def joint_section(res: dict, md) -> list[str]:
         lines.append(f"- refit (the validation examples trained on in their full-budget "
                      f"stretch): {n_refit} (validation accuracy: the rung below's, on which "
                      "they were promoted)")
+    n_again = sum(1 for t in res.get("trials", []) if t.get("retrained"))
+    if n_again:
+        lines.append(f"- retrained on all the training data (fit + validation) after the "
+                     f"search: {n_again} (the dense model and the candidates most accurate "
+                     "on the validation split; test accuracy of the retrained model, the "
+                     "search's in brackets)")
     lines += ["", "| candidate | compression | validation acc. | test acc. |",
               "|---|---|---|---|"]
     for t in res.get("trials", []):
         if "val_accuracy" not in t:
             continue
+        before = (f" (retrained; {100 * t['search_accuracy']:.1f} %)"
+                  if t.get("retrained") and "search_accuracy" in t else
+                  " (retrained)" if t.get("retrained") else "")
         lines.append(f"| {md(t['name'])} | {md(t.get('label', ''))} | "
-                     f"{100 * t['val_accuracy']:.1f} % | {100 * t['accuracy']:.1f} % |")
+                     f"{100 * t['val_accuracy']:.1f} % | {100 * t['accuracy']:.1f} %{before} |")
     return [*lines, ""]

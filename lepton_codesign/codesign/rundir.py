@@ -33,7 +33,7 @@ import os
 from importlib import metadata
 from pathlib import Path
 
-from lepton_codesign.codesign.joint_records import check_joint_record
+from lepton_codesign.codesign.joint_records import JOINT_KINDS, check_joint_record
 from lepton_codesign.codesign.jsonl import read_records
 from lepton_codesign.codesign.trials import check_record
 
@@ -47,9 +47,11 @@ log = logging.getLogger(__name__)
 RUN_FILE, CONFIG_FILE, TRIALS_FILE, ASIC_FILE = (
     "run.json", "config.json", "trials.jsonl", "asic_search.npz")
 JOINT_FILE, DENSE_FILE = "joint.jsonl", "dense.npz"  # the joint search (codesign.joint)
+DENSE_ALL_FILE = "dense_all.npz"  # its dense model retrained on all the training data
 RUNG_DIR = "rungs"  # the joint search's fine-tunes between rungs (c<index>_e<epochs>.npz)
 LOCK_FILE = ".lock"
-_STATE = (TRIALS_FILE, ASIC_FILE, JOINT_FILE, DENSE_FILE, "results.json")  # computed work
+_STATE = (TRIALS_FILE, ASIC_FILE, JOINT_FILE, DENSE_FILE, DENSE_ALL_FILE,
+          "results.json")  # computed work
 _REPORT_GLOBS = ("front.csv", "report.md", "report.html", "pareto_*.png", "layers_*.png",
                  "pairs.png", "hypervolume.png", "tradeoff_*.png")
 # Config sections whose change invalidates finished trials / search generations.
@@ -253,16 +255,20 @@ class RunDir:
                     problem = "a second dense record"
                 state["layers"] = rec["layers"]
             elif problem is None:
-                key = (rec["index"], rec["rung"])
+                key = {"rung": lambda: (rec["index"], rec["rung"]), "dense_all": lambda: "all",
+                       "retrain": lambda: ("retrain", rec["index"])}[rec["kind"]]()
                 if key in state["seen"]:
-                    problem = f"candidate {rec['index']} rung {rec['rung']} is recorded twice"
+                    what = {"all": "the dense model retrained on all the data"}.get(
+                        key, f"candidate {rec.get('index')} "
+                             + (f"rung {rec['rung']}" if rec["kind"] == "rung" else "retrained"))
+                    problem = f"{what} is recorded twice"
                 state["seen"].add(key)
             if problem is None:
                 out.append(rec)
             return problem
 
         def whole(rec):  # a JSON object that parses is whole; ``check`` validates it
-            return isinstance(rec, dict) and rec.get("kind") in ("dense", "rung")
+            return isinstance(rec, dict) and rec.get("kind") in JOINT_KINDS
 
         self._read_records(JOINT_FILE, check, whole, "joint search record")
         return out

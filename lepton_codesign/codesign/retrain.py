@@ -1,0 +1,175 @@
+"""Retraining the chosen candidates on all the training data (``[compression] retrain``).
+
+The search trains every model on the *fit* split and holds the *validation* split out
+to judge promotions. Once it has chosen, the held-out examples have done their job:
+as a model chosen on a validation split is retrained on all the training data
+(scikit-learn's ``refit``; Hastie et al., *Elements of Statistical Learning*, 2nd ed.,
+7.10; the searched policy of HAQ / APQ is fine-tuned afterwards in the same way), the
+``retrain`` most accurate full-budget candidates (by *validation* accuracy: the test
+split never chooses) are trained again on fit + validation:
+
+* ``train_dense_all``: the dense model, trained as the search's was (``[train]``), on
+  all the training data, saved to ``task["dense_all_path"]``. It is the dense
+  candidate's reported model too (the same protocol as a grid point's).
+* ``retrain_candidate``: a chosen candidate fine-tuned from it for the full budget
+  (``max_epochs``) in one stretch, on all the training data; its test accuracy and
+  hard compression replace the search's in the report (which keeps the search's as
+  ``search_accuracy``).
+
+``benchmarks/finetune_vs_scratch.py`` compares this with the search's fit-split model
+and with training from scratch on all the data.
+
+Example:
+    >>> pick([{"index": 1, "val_accuracy": 0.8}, {"index": 2, "val_accuracy": 0.9}], 1)
+    [{'index': 2, 'val_accuracy': 0.9}]
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from lepton_codesign.codesign.candidate import Candidate
+from lepton_codesign.codesign.finetune import (
+    _train_config,
+    epoch_s,
+    fit_dense,
+    fixed_form_ok,
+    load_dense,
+    split_data,
+    start_model,
+    train_extras,
+)
+from lepton_codesign.codesign.joint_records import record_wall_s
+from lepton_codesign.codesign.trials import compression_to_dict
+
+
+def all_data(fit, val) -> tuple[np.ndarray, np.ndarray]:
+    """The whole training split: the fit examples, then the validation ones."""
+    return tuple(np.concatenate([fit[k], val[k]]) for k in (0, 1))
+
+
+def train_dense_all(task: dict) -> dict:
+    """Train the dense model on fit + validation; save it; return its record."""
+    t0 = time.time()
+    fit, val, test = split_data(task)
+    data = all_data(fit, val)
+    res = fit_dense(task, data, test, Path(task["dense_all_path"]))
+    return {"kind": "dense_all", "accuracy": float(res.metrics["test_accuracy"]),
+            "train_time_s": time.time() - t0, "epoch_s": epoch_s(res, data, task)}
+
+
+def retrain_candidate(task: dict) -> dict:
+    """Fine-tune ``task["candidate"]`` from the dense model of ``task["dense_all_path"]``
+    for ``task["epochs"]`` on fit + validation; return a ``retrain`` record (test
+    accuracy, hard compression)."""
+    from lepton_codesign.compress import compression_state, gradual
+    from lepton_codesign.train import train
+
+    t0 = time.time()
+    cand = Candidate.from_dict(task["candidate"])
+    policy = cand.policy(list(task["layers"]))
+    if policy is None and not cand.distill:
+        raise ValueError("the dense model is retrained by train_dense_all, not as a candidate")
+    fit, val, test = split_data(task)
+    data = all_data(fit, val)
+    dense = load_dense(task, "dense_all_path")
+    fixed = fixed_form_ok(cand, policy)
+    epochs = int(task["epochs"])
+    config = _train_config(task, epochs, task["learning_rate"], **train_extras(task, cand))
+    schedule = gradual.GradualMagnitude.of(policy, epochs, config.prune_end) if fixed else None
+    key = jax.random.fold_in(jax.random.key(int(task["seed"]) + 2), int(task["index"]))
+    res = train(start_model(dense, policy, fixed), data, test, config, key=key,
+                teacher=dense if cand.distill else None, between_epochs=schedule)
+    comp = res.compression
+    if fixed:
+        comp = compression_state(schedule.restore(res.model), soft=False,
+                                 workload=res.workload)
+    return {"kind": "retrain", "index": int(task["index"]), "candidate": cand.to_dict(),
+            "epochs": epochs, "accuracy": float(res.metrics["test_accuracy"]),
+            "compression": compression_to_dict(comp), "train_time_s": time.time() - t0,
+            "epoch_s": epoch_s(res, data, task)}
+
+
+def pick(finals: list[dict], k: int) -> list[dict]:
+    """The ``k`` full-budget records with the highest validation accuracy (ties: the
+    earlier candidate); the caller leaves the dense model out (it is retrained anyway)."""
+    return sorted(finals, key=lambda r: (-float(r["val_accuracy"]), int(r["index"])))[:k]
+
+
+def estimate_s(dense: dict, records: list[dict], k: int, epochs: int,
+               val_fraction: float) -> tuple[float, float]:
+    """``(dense model, one candidate)`` expected retraining times: the dense model's
+    recorded training time, and ``epochs`` at the median steady-state epoch time of
+    the fine-tunes in ``records`` (else the dense model's) plus their median time
+    outside the training epochs, both scaled by the larger data set
+    (``1 / (1 - val_fraction)``). ``k`` only says whether any is needed.
+
+    Example:
+        >>> rec = {"rung": 0, "epochs": 4, "epoch_s": 0.5, "train_time_s": 2.5}
+        >>> estimate_s({"train_time_s": 9.0, "epoch_s": 0.1}, [rec], 2, 10, 0.1)
+        (10.0, 6.055555555555555)
+    """
+    if k <= 0:
+        return 0.0, 0.0
+    scale = 1.0 / (1.0 - val_fraction)
+    tuned = [r for r in records if "epoch_s" in r and r.get("kind", "rung") == "rung"]
+    rate = (float(np.median([r["epoch_s"] for r in tuned])) if tuned
+            else float(dense.get("epoch_s") or 0.0))
+    over = float(np.median([max(float(r.get("train_time_s", 0.0)) - r["epoch_s"] * (
+        int(r["epochs"]) - int(r.get("from_epochs", 0))), 0.0) for r in tuned])) if tuned else 0.0
+    return (scale * float(dense.get("train_time_s", 0.0)),
+            scale * (epochs * rate) + over)
+
+
+def stage(cc, base, dense, finals, dense_index, again, runner, timed, left_s) -> dict:
+    """Retrain the dense model and the ``cc["retrain"]`` candidates of ``finals`` with
+    the highest validation accuracy on all the training data (``retrain``); replayed
+    from ``again`` (the recorded ``dense_all`` / ``retrain`` records) where done. With a
+    budget (``left_s``: what is left of it), a step starts while the time left covers
+    at least half its estimate. ``runner``: ``joint._Runner`` (runs and records a job);
+    ``timed``: adds records' wall times to the search's. Returns ``{index: record}``
+    of the retrained ones (the dense model's: its ``dense_all`` accuracy with its
+    compression)."""
+    searched = [r for r in finals if r["index"] != dense_index]
+    chosen = pick(searched, cc["retrain"])
+    dense_s, one_s = estimate_s(dense, searched, cc["retrain"],
+                                        int(cc["max_epochs"]), cc["validation_fraction"])
+    left = [math.inf if left_s is None else left_s]
+
+    def fits(key, est):
+        if key in again:
+            left[0] -= record_wall_s(again[key])
+            return True
+        if left[0] < 0.5 * est:
+            return False
+        left[0] -= est
+        return True
+
+    if not chosen and dense_index is None or not fits("dense_all", dense_s):
+        return {}
+    if runner.progress:
+        print(f"joint search: retraining the dense model and {len(chosen)} candidate(s) on "
+              "all the training data", file=sys.stderr, flush=True)
+    if "dense_all" not in again:
+        again["dense_all"] = runner.map_one(train_dense_all, base)
+    timed([again["dense_all"]])
+    out = {}
+    if dense_index is not None:
+        rec = next(r for r in finals if r["index"] == dense_index)
+        out[dense_index] = {"accuracy": again["dense_all"]["accuracy"],
+                            "compression": rec["compression"]}
+    for rec in chosen:
+        if not fits(rec["index"], one_s):
+            continue
+        if rec["index"] not in again:
+            again[rec["index"]] = runner.map_one(retrain_candidate, {
+                **base, "index": rec["index"], "candidate": rec["candidate"],
+                "epochs": int(cc["max_epochs"])})
+        out[rec["index"]] = timed([again[rec["index"]]])[0]
+    return out
