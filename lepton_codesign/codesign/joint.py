@@ -335,7 +335,7 @@ def _search(cfg, base, dense, done, again, executor, rd, progress, shared):
     def reserve_s(recs):
         """Time kept for retraining the chosen candidates (``[compression] retrain``)."""
         dense_s, one_s = retrain.estimate_s(dense, recs, cc["retrain"], rungs[-1],
-                                            cc["validation_fraction"])
+                                            rungs[0], cc["validation_fraction"])
         return dense_s + cc["retrain"] * one_s if budget else 0.0
 
     def admit(jobs, rung, first, end):

@@ -66,6 +66,9 @@ def check_joint_record(rec, layers: list[str] | None) -> str | None:
     if kind == "dense_all":
         if bad_number(rec.get("accuracy"), 0.0, 1.0):
             return f"accuracy {rec.get('accuracy')!r} is not a finite number in [0, 1]"
+        e = rec.get("epochs", 1)  # optional: the epochs it was continued for
+        if isinstance(e, bool) or not isinstance(e, int) or e < 1:
+            return f"epochs {e!r} must be an integer >= 1"
         return None
     if kind == "retrain":
         return _check_retrain(rec, layers)

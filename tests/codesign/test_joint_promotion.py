@@ -322,3 +322,37 @@ def test_a_rung_record_with_a_bad_from_epochs_is_refused(bad):
     assert check_joint_record(rung, LAYERS) is None  # older records have no from_epochs
     assert check_joint_record({**rung, "from_epochs": 3}, LAYERS) is None
     assert "from_epochs" in check_joint_record({**rung, "from_epochs": bad}, LAYERS)
+
+
+def test_retrain_time_is_kept_out_of_the_search_budget(monkeypatch):
+    from lepton_codesign.codesign import retrain
+
+    ran = []
+
+    def dense_all(task):
+        ran.append("dense_all")
+        return {"kind": "dense_all", "accuracy": 0.95, "train_time_s": 1.0}
+
+    def again(task):
+        ran.append(task["index"])
+        return {"kind": "retrain", "index": task["index"], "candidate": task["candidate"],
+                "epochs": task["epochs"], "accuracy": 0.97, "train_time_s": 1.0,
+                "compression": _fake_rung(1)({**TASKS[task["index"], 2],
+                                              "final": False})["compression"]}
+
+    monkeypatch.setattr(retrain, "train_dense_all", dense_all)
+    # the fake jobs carry no epoch times: hold back 2 s for the dense model, 1 s each
+    monkeypatch.setattr(retrain, "estimate_s", lambda *a: (2.0, 1.0) if a[2] else (0.0, 0.0))
+    monkeypatch.setattr(retrain, "retrain_candidate", again)
+    plain, _, _ = _search(monkeypatch, poison=1, time_budget_s=12.0, seconds_per_job=1.0)
+    assert not ran
+    jobs, trials, info = _search(monkeypatch, poison=1, time_budget_s=12.0,
+                                 seconds_per_job=1.0, retrain=1)
+    assert len(jobs) < len(plain)  # the estimate of the retraining was held back
+    finals = [t for t in trials if t["name"] != joint.DENSE_NAME]
+    best = max(finals, key=lambda t: t["val_accuracy"])  # on validation, never test
+    assert ran == ["dense_all", int(best["name"][1:])]
+    assert best["retrained"] and best["accuracy"] == 0.97 and "search_accuracy" in best
+    dense = next(t for t in trials if t["name"] == joint.DENSE_NAME)
+    assert dense["retrained"] and dense["accuracy"] == 0.95
+    assert info["retrained"] == 2

@@ -95,11 +95,12 @@ def test_pick_chooses_on_validation_accuracy_not_test():
 
 def test_estimate_scales_with_the_larger_data_set():
     dense = {"train_time_s": 9.0, "epoch_s": 0.1}
-    assert retrain.estimate_s(dense, [], 0, 10, 0.1) == (0.0, 0.0)
-    d, one = retrain.estimate_s(dense, [], 2, 10, 0.5)  # no fine-tune yet: dense rate
-    assert d == pytest.approx(18.0) and one == pytest.approx(2.0)
+    assert retrain.estimate_s(dense, [], 0, 10, 20, 0.1) == (0.0, 0.0)
+    d, one = retrain.estimate_s(dense, [], 2, 10, 20, 0.5)  # no fine-tune yet: dense rate
+    assert d == pytest.approx(4.0) and one == pytest.approx(2.0)
     rec = {"kind": "rung", "epochs": 4, "from_epochs": 2, "epoch_s": 1.0, "train_time_s": 3.0}
-    assert retrain.estimate_s(dense, [rec], 1, 10, 0.5)[1] == pytest.approx(21.0)
+    d, one = retrain.estimate_s(dense, [rec], 1, 10, 20, 0.5)  # + 1 s outside the epochs
+    assert d == pytest.approx(5.0) and one == pytest.approx(21.0)
 
 
 def test_retraining_the_dense_model_as_a_candidate_is_refused():
@@ -131,6 +132,8 @@ def test_bad_retrain_records_are_refused(change, message):
     assert message in check_joint_record({**GOOD, **change}, ["fc"])
     assert check_joint_record({"kind": "dense_all", "accuracy": 0.7}, ["fc"]) is None
     assert "accuracy" in check_joint_record({"kind": "dense_all", "accuracy": -1}, ["fc"])
+    assert "epochs" in check_joint_record({"kind": "dense_all", "accuracy": 0.7, "epochs": 0},
+                                          ["fc"])
     assert "before the dense record" in check_joint_record(GOOD, None)
 
 
@@ -152,3 +155,56 @@ def test_a_second_retrain_record_is_refused(retrained, tmp_path):
 def test_retrain_must_be_a_count(value):
     with pytest.raises(ConfigError, match="retrain"):
         validate_config({"compression": {"retrain": value}})
+
+
+class _FakeRunner:
+    """Records what the stage runs; each step takes ``wall_s`` seconds."""
+
+    progress = False
+
+    def __init__(self, wall_s):
+        self.wall_s, self.ran = wall_s, []
+
+    def map_one(self, fn, task):
+        self.ran.append(fn.__name__ if "index" not in task else task["index"])
+        rec = {"kind": "retrain", "index": task.get("index"), "accuracy": 0.9,
+               "compression": {"c": task.get("index")}, "wall_s": self.wall_s}
+        return {**rec, "kind": "dense_all"} if "index" not in task else rec
+
+
+STAGE_CC = {"retrain": 2, "max_epochs": 10, "min_epochs": 40, "validation_fraction": 0.5}
+STAGE_DENSE = {"epoch_s": 0.1}  # estimates: dense 8 s (40 epochs), one 2 s (10 epochs)
+# index 0 is the dense model (retrained by train_dense_all, not picked)
+STAGE_FINALS = [{"index": 0, "val_accuracy": 0.99, "compression": {"c": 0}, "candidate": {}},
+                {"index": 1, "val_accuracy": 0.7, "compression": {"c": 1}, "candidate": {}},
+                {"index": 2, "val_accuracy": 0.8, "compression": {"c": 2}, "candidate": {}},
+                {"index": 3, "val_accuracy": 0.6, "compression": {"c": 3}, "candidate": {}}]
+
+
+@pytest.mark.parametrize("left_s, ran", [
+    (None, ["train_dense_all", 2, 1]),  # no budget: the dense model, then the best two
+    (100.0, ["train_dense_all", 2, 1]),
+    (9.5, ["train_dense_all", 2]),  # 8 s spent: 1.5 s left covers half of one (2 s)
+    (3.0, []),  # less than half the dense model's estimate: nothing (none without it)
+])
+def test_the_stage_runs_what_the_budget_left_covers(left_s, ran):
+    runner = _FakeRunner(wall_s=8.0 if left_s == 9.5 else 1.0)
+    out = retrain.stage(STAGE_CC, {}, STAGE_DENSE, STAGE_FINALS, 0, {}, runner,
+                        lambda recs: recs, left_s)
+    assert runner.ran == ran
+    assert sorted(out) == ([] if not ran else sorted({0, *[i for i in ran if i != ran[0]]}))
+    if ran:
+        assert out[0] == {"accuracy": 0.9, "compression": {"c": 0}}  # dense: retrained
+
+
+def test_the_stage_replays_recorded_steps_without_running_them():
+    again = {"dense_all": {"kind": "dense_all", "accuracy": 0.8, "wall_s": 50.0},
+             2: {"kind": "retrain", "index": 2, "accuracy": 0.85, "compression": {},
+                 "wall_s": 50.0}}
+    runner = _FakeRunner(wall_s=1.0)
+    timed = []
+    out = retrain.stage(STAGE_CC, {}, STAGE_DENSE, STAGE_FINALS, 0, again, runner,
+                        lambda recs: timed.extend(recs) or recs, 1000.0)
+    assert runner.ran == [1]  # only the step not recorded
+    assert out[2]["accuracy"] == 0.85 and out[0]["accuracy"] == 0.8
+    assert [r["kind"] for r in timed] == ["dense_all", "retrain", "retrain"]
