@@ -118,25 +118,23 @@ def pick(finals: list[dict], k: int) -> list[dict]:
 def estimate_s(dense: dict, records: list[dict], k: int, epochs: int, dense_epochs: int,
                val_fraction: float) -> tuple[float, float]:
     """``(dense model, one candidate)`` expected retraining times: ``dense_epochs`` at
-    the dense model's steady-state epoch time, and ``epochs`` at the median steady-state
-    epoch time of the fine-tunes in ``records`` (else the dense model's), each plus the
-    fine-tunes' median time outside their training epochs and scaled by the larger
-    data set (``1 / (1 - val_fraction)``). ``k`` only says whether any is needed.
+    the dense model's steady-state epoch time, and ``epochs`` at the median
+    steady-state epoch time of the fine-tunes in ``records`` (else the dense model's),
+    scaled by the larger data set (``1 / (1 - val_fraction)``). Compiles are left out,
+    as the search's own estimates leave them out (one slow first job must not hold
+    back the whole budget). ``k`` only says whether any is needed.
 
     Example:
-        >>> rec = {"rung": 0, "epochs": 4, "epoch_s": 0.5, "train_time_s": 2.5}
-        >>> estimate_s({"epoch_s": 0.1}, [rec], 2, 10, 20, 0.5)
-        (4.5, 10.5)
+        >>> estimate_s({"epoch_s": 0.1}, [{"rung": 0, "epoch_s": 0.5}], 2, 10, 20, 0.5)
+        (4.0, 10.0)
     """
     if k <= 0:
         return 0.0, 0.0
     scale = 1.0 / (1.0 - val_fraction)
-    tuned = [r for r in records if "epoch_s" in r and r.get("kind", "rung") == "rung"]
+    tuned = [r["epoch_s"] for r in records if "epoch_s" in r and r.get("kind", "rung") == "rung"]
     dense_rate = float(dense.get("epoch_s") or 0.0)
-    rate = float(np.median([r["epoch_s"] for r in tuned])) if tuned else dense_rate
-    over = float(np.median([max(float(r.get("train_time_s", 0.0)) - r["epoch_s"] * (
-        int(r["epochs"]) - int(r.get("from_epochs", 0))), 0.0) for r in tuned])) if tuned else 0.0
-    return scale * dense_epochs * dense_rate + over, scale * epochs * rate + over
+    rate = float(np.median(tuned)) if tuned else dense_rate
+    return scale * dense_epochs * dense_rate, scale * epochs * rate
 
 
 def stage(cc, base, dense, finals, dense_index, again, runner, timed, left_s) -> dict:
