@@ -463,7 +463,8 @@ def _search(cfg, base, dense, done, again, executor, rd, progress, shared):
     dense_index = next((i for i, c in enumerate(seeds)
                         if c.policy(layers) is None and not c.distill), None)
     redone = retrain.stage(cc, base, dense, finals, dense_index, again, runner, timed,
-                            (budget - used_s()) if budget else None) if cc["retrain"] else {}
+                            (lambda: budget - used_s()) if budget else None
+                            ) if cc["retrain"] else {}
     trials_out = []
     for rec in sorted(finals, key=lambda r: r["index"]):
         cand = Candidate.from_dict(rec["candidate"])

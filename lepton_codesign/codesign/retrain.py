@@ -29,7 +29,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path
@@ -48,7 +47,6 @@ from lepton_codesign.codesign.finetune import (
     start_model,
     train_extras,
 )
-from lepton_codesign.codesign.joint_records import record_wall_s
 from lepton_codesign.codesign.trials import compression_to_dict
 
 
@@ -141,24 +139,22 @@ def stage(cc, base, dense, finals, dense_index, again, runner, timed, left_s) ->
     """Retrain the dense model and the ``cc["retrain"]`` candidates of ``finals`` with
     the highest validation accuracy on all the training data (``retrain``); replayed
     from ``again`` (the recorded ``dense_all`` / ``retrain`` records) where done. With a
-    budget (``left_s``: what is left of it), a step starts while the time left covers
-    at least half its estimate. ``runner``: ``joint._Runner`` (runs and records a job);
-    ``timed``: adds records' wall times to the search's. Returns ``{index: record}``
+    budget (``left_s``: a function giving what is left of it, ``None`` without), a step
+    starts while the time left covers at least half its estimate. ``runner``:
+    ``joint._Runner`` (runs and records a job); ``timed``: adds records' wall times to
+    the search's. Returns ``{index: record}``
     of the retrained ones (the dense model's: its ``dense_all`` accuracy with its
     compression)."""
     searched = [r for r in finals if r["index"] != dense_index]
     chosen = pick(searched, cc["retrain"])
     dense_s, one_s = estimate_s(dense, searched, cc["retrain"], int(cc["max_epochs"]),
                                 int(cc["min_epochs"]), cc["validation_fraction"])
-    left = [math.inf if left_s is None else left_s]
-
     def run(key, est, fn, task):
         """The step's record (replayed, or run if its estimate fits), else ``None``."""
         if key not in again:
-            if left[0] < 0.5 * est:
+            if left_s is not None and left_s() < 0.5 * est:
                 return None
             again[key] = runner.map_one(fn, task)
-        left[0] -= record_wall_s(again[key])
         return timed([again[key]])[0]
 
     if not chosen and dense_index is None:

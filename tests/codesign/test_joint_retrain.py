@@ -189,8 +189,14 @@ STAGE_FINALS = [{"index": 0, "val_accuracy": 0.99, "compression": {"c": 0}, "can
 ])
 def test_the_stage_runs_what_the_budget_left_covers(left_s, ran):
     runner = _FakeRunner(wall_s=8.0 if left_s == 9.5 else 1.0)
-    out = retrain.stage(STAGE_CC, {}, STAGE_DENSE, STAGE_FINALS, 0, {}, runner,
-                        lambda recs: recs, left_s)
+    spent = [0.0]
+
+    def timed(recs):
+        spent[0] += sum(r["wall_s"] for r in recs)
+        return recs
+
+    out = retrain.stage(STAGE_CC, {}, STAGE_DENSE, STAGE_FINALS, 0, {}, runner, timed,
+                        None if left_s is None else lambda: left_s - spent[0])
     assert runner.ran == ran
     assert sorted(out) == ([] if not ran else sorted({0, *[i for i in ran if i != ran[0]]}))
     if ran:
@@ -204,7 +210,7 @@ def test_the_stage_replays_recorded_steps_without_running_them():
     runner = _FakeRunner(wall_s=1.0)
     timed = []
     out = retrain.stage(STAGE_CC, {}, STAGE_DENSE, STAGE_FINALS, 0, again, runner,
-                        lambda recs: timed.extend(recs) or recs, 1000.0)
+                        lambda recs: timed.extend(recs) or recs, lambda: 1000.0)
     assert runner.ran == [1]  # only the step not recorded
     assert out[2]["accuracy"] == 0.85 and out[0]["accuracy"] == 0.8
     assert [r["kind"] for r in timed] == ["dense_all", "retrain", "retrain"]
