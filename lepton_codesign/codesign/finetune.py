@@ -171,7 +171,7 @@ def run_rung(task: dict) -> dict:
         test_acc = evaluate_model(dense, test)["accuracy"] if task.get("final") else None
         start = 0
     else:
-        val_acc, comp, test_acc, start, rate_s = _fine_tune(task, cand, policy, dense, fit,
+        val_acc, comp, test_acc, start, rate_s = fine_tune(task, cand, policy, dense, fit,
                                                             val, test)
         rate = {"epoch_s": rate_s}
         if task.get("refit"):  # trained on the validation examples: promoted on val_below
@@ -197,7 +197,7 @@ def fixed_form_ok(cand: Candidate, policy) -> bool:
             and (not cand.prunes or cand.structure == "nm"))
 
 
-def _fine_tune(task, cand, policy, dense, fit, val, test):
+def fine_tune(task, cand, policy, dense, fit, val, test):
     """``(val accuracy, hard compression, test accuracy or None, epochs continued from,
     the last stretch's steady-state epoch time)`` of a fine-tune.
 

@@ -172,7 +172,8 @@ class _FakeRunner:
         return {**rec, "kind": "dense_all"} if "index" not in task else rec
 
 
-STAGE_CC = {"retrain": 2, "max_epochs": 10, "min_epochs": 40, "validation_fraction": 0.5}
+STAGE_CC = {"retrain": 2, "max_epochs": 10, "min_epochs": 40, "reduction_factor": 3,
+            "validation_fraction": 0.5}
 STAGE_DENSE = {"epoch_s": 0.1}  # estimates: dense 8 s (40 epochs), one 2 s (10 epochs)
 # index 0 is the dense model (retrained by train_dense_all, not picked)
 STAGE_FINALS = [{"index": 0, "val_accuracy": 0.99, "compression": {"c": 0}, "candidate": {}},
