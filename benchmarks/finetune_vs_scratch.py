@@ -15,12 +15,7 @@ and seed, the test accuracy of the grid's four compressed points both ways:
   a temporary folder), on the fit split only;
 * **12 + 24 refit**: what the joint search does with ``[compression] refit = true``: the same, with
   the continued 24 epochs on a fit-sized set holding every validation example
-  (``finetune.refit_data``);
-* **retrained**: what ``[compression] retrain`` does to a chosen candidate after the
-  search: the dense model continued for 12 epochs (the first rung) on all the training
-  data (fit + validation, ``retrain.train_dense_all``, once per task and seed; its
-  seconds are not in the cells), then the candidate fine-tuned from it on all the
-  training data for 12 epochs, continued to 36 (``retrain.retrain_candidate``).
+  (``finetune.refit_data``).
 
 Each point's policy is the grid's (``[[points]]`` -> ``candidate.from_point``), so both
 columns compress the same way. Test accuracy on the same 1,000 test examples; one
@@ -55,7 +50,6 @@ from codesign_joint import GRID_POINTS, machine, task_config  # noqa: E402
 from lepton_codesign.codesign.candidate import from_point  # noqa: E402
 from lepton_codesign.codesign.config import validate_config  # noqa: E402
 from lepton_codesign.codesign.finetune import run_rung, train_dense  # noqa: E402
-from lepton_codesign.codesign.retrain import retrain_candidate, train_dense_all  # noqa: E402
 from lepton_codesign.codesign.trials import run_trial  # noqa: E402
 
 
@@ -71,15 +65,13 @@ def measure(task: str, seed: int, epochs: list[int]) -> list[dict]:
         base = {"model": model, "data": cfg["data"], "train": cfg["train"], "seed": seed,
                 "arrays": None, "val_fraction": cc["validation_fraction"] if cc else 0.1,
                 "dense_path": str(Path(tmp) / "dense.npz"),
-                "dense_all_path": str(Path(tmp) / "dense_all.npz"),
                 "learning_rate": cc["learning_rate"] if cc else cfg["train"]["learning_rate"],
                 "hw_spec": "gemmini-like", "hw_metric": "energy", "progress": False}
         dense = train_dense(base)
         base.update(layers=dense["layers"], features=dense["features"])
-        dense_all = train_dense_all({**base, "epochs": 12})  # the quickstart's first rung
         for i, point in enumerate(p for p in cfg["points"] if not p["reference"]):
             row = {"task": task, "seed": seed, "point": point["name"],
-                   "dense_fit_split": dense["accuracy"], "dense_all": dense_all["accuracy"]}
+                   "dense_fit_split": dense["accuracy"]}
             t = time.time()
             row["scratch"] = run_trial({"point": point, "model": model, "data": cfg["data"],
                                         "train": cfg["train"], "seed": seed})["accuracy"]
@@ -99,10 +91,6 @@ def measure(task: str, seed: int, epochs: list[int]) -> list[dict]:
             t = time.time()  # the same, its last stretch on the validation examples too
             rec = run_rung({**final, "refit": True, "val_below": below["val_accuracy"]})
             row["refit"], row["refit_s"] = rec["accuracy"], time.time() - t
-            t = time.time()  # retrained after the search: from the dense model on all data
-            rec = retrain_candidate({**base, "index": i + 1, "candidate": cand.to_dict(),
-                                     "epochs": 36, "rungs_below": [12]})
-            row["retrained"], row["retrained_s"] = rec["accuracy"], time.time() - t
             rows.append(row)
             print(row, flush=True)
     return rows
@@ -120,7 +108,7 @@ def main(argv=None) -> int:
             for r in measure(task, seed, epochs)]
     head = ["task", "seed", "point", "scratch (60 ep, all data)",
             *[f"fine-tune {n} ep" for n in epochs], "12 + 24 ep continued",
-            "12 + 24 ep, refit", "retrained (36 ep, all data)"]
+            "12 + 24 ep, refit"]
     command = " ".join(["python benchmarks/finetune_vs_scratch.py", *(argv or sys.argv[1:])])
     lines = ["# Fine-tuned from the dense model vs trained from scratch", "",
              f"- machine: {machine()}",
@@ -131,10 +119,7 @@ def main(argv=None) -> int:
              "include XLA compiles (the first of a structure compiles); *refit*: the "
              "continued 24 epochs train on a fit-sized set holding every validation "
              "example (`finetune.refit_data`), as the joint search's promoted candidates "
-             "do with `[compression] refit = true`; its seconds are those 24 epochs only; "
-             "*retrained*: fine-tuned 12 + 24 epochs on all the training data from the "
-             "dense model continued 12 epochs on all of it, as `[compression] retrain` does "
-             "after the search (the dense model's seconds not included)",
+             "do with `[compression] refit = true`; its seconds are those 24 epochs only",
              "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -143,17 +128,10 @@ def main(argv=None) -> int:
         cells += [f"{r[f'ft{n}']:.3f} ({r[f'ft{n}_s']:.1f} s)" for n in epochs]
         cells.append(f"{r['cont']:.3f} ({r['cont_s']:.1f} s)")
         cells.append(f"{r['refit']:.3f} ({r['refit_s']:.1f} s)")
-        cells.append(f"{r['retrained']:.3f} ({r['retrained_s']:.1f} s)")
         lines.append("| " + " | ".join(cells) + " |")
-    dense = {(r["task"], r["seed"]): (r["dense_fit_split"], r["dense_all"]) for r in rows}
-    lines += ["", "Dense model test accuracy, trained on the fit split / on all the "
-              "training data: " + ", ".join(f"{t} seed {s}: {a:.3f} / {b:.3f}"
-                                            for (t, s), (a, b) in dense.items())]
-    cols = ["scratch", "cont", "refit", "retrained"]
-    for task in dict.fromkeys(r["task"] for r in rows):
-        mine = [r for r in rows if r["task"] == task]
-        lines.append(f"Mean over {task}'s {len(mine)} cells: " + ", ".join(
-            f"{c} {sum(r[c] for r in mine) / len(mine):.3f}" for c in cols))
+    dense = {(r["task"], r["seed"]): r["dense_fit_split"] for r in rows}
+    lines += ["", "Dense model (fit split) test accuracy: " + ", ".join(
+        f"{t} seed {s}: {a:.3f}" for (t, s), a in dense.items())]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

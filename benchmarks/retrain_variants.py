@@ -13,7 +13,10 @@ builds them), the test accuracy of a candidate trained with the search's schedul
 * **dense from scratch, all data**: from a dense model trained from scratch on all the
   training data (``finetune.fit_dense``, the ``[train]`` settings);
 * **dense continued 12, all data**: from the search's dense model continued for 12
-  epochs on all the training data (``retrain.train_dense_all``): what ``retrain`` does.
+  epochs on all the training data (a warm restart at the ``[train]`` rate).
+
+``retrain`` starts from the dense model trained from scratch on all the training data
+(``retrain.train_dense_all``), the third column.
 
 Usage::
 
@@ -39,21 +42,23 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.append(str(HERE))
 
+import jax  # noqa: E402
 from codesign_joint import GRID_POINTS, machine, task_config  # noqa: E402
+from flax import nnx  # noqa: E402
 
 from lepton_codesign.codesign.candidate import from_point  # noqa: E402
 from lepton_codesign.codesign.config import validate_config  # noqa: E402
 from lepton_codesign.codesign.finetune import (  # noqa: E402
+    _save_leaves,
+    _train_config,
     fit_dense,
+    load_dense,
     run_rung,
     split_data,
     train_dense,
 )
-from lepton_codesign.codesign.retrain import (  # noqa: E402
-    all_data,
-    retrain_candidate,
-    train_dense_all,
-)
+from lepton_codesign.codesign.retrain import all_data, retrain_candidate  # noqa: E402
+from lepton_codesign.train import train  # noqa: E402
 
 VARIANTS = {"search": "search (fit split)", "fit_dense": "fit dense, all data",
             "scratch_dense": "dense from scratch, all data",
@@ -79,9 +84,11 @@ def measure(task: str, seed: int) -> tuple[list[dict], dict]:
         fit, val, test = split_data(base)
         res = fit_dense(base, all_data(fit, val), test, Path(tmp) / "scratch.npz")
         dense_acc["from scratch, all data"] = float(res.metrics["test_accuracy"])
-        cont = train_dense_all({**base, "epochs": 12,
-                                "dense_all_path": str(Path(tmp) / "continued.npz")})
-        dense_acc["continued 12, all data"] = cont["accuracy"]
+        res = train(load_dense(base), all_data(fit, val), test,
+                    _train_config(base, 12, cfg["train"]["learning_rate"]),
+                    key=jax.random.key(seed + 3))
+        _save_leaves(Path(tmp) / "continued.npz", jax.tree.leaves(nnx.state(res.model)))
+        dense_acc["continued 12, all data"] = float(res.metrics["test_accuracy"])
         starts = {"fit_dense": base["dense_path"], "scratch_dense": str(Path(tmp) /
                   "scratch.npz"), "continued_dense": str(Path(tmp) / "continued.npz")}
         for i, p in enumerate(p for p in cfg["points"] if not p["reference"]):

@@ -32,6 +32,9 @@
    fine-tuned again) unless a point is the dense model.
 5. The first NSGA-II generation starts from the space's corners
    (``CompressionSpace.corners``: the cheapest and the most accurate extremes).
+6. ``[compression] retrain = k``: after the search, the dense model and the k
+   full-budget candidates most accurate on the validation split are retrained on all
+   the training data (``retrain``); their test accuracy replaces the search's.
 
 Every finished fine-tune is appended to ``joint.jsonl`` at once; a resumed run replays
 the same deterministic search and trains only what is missing (the NSGA-II key, the
@@ -43,11 +46,12 @@ NSGA-II), and their sum is the time spent. Before each batch of fine-tunes the s
 admits only the jobs whose estimated time (``estimate_s``: the epochs a job trains
 times the median steady-state epoch time of the records at that rung, else the rung
 below, else the dense model's) still fits the budget less the time spent (recorded,
-plus the time since the last record), so the last generation is cut short rather than
-run whole (and is not told to NSGA-II). The estimate leaves out compiles, so the
-search can end up to about half a job, the compile of a model kind it had not built
-yet and one generation's pricing past the budget. A resumed run replays its records,
-then goes on against the same budget; where it stops can differ from the
+plus the time since the last record) and less the retraining's estimate
+(``retrain.estimate_s``, kept back for after the search), so the last generation is
+cut short rather than run whole (and is not told to NSGA-II). The estimate leaves out
+compiles, so the search can end up to about half a job, the compile of a model kind it
+had not built yet and one generation's pricing past the budget. A resumed run replays
+its records, then goes on against the same budget; where it stops can differ from the
 uninterrupted run by the jobs near the cut.
 
 Example:
@@ -313,6 +317,7 @@ def _search(cfg, base, dense, done, again, executor, rd, progress, shared):
     last = len(rungs) - 1
     spent = [record_wall_s(dense)]
     budget = cc["time_budget_s"]
+    dense_epochs = int(cfg["train"]["epochs"])
     cut = [False]  # a batch was cut short by the budget: no further generation
     # the first estimate, before any fine-tune is recorded
     dense_epoch_s = dense.get("epoch_s") or (
@@ -335,7 +340,7 @@ def _search(cfg, base, dense, done, again, executor, rd, progress, shared):
     def reserve_s(recs):
         """Time kept for retraining the chosen candidates (``[compression] retrain``)."""
         dense_s, one_s = retrain.estimate_s(dense, recs, cc["retrain"], rungs[-1],
-                                            rungs[0], cc["validation_fraction"])
+                                            dense_epochs, cc["validation_fraction"])
         return dense_s + cc["retrain"] * one_s if budget else 0.0
 
     def admit(jobs, rung, first, end):
@@ -463,8 +468,8 @@ def _search(cfg, base, dense, done, again, executor, rd, progress, shared):
     dense_index = next((i for i, c in enumerate(seeds)
                         if c.policy(layers) is None and not c.distill), None)
     redone = retrain.stage(cc, base, dense, finals, dense_index, again, runner, timed,
-                            (lambda: budget - used_s()) if budget else None
-                            ) if cc["retrain"] else {}
+                            (lambda: budget - used_s()) if budget else None,
+                            dense_epochs) if cc["retrain"] else {}
     trials_out = []
     for rec in sorted(finals, key=lambda r: r["index"]):
         cand = Candidate.from_dict(rec["candidate"])

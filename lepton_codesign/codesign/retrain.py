@@ -8,12 +8,12 @@ as a model chosen on a validation split is retrained on all the training data
 ``retrain`` most accurate full-budget candidates (by *validation* accuracy: the test
 split never chooses) are trained again on fit + validation:
 
-* ``train_dense_all``: the search's dense model continued on all the training data for
-  ``task["epochs"]`` epochs (the first rung's budget: a warm restart at the ``[train]``
-  rate, fresh optimiser state), saved to ``task["dense_all_path"]``. It is the dense
-  candidate's reported model too. Training it from scratch on all the data instead
-  held 0.004 more test accuracy in the candidates fine-tuned from it on the CNN (3
-  seeds x 3 policies) at five times the cost.
+* ``train_dense_all``: the dense model trained again from scratch, as the search's was
+  (``[train]``), on all the training data, saved to ``task["dense_all_path"]``. It is
+  the dense candidate's reported model too (the same protocol as a grid point's).
+  Starting the retraining from the search's dense model instead (which has fitted the
+  fit split), or from it continued for 12 epochs on all the data, held less accuracy
+  on the CNN (``benchmarks/retrain_variants.py``).
 * ``retrain_candidate``: a chosen candidate fine-tuned from it on all the training data
   with the search's schedule (its rungs, each continuing the one before, up to
   ``max_epochs``; one 36-epoch stretch from the dense model held less accuracy at 90%
@@ -34,16 +34,14 @@ import sys
 import time
 from pathlib import Path
 
-import jax
 import numpy as np
 
 from lepton_codesign.codesign.candidate import Candidate
 from lepton_codesign.codesign.config_compression import rung_epochs
 from lepton_codesign.codesign.finetune import (
-    _save_leaves,
-    _train_config,
     epoch_s,
     fine_tune,
+    fit_dense,
     load_dense,
     split_data,
 )
@@ -56,21 +54,13 @@ def all_data(fit, val) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train_dense_all(task: dict) -> dict:
-    """Continue the dense model of ``task["dense_path"]`` on fit + validation for
-    ``task["epochs"]``; save it to ``task["dense_all_path"]``; return its record."""
-    from flax import nnx
-
-    from lepton_codesign.train import train
-
+    """Train the dense model from scratch on fit + validation (``[train]``); save it to
+    ``task["dense_all_path"]``; return its record."""
     t0 = time.time()
     fit, val, test = split_data(task)
     data = all_data(fit, val)
-    tc = task["train"]
-    res = train(load_dense(task), data, test,
-                _train_config(task, int(task["epochs"]), tc["learning_rate"]),
-                key=jax.random.key(int(task["seed"]) + 3))
-    _save_leaves(Path(task["dense_all_path"]), jax.tree.leaves(nnx.state(res.model)))
-    return {"kind": "dense_all", "epochs": int(task["epochs"]),
+    res = fit_dense(task, data, test, Path(task["dense_all_path"]))
+    return {"kind": "dense_all", "epochs": int(task["train"]["epochs"]),
             "accuracy": float(res.metrics["test_accuracy"]),
             "train_time_s": time.time() - t0, "epoch_s": epoch_s(res, data, task)}
 
@@ -126,20 +116,22 @@ def estimate_s(dense: dict, records: list[dict], k: int, epochs: int, dense_epoc
     return scale * dense_epochs * dense_rate, scale * epochs * rate
 
 
-def stage(cc, base, dense, finals, dense_index, again, runner, timed, left_s) -> dict:
+def stage(cc, base, dense, finals, dense_index, again, runner, timed, left_s,
+          dense_epochs: int) -> dict:
     """Retrain the dense model and the ``cc["retrain"]`` candidates of ``finals`` with
     the highest validation accuracy on all the training data (``retrain``); replayed
     from ``again`` (the recorded ``dense_all`` / ``retrain`` records) where done. With a
     budget (``left_s``: a function giving what is left of it, ``None`` without), a step
     starts while the time left covers at least half its estimate. ``runner``:
     ``joint._Runner`` (runs and records a job); ``timed``: adds records' wall times to
-    the search's. Returns ``{index: record}``
+    the search's; ``dense_epochs``: the dense model's training epochs. Returns
+    ``{index: record}``
     of the retrained ones (the dense model's: its ``dense_all`` accuracy with its
     compression)."""
     searched = [r for r in finals if r["index"] != dense_index]
     chosen = pick(searched, cc["retrain"])
     dense_s, one_s = estimate_s(dense, searched, cc["retrain"], int(cc["max_epochs"]),
-                                int(cc["min_epochs"]), cc["validation_fraction"])
+                                dense_epochs, cc["validation_fraction"])
     def run(key, est, fn, task):
         """The step's record (replayed, or run if its estimate fits), else ``None``."""
         if key not in again:
@@ -153,8 +145,7 @@ def stage(cc, base, dense, finals, dense_index, again, runner, timed, left_s) ->
     if runner.progress and "dense_all" not in again:
         print(f"joint search: retraining the dense model and {len(chosen)} candidate(s) on "
               "all the training data", file=sys.stderr, flush=True)
-    dense_all = run("dense_all", dense_s, train_dense_all,
-                    {**base, "epochs": int(cc["min_epochs"])})
+    dense_all = run("dense_all", dense_s, train_dense_all, base)
     if dense_all is None:
         return {}
     out = {}

@@ -172,7 +172,7 @@ class _FakeRunner:
         return {**rec, "kind": "dense_all"} if "index" not in task else rec
 
 
-STAGE_CC = {"retrain": 2, "max_epochs": 10, "min_epochs": 40, "reduction_factor": 3,
+STAGE_CC = {"retrain": 2, "max_epochs": 10, "min_epochs": 4, "reduction_factor": 3,
             "validation_fraction": 0.5}
 STAGE_DENSE = {"epoch_s": 0.1}  # estimates: dense 8 s (40 epochs), one 2 s (10 epochs)
 # index 0 is the dense model (retrained by train_dense_all, not picked)
@@ -197,7 +197,7 @@ def test_the_stage_runs_what_the_budget_left_covers(left_s, ran):
         return recs
 
     out = retrain.stage(STAGE_CC, {}, STAGE_DENSE, STAGE_FINALS, 0, {}, runner, timed,
-                        None if left_s is None else lambda: left_s - spent[0])
+                        None if left_s is None else lambda: left_s - spent[0], 40)
     assert runner.ran == ran
     assert sorted(out) == ([] if not ran else sorted({0, *[i for i in ran if i != ran[0]]}))
     if ran:
@@ -211,7 +211,7 @@ def test_the_stage_replays_recorded_steps_without_running_them():
     runner = _FakeRunner(wall_s=1.0)
     timed = []
     out = retrain.stage(STAGE_CC, {}, STAGE_DENSE, STAGE_FINALS, 0, again, runner,
-                        lambda recs: timed.extend(recs) or recs, lambda: 1000.0)
+                        lambda recs: timed.extend(recs) or recs, lambda: 1000.0, 40)
     assert runner.ran == [1]  # only the step not recorded
     assert out[2]["accuracy"] == 0.85 and out[0]["accuracy"] == 0.8
     assert [r["kind"] for r in timed] == ["dense_all", "retrain", "retrain"]
