@@ -250,6 +250,9 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default="grid,joint,differentiable")
     ap.add_argument("--out", default=None, help="output stem (default benchmarks/results/"
                     "codesign_joint[_quick])")
+    ap.add_argument("--retrain", type=int, default=None, help="the joint's [compression] "
+                    "retrain (default: the quickstart's); results go to "
+                    "codesign_joint_retrain<K>.* unless --out")
     ap.add_argument("--same-process", action="store_true", help="run every method in this "
                     "process (later runs reuse compiled functions; default: a fresh "
                     "process per run)")
@@ -266,7 +269,8 @@ def main(argv=None) -> int:
     if "grid" not in methods:
         ap.error("--methods must include grid (its wall time sets the others' budgets)")
     stem = Path(args.out) if args.out else HERE / "results" / (
-        "codesign_joint_quick" if args.quick else "codesign_joint")
+        ("codesign_joint_quick" if args.quick else "codesign_joint")
+        + ("" if args.retrain is None else f"_retrain{args.retrain}"))
     raw_path = stem.parent / (stem.name + "_raw.json")
     if args.render:
         raw = json.loads(raw_path.read_text())
@@ -287,6 +291,8 @@ def main(argv=None) -> int:
     for seed in seeds:  # seeds outer: a cut-short run still has every task
         for task in tasks:
             cfg = task_config(task, seed, args.quick)
+            if args.retrain is not None and cfg.get("compression") is not None:
+                cfg["compression"]["retrain"] = args.retrain
             grid = run_isolated("grid", cfg, 0.0, not args.same_process)
             wall = grid["wall_s"]
             runs.append({"task": task, "seed": seed, "method": "grid", **grid})
