@@ -368,8 +368,11 @@ def _search(cfg, base, dense, done, again, executor, rd, progress, shared):
     # (trained once already: evaluated, not fine-tuned) unless a point is the dense model
     seeds = [from_point(p, layers) for p in cfg["points"]]
     names = {i: p["name"] for i, p in enumerate(cfg["points"])}
-    if not any(c.policy(layers) is None and not c.distill for c in seeds):
-        names[len(seeds)] = DENSE_NAME
+    dense_index = next((i for i, c in enumerate(seeds)
+                        if c.policy(layers) is None and not c.distill), None)
+    if dense_index is None:
+        dense_index = len(seeds)
+        names[dense_index] = DENSE_NAME
         seeds.append(Candidate(structure="none", weight_bits=(FLOAT_BITS,),
                                act_bits=FLOAT_BITS, name=DENSE_NAME))
     finals = timed(runner.run([(i, c, last, rungs[-1], True) for i, c in enumerate(seeds)]))
@@ -465,8 +468,6 @@ def _search(cfg, base, dense, done, again, executor, rd, progress, shared):
         viol = np.asarray([seen[c.key()][1] for c in cands], np.float32)
         state = strategy.tell(state, problem, u, objs, viol)
         generations += 1
-    dense_index = next((i for i, c in enumerate(seeds)
-                        if c.policy(layers) is None and not c.distill), None)
     redone = retrain.stage(cc, base, dense, finals, dense_index, again, runner, timed,
                             (lambda: budget - used_s()) if budget else None,
                             dense_epochs) if cc["retrain"] else {}

@@ -66,20 +66,14 @@ def check_joint_record(rec, layers: list[str] | None) -> str | None:
     if kind == "dense_all":
         if bad_number(rec.get("accuracy"), 0.0, 1.0):
             return f"accuracy {rec.get('accuracy')!r} is not a finite number in [0, 1]"
-        e = rec.get("epochs", 1)  # optional: the epochs it was continued for
+        e = rec.get("epochs", 1)  # optional: the epochs it was trained for
         if isinstance(e, bool) or not isinstance(e, int) or e < 1:
             return f"epochs {e!r} must be an integer >= 1"
         return None
     if kind == "retrain":
         return _check_retrain(rec, layers)
-    for key, lo in (("index", 0), ("rung", 0), ("epochs", 1)):
-        v = rec.get(key)
-        if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-            return f"{key} {v!r} must be an integer >= {lo}"
-    try:
-        Candidate.from_dict(rec.get("candidate"))
-    except (TypeError, ValueError, KeyError) as err:
-        return f"candidate is not a valid compression candidate ({err})"
+    if problem := _check_job(rec, ("index", "rung", "epochs")):
+        return problem
     start = rec.get("from_epochs", 0)  # optional: the rung below a fine-tune continued
     if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start < rec["epochs"]:
         return f"from_epochs {start!r} must be an integer in [0, epochs)"
@@ -93,15 +87,25 @@ def check_joint_record(rec, layers: list[str] | None) -> str | None:
     return check_compression(rec.get("compression"), len(layers))
 
 
-def _check_retrain(rec: dict, layers: list[str]) -> str | None:
-    for key, lo in (("index", 0), ("epochs", 1)):
-        v = rec.get(key)
+_INT_MIN = {"index": 0, "rung": 0, "epochs": 1}  # lowest allowed value of each count
+
+
+def _check_job(rec: dict, keys) -> str | None:
+    """What is wrong with a job record's counts (``keys``) and candidate, if anything."""
+    for key in keys:
+        v, lo = rec.get(key), _INT_MIN[key]
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             return f"{key} {v!r} must be an integer >= {lo}"
     try:
         Candidate.from_dict(rec.get("candidate"))
     except (TypeError, ValueError, KeyError) as err:
         return f"candidate is not a valid compression candidate ({err})"
+    return None
+
+
+def _check_retrain(rec: dict, layers: list[str]) -> str | None:
+    if problem := _check_job(rec, ("index", "epochs")):
+        return problem
     if bad_number(rec.get("accuracy"), 0.0, 1.0):
         return f"accuracy {rec.get('accuracy')!r} is not a finite number in [0, 1]"
     return check_compression(rec.get("compression"), len(layers))

@@ -128,8 +128,7 @@ def joint_section(res: dict, md) -> list[str]:
         if "val_accuracy" not in t:
             continue
         before = (f" (retrained; {100 * t['search_accuracy']:.1f} %)"
-                  if t.get("retrained") and "search_accuracy" in t else
-                  " (retrained)" if t.get("retrained") else "")
+                  if "search_accuracy" in t else "")
         lines.append(f"| {md(t['name'])} | {md(t.get('label', ''))} | "
                      f"{100 * t['val_accuracy']:.1f} % | {100 * t['accuracy']:.1f} %{before} |")
     return [*lines, ""]
