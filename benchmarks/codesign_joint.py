@@ -43,6 +43,8 @@ Usage::
     nice python benchmarks/codesign_joint.py                 # full: 2 tasks x 3 seeds
     nice python benchmarks/codesign_joint.py --quick         # smoke: tiny data, 1 seed
     nice python benchmarks/codesign_joint.py --methods grid,differentiable --seeds 0,1,2
+    nice python benchmarks/codesign_joint.py --tasks cnn1d-mnist1d --methods grid,joint \
+        --validation-fraction 0.05           # the joint with a smaller validation split
 
 Writes ``benchmarks/results/codesign_joint.{md,json}`` (``--quick``:
 ``codesign_joint_quick.*``).
@@ -253,6 +255,9 @@ def main(argv=None) -> int:
     ap.add_argument("--retrain", type=int, default=None, help="the joint's [compression] "
                     "retrain (default: the quickstart's); results go to "
                     "codesign_joint_retrain<K>.* unless --out")
+    ap.add_argument("--validation-fraction", type=float, default=None, help="the joint's "
+                    "[compression] validation_fraction (default: the quickstart's); "
+                    "results go to codesign_joint_vf<F>.* unless --out")
     ap.add_argument("--same-process", action="store_true", help="run every method in this "
                     "process (later runs reuse compiled functions; default: a fresh "
                     "process per run)")
@@ -270,7 +275,8 @@ def main(argv=None) -> int:
         ap.error("--methods must include grid (its wall time sets the others' budgets)")
     stem = Path(args.out) if args.out else HERE / "results" / (
         ("codesign_joint_quick" if args.quick else "codesign_joint")
-        + ("" if args.retrain is None else f"_retrain{args.retrain}"))
+        + ("" if args.retrain is None else f"_retrain{args.retrain}")
+        + ("" if args.validation_fraction is None else f"_vf{args.validation_fraction:g}"))
     raw_path = stem.parent / (stem.name + "_raw.json")
     if args.render:
         raw = json.loads(raw_path.read_text())
@@ -293,6 +299,8 @@ def main(argv=None) -> int:
             cfg = task_config(task, seed, args.quick)
             if args.retrain is not None and cfg.get("compression") is not None:
                 cfg["compression"]["retrain"] = args.retrain
+            if args.validation_fraction is not None and cfg.get("compression") is not None:
+                cfg["compression"]["validation_fraction"] = args.validation_fraction
             grid = run_isolated("grid", cfg, 0.0, not args.same_process)
             wall = grid["wall_s"]
             runs.append({"task": task, "seed": seed, "method": "grid", **grid})
