@@ -445,9 +445,10 @@ def write(stem: Path, header: dict, runs: list, tasks, methods, has_joint) -> No
         lines += ["", "The joint column is pending: the installed code has no joint "
                   "search (`[compression]` table); rerun after merging branch `joint`."]
     stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    stem.with_suffix(".json").write_text(json.dumps({"header": header, "runs": out_runs},
-                                                    indent=1))
+    # (not ``with_suffix``: a stem such as codesign_joint_vf0.05 has a dot)
+    (stem.parent / f"{stem.name}.md").write_text("\n".join(lines) + "\n")
+    (stem.parent / f"{stem.name}.json").write_text(json.dumps(
+        {"header": header, "runs": out_runs}, indent=1))
     print("\n".join(lines))
 
 
