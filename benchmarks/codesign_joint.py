@@ -379,8 +379,12 @@ def write(stem: Path, header: dict, runs: list, tasks, methods, has_joint) -> No
         hi = transform(np.array([o["max"] for o in have])).max(0)
         grid_wall = {r["seed"]: r["wall_s"] for r in mine if r["method"] == "grid"}
         for r in mine:
-            r["hv"] = hypervolume(np.asarray(r["objs"]["front"], float)
-                                  .reshape(-1, len(OBJECTIVES)), lo, hi)
+            front = np.asarray(r["objs"]["front"], float).reshape(-1, len(OBJECTIVES))
+            r["hv"] = hypervolume(front, lo, hi)
+            # what the most accurate level holds up: the HV of the rest of the front
+            rest = front[front[:, 0] > front[:, 0].min()] if len(front) else front
+            r["hv_without_best"] = hypervolume(rest, lo, hi)
+            r["front_errors"] = sorted({round(float(e), 3) for e in front[:, 0]})
             r["wall_ratio"] = r["wall_s"] / grid_wall[r["seed"]]
             out_runs.append({k: v for k, v in r.items() if k != "objs"}
                             | {"feasible_points": r["objs"]["n"]})
@@ -437,6 +441,16 @@ def write(stem: Path, header: dict, runs: list, tasks, methods, has_joint) -> No
                 best = np.min(np.asarray(mins, float), axis=0)
                 lines.append(f"| {task} | {method} | {best[0]:.3f} | " + " | ".join(
                     f"{v:.3g}" for v in best[1:]) + " |")
+    lines += ["", "Per seed: the HV, the HV of the front without its most accurate level "
+              "(what that level holds up), and the front's error levels:", "",
+              "| task | seed | method | HV | HV without the most accurate level | "
+              "front error levels |", "|---|---|---|---|---|---|"]
+    for r in sorted(runs, key=lambda r: (tasks.index(r["task"]), r["seed"],
+                                         methods.index(r["method"]))):
+        if "hv" in r:
+            lines.append(f"| {r['task']} | {r['seed']} | {r['method']} | {r['hv']:.3f} | "
+                         f"{r['hv_without_best']:.3f} | "
+                         + ", ".join(f"{e:.3f}" for e in r["front_errors"]) + " |")
     for f in header.get("failures", []):
         lines.append(f"- FAILED: {f}")
     for f in header.get("reruns", []):
