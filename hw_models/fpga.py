@@ -14,7 +14,9 @@ folding down to ``T``. The reuse factor of a layer is ``weights_i / P_i``; at re
 layer is fully unrolled with constant weights: unstructured zeros then remove their
 multipliers, and the weights need no BRAM. Folded layers read weights from BRAM/URAM
 (``w / 36`` RAMB18 per lane for port width, and capacity); if all weights do not fit on
-chip they are streamed from DRAM every inference. Each layer also has a pipeline depth
+chip they are streamed from DRAM every inference (of a per-sample stored operand,
+``Workload.stored_per_sample`` such as an LLM's KV cache, only the inference's own
+share). Each layer also has a pipeline depth
 ``d_i`` (multiplier, adder tree from its fan-in per cycle, activation, inter-layer FIFO;
 ``fpga_pipeline``) and the first layer waits for its input at ``io_bits_per_cycle``. The
 latency of one inference is the fill (``extras["fill_latency_s"]``): ``c_i - 1 + d_i`` per
@@ -185,8 +187,10 @@ def _dataflow_placed(wl, spec, cp, sh, smooth, budgets, on_chip) -> dict:
         "dsp": jnp.sum(lane["dsp"] * p * s_act, -1),
         "bram": bram_used, "uram": uram_used,
     }
-    # memory: streamed weights (every inference) + network input/output
-    stream = jnp.where(on_chip, 0.0, W * wb / 8.0)
+    # memory: streamed weights (every inference) + network input/output; a per-sample
+    # stored operand (an LLM's KV cache: W holds every sequence's) streams its own share
+    W_inf = jnp.where(jnp.asarray(wl.per_sample), W / B, W)
+    stream = jnp.where(on_chip, 0.0, W_inf * wb / 8.0)
     io = io_bytes(wl, ab) / B
     mem_cyc = (stream + io) / spec.dram_bandwidth_bytes_per_s * spec.freq_hz
     mem_inf = jnp.sum(mem_cyc, -1)

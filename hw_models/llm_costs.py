@@ -12,7 +12,9 @@
    scheme's ``act_bits`` (the GPU then computes attention at 16 bits when the KV cache is
    8-bit, as dequantising attention kernels do). The ASIC and GPU models already charge a
    ``matmul``'s second operand; the FPGA models did not (they priced it as on-chip), so
-   this is also what makes an FPGA pay for the KV read.
+   this is also what makes an FPGA pay for the KV read. The layers are marked
+   ``stored_per_sample``: a dataflow FPGA, which streams stored operands per sample,
+   reads each sequence's own cache, not the batch's.
 3. **Per-device compute**: ``hw_models.evaluate`` on that workload; the busiest pipeline
    stage's share of it (``parallel.stage_fractions``). Prefill uses the single-call
    latency (time to first token), decode the steady state (steps back to back). No step
@@ -188,10 +190,12 @@ def idle_power_w(spec, costs: Costs) -> jax.Array:
 
 def _kv_as_stored(wl: Workload) -> tuple[Workload, np.ndarray]:
     """Attention ``matmul`` layers re-labelled as layers with a stored operand (the KV
-    cache), so every family reads it at its own bit width (module doc, step 2)."""
+    cache), so every family reads it at its own bit width (module doc, step 2); marked
+    ``stored_per_sample`` (each sequence has its own cache)."""
     is_kv = np.array([k == "matmul" for k in wl.kinds])
     kinds = tuple("dense" if kv else k for k, kv in zip(wl.kinds, is_kv, strict=True))
-    return dataclasses.replace(wl, kinds=kinds), is_kv
+    return dataclasses.replace(wl, kinds=kinds,
+                               stored_per_sample=tuple(bool(v) for v in is_kv)), is_kv
 
 
 def _layer_compression(n: int, is_kv: np.ndarray, c: LlmCompression,

@@ -49,6 +49,12 @@ class Workload:
         kinds: ``"dense" | "conv" | "matmul"`` per layer (static). ``matmul`` layers
             multiply two activations (attention) and have no stored weights.
         batch: the batch size the workload was traced with (static).
+        stored_per_sample: per layer (static; empty: none), whether its stored operand
+            is per sample rather than shared by the batch: an LLM's KV cache priced as a
+            stored operand (``hw_models.llm_costs``), whose ``groups`` and element counts
+            hold every sequence's. A model that re-reads stored operands for every
+            sample (an FPGA dataflow design streaming from DRAM) reads ``1 / batch`` of
+            such a layer's per sample, not all of it.
         ops: the non-GEMM operators (elementwise, reductions, norms, softmax, pooling,
             data movement) grouped into kernels, or ``None`` (``hw_models.vector_ops``).
     """
@@ -72,6 +78,8 @@ class Workload:
     kinds: tuple[str, ...] = dataclasses.field(default=(), metadata={"static": True})
     batch: int = dataclasses.field(default=1, metadata={"static": True})
     ops: VectorOps | None = None
+    stored_per_sample: tuple[bool, ...] = dataclasses.field(default=(),
+                                                            metadata={"static": True})
 
     @property
     def num_layers(self) -> int:
@@ -91,6 +99,13 @@ class Workload:
         """Static mask: layers whose second operand is a stored weight."""
         return np.array([kind != "matmul" for kind in self.kinds])
 
+    @property
+    def per_sample(self) -> np.ndarray:
+        """Static mask: layers whose stored operand is per sample (``stored_per_sample``)."""
+        if not self.stored_per_sample:
+            return np.zeros(self.num_layers, bool)
+        return np.asarray(self.stored_per_sample, bool)
+
     def select(self, index: Sequence[int]) -> Workload:
         """Sub-workload with the given layers, in the given order."""
         idx = np.asarray(index, dtype=int)
@@ -101,6 +116,8 @@ class Workload:
             kinds=tuple(self.kinds[i] for i in idx),
             batch=self.batch,
             ops=None if self.ops is None else self.ops.select_layers(idx),
+            stored_per_sample=(tuple(bool(self.per_sample[i]) for i in idx)
+                               if self.stored_per_sample else ()),
         )
 
     def table(self) -> list[dict]:

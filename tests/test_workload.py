@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -104,6 +106,17 @@ def test_select_and_table(mixed_workload):
     rows = sub.table()
     assert rows[0]["name"] == "fc" and rows[0]["macs"] == 2048 * 10
     assert set(rows[1]) >= {"m", "k", "n", "groups", "kind", "macs", "stride"}
+
+
+def test_stored_per_sample_defaults_to_none_and_follows_select(mixed_workload):
+    assert not mixed_workload.per_sample.any()
+    assert len(mixed_workload.per_sample) == mixed_workload.num_layers
+    marked = dataclasses.replace(mixed_workload, stored_per_sample=tuple(
+        i == 0 for i in range(mixed_workload.num_layers)))
+    assert marked.select([4, 0]).stored_per_sample == (False, True)
+    assert mixed_workload.select([4, 0]).stored_per_sample == ()
+    # static: part of the tree structure, not a leaf
+    assert jax.tree.structure(marked) != jax.tree.structure(mixed_workload)
 
 
 def test_workload_is_a_pytree_with_static_metadata(mixed_workload):
