@@ -306,6 +306,9 @@ def evaluate_fpga(workload: Workload, spec: FpgaSpec, compression: Compression,
     if workload.ops is not None:  # non-GEMM op groups (op_costs): stages or overlay steps
         op = op_costs.fpga_op_costs(workload.ops, spec, op_costs.layer_value(workload.ops, ab),
                                     is_ov, e_bram)
+        # the groups' counts hold the whole batch; the FPGA models run one inference at a
+        # time, so everything below takes one inference's share
+        op = {k: v / B for k, v in op.items()}
         r = _add_op_cycles(r, workload.ops, op["cycles"], is_ov, B)
     latency_s = r["cycles"] / f
     gap = jnp.where(r["use_dsp"], spec.hard_energy_gap, spec.lut_energy_gap)

@@ -85,7 +85,8 @@ def layer_value(ops: VectorOps, per_layer_values) -> jax.Array:
 
 
 def fpga_op_costs(ops: VectorOps, spec, act_bits, is_overlay, sram_pj_per_byte) -> dict:
-    """Per-group cycles (one inference), energy split and DRAM bytes on an FPGA.
+    """Per-group cycles, energy split and DRAM bytes on an FPGA, for the groups' counts
+    (the workload's whole batch: ``hw_models.fpga`` divides by the batch).
 
     Args:
         ops: the op groups.
@@ -96,7 +97,7 @@ def fpga_op_costs(ops: VectorOps, spec, act_bits, is_overlay, sram_pj_per_byte) 
 
     Returns:
         dict of per-group arrays: ``cycles`` (0 for epilogues), ``compute_j``,
-        ``sram_j``, ``dram_j``, ``dram_bytes`` (per inference).
+        ``sram_j``, ``dram_j``, ``dram_bytes``.
     """
     read_b, write_b = op_bytes(ops, act_bits)
     moved = read_b + write_b

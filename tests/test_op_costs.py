@@ -89,16 +89,27 @@ def test_fpga_ops_never_make_a_design_cheaper(preset):
     assert float(np.sum(b.latency_s)) == pytest.approx(float(b.total_latency_s), rel=1e-5)
 
 
-def test_fpga_overlay_runs_a_group_once_per_inference():
-    spec = hw.preset("kv260")
-    groups = [{"after": 1, "kind": "pool", "in_elems": 4096, "out_elems": 1024,
-               "flops": 4096}]
-    d = {}
+@pytest.mark.parametrize("preset", ["kv260", "alveo-u55c"])  # overlay, dataflow
+def test_fpga_runs_a_group_once_per_inference(preset):
+    """A group's counts hold the whole batch (as ``extract_workload`` traces it): the
+    batch's op time and energy grow with the batch, one inference's (the dataflow
+    interval) does not. (They grew with its square before.)"""
+    spec = hw.preset(preset)
+    d, e, ival = {}, {}, {}
     for batch in (1, 8):
+        groups = [{"after": 1, "kind": "pool", "in_elems": 4096 * batch,
+                   "out_elems": 1024 * batch, "flops": 4096 * batch}]
         wl, wl_ops = _with_ops(groups, batch=batch)
-        d[batch] = float(hw.evaluate(wl_ops, spec).total_latency_s) - float(
-            hw.evaluate(wl, spec).total_latency_s)
-    assert d[8] == pytest.approx(8 * d[1], rel=1e-3)
+        a, b = hw.evaluate(wl, spec), hw.evaluate(wl_ops, spec)
+        d[batch] = float(b.total_latency_s) - float(a.total_latency_s)
+        e[batch] = float(np.sum(b.extras["op_energy_j"]))
+        ival[batch] = float(b.extras["interval_s"]) - float(a.extras["interval_s"])
+    if int(spec.architecture) == 1:  # overlay: the group runs after its layer, per inference
+        assert d[8] == pytest.approx(8 * d[1], rel=1e-3)
+    else:  # dataflow: one more pipeline stage, filled once, then at the interval
+        assert d[1] * (1 - 1e-3) <= d[8] <= 8 * d[1] * (1 + 1e-3)
+    assert e[8] == pytest.approx(8 * e[1], rel=1e-5)
+    assert ival[8] == pytest.approx(ival[1], rel=1e-3, abs=1e-12)
 
 
 def test_gpu_unfused_group_is_a_kernel_and_an_epilogue_is_only_its_bytes():
