@@ -104,6 +104,10 @@ class Workload:
         """Static mask: layers whose stored operand is per sample (``stored_per_sample``)."""
         if not self.stored_per_sample:
             return np.zeros(self.num_layers, bool)
+        if len(self.stored_per_sample) != self.num_layers:
+            raise ValueError(f"Workload.stored_per_sample has {len(self.stored_per_sample)} "
+                             f"entries for {self.num_layers} layers; allowed: one per layer "
+                             "or none")
         return np.asarray(self.stored_per_sample, bool)
 
     def select(self, index: Sequence[int]) -> Workload:

@@ -117,6 +117,9 @@ def test_stored_per_sample_defaults_to_none_and_follows_select(mixed_workload):
     assert mixed_workload.select([4, 0]).stored_per_sample == ()
     # static: part of the tree structure, not a leaf
     assert jax.tree.structure(marked) != jax.tree.structure(mixed_workload)
+    short = dataclasses.replace(mixed_workload, stored_per_sample=(True,))
+    with pytest.raises(ValueError, match="stored_per_sample has 1 entries"):
+        short.per_sample  # noqa: B018 - a length that would broadcast over every layer
 
 
 def test_workload_is_a_pytree_with_static_metadata(mixed_workload):
