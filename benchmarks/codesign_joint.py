@@ -226,6 +226,14 @@ def hypervolume(objs: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
                                     jnp.full(len(OBJECTIVES), REF, jnp.float32)))
 
 
+def write_lines(path, lines: list[str]) -> None:
+    """Write a results file (``lines`` joined, one trailing newline) and print it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def machine() -> str:
     try:
         load = os.getloadavg()[0]
@@ -458,12 +466,10 @@ def write(stem: Path, header: dict, runs: list, tasks, methods, has_joint) -> No
     if not has_joint and "joint" in methods:
         lines += ["", "The joint column is pending: the installed code has no joint "
                   "search (`[compression]` table); rerun after merging branch `joint`."]
-    stem.parent.mkdir(parents=True, exist_ok=True)
     # (not ``with_suffix``: a stem such as codesign_joint_vf0.05 has a dot)
-    (stem.parent / f"{stem.name}.md").write_text("\n".join(lines) + "\n")
+    write_lines(stem.parent / f"{stem.name}.md", lines)
     (stem.parent / f"{stem.name}.json").write_text(json.dumps(
         {"header": header, "runs": out_runs}, indent=1))
-    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.append(str(HERE))
 
-from codesign_joint import GRID_POINTS, machine, task_config  # noqa: E402
+from codesign_joint import GRID_POINTS, machine, task_config, write_lines  # noqa: E402
 
 from lepton_codesign.codesign.candidate import from_point  # noqa: E402
 from lepton_codesign.codesign.config import validate_config  # noqa: E402
@@ -132,9 +132,7 @@ def main(argv=None) -> int:
     dense = {(r["task"], r["seed"]): r["dense_fit_split"] for r in rows}
     lines += ["", "Dense model (fit split) test accuracy: " + ", ".join(
         f"{t} seed {s}: {a:.3f}" for (t, s), a in dense.items())]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_lines(args.out, lines)
     return 0
 
 

@@ -42,9 +42,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.append(str(HERE))
 
-import jax  # noqa: E402
-from codesign_joint import GRID_POINTS, machine, task_config  # noqa: E402
-from flax import nnx  # noqa: E402
+from codesign_joint import GRID_POINTS, machine, task_config, write_lines  # noqa: E402
 
 from lepton_codesign.codesign.candidate import from_point  # noqa: E402
 from lepton_codesign.codesign.config import validate_config  # noqa: E402
@@ -67,6 +65,9 @@ VARIANTS = {"search": "search (fit split)", "fit_dense": "fit dense, all data",
 
 def measure(task: str, seed: int) -> tuple[list[dict], dict]:
     """Rows (one per compressed grid point) and the dense models' test accuracies."""
+    import jax  # here, not at the top: importing codesign_joint first takes this
+    from flax import nnx  # folder (whose compression.py shadows jax's) off the path
+
     raw = task_config(task, seed, quick=False)
     raw["points"] = copy.deepcopy(GRID_POINTS)
     cfg = validate_config(raw)
@@ -145,9 +146,7 @@ def main(argv=None) -> int:
     lines.append("Dense models' test accuracy: " + "; ".join(
         f"{t} seed {s}: " + ", ".join(f"{k} {v:.3f}" for k, v in d.items())
         for (t, s), d in dense.items()))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_lines(args.out, lines)
     return 0
 
 

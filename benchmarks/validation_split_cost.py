@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.append(str(HERE))
 
-from codesign_joint import TASKS, machine, task_config  # noqa: E402
+from codesign_joint import TASKS, machine, task_config, write_lines  # noqa: E402
 
 from lepton_codesign.codesign.config import validate_config  # noqa: E402
 from lepton_codesign.codesign.finetune import fit_dense, split_data, train_dense  # noqa: E402
@@ -108,9 +108,7 @@ def main(argv=None) -> int:
             f"**{statistics.mean(a):.3f}** +- "
             f"{statistics.stdev(a) if len(a) > 1 else 0.0:.3f}" for a in accs.values())
             + " |")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_lines(args.out, lines)
     return 0
 
 

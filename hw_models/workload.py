@@ -113,6 +113,7 @@ class Workload:
     def select(self, index: Sequence[int]) -> Workload:
         """Sub-workload with the given layers, in the given order."""
         idx = np.asarray(index, dtype=int)
+        per_sample = self.per_sample
         arrays = {f: jnp.asarray(getattr(self, f))[idx] for f in _ARRAY_FIELDS}
         return Workload(
             **arrays,
@@ -120,7 +121,7 @@ class Workload:
             kinds=tuple(self.kinds[i] for i in idx),
             batch=self.batch,
             ops=None if self.ops is None else self.ops.select_layers(idx),
-            stored_per_sample=(tuple(bool(self.per_sample[i]) for i in idx)
+            stored_per_sample=(tuple(bool(per_sample[i]) for i in idx)
                                if self.stored_per_sample else ()),
         )
 

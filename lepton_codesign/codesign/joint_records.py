@@ -66,10 +66,8 @@ def check_joint_record(rec, layers: list[str] | None) -> str | None:
     if kind == "dense_all":
         if bad_number(rec.get("accuracy"), 0.0, 1.0):
             return f"accuracy {rec.get('accuracy')!r} is not a finite number in [0, 1]"
-        e = rec.get("epochs", 1)  # optional: the epochs it was trained for
-        if isinstance(e, bool) or not isinstance(e, int) or e < 1:
-            return f"epochs {e!r} must be an integer >= 1"
-        return None
+        # epochs: optional, the epochs it was trained for
+        return _check_counts({"epochs": 1, **rec}, ("epochs",))
     if kind == "retrain":
         return _check_retrain(rec, layers)
     if problem := _check_job(rec, ("index", "rung", "epochs")):
@@ -90,12 +88,19 @@ def check_joint_record(rec, layers: list[str] | None) -> str | None:
 _INT_MIN = {"index": 0, "rung": 0, "epochs": 1}  # lowest allowed value of each count
 
 
-def _check_job(rec: dict, keys) -> str | None:
-    """What is wrong with a job record's counts (``keys``) and candidate, if anything."""
+def _check_counts(rec: dict, keys) -> str | None:
+    """What is wrong with a record's integer counts ``keys``, if anything."""
     for key in keys:
         v, lo = rec.get(key), _INT_MIN[key]
         if isinstance(v, bool) or not isinstance(v, int) or v < lo:
             return f"{key} {v!r} must be an integer >= {lo}"
+    return None
+
+
+def _check_job(rec: dict, keys) -> str | None:
+    """What is wrong with a job record's counts (``keys``) and candidate, if anything."""
+    if problem := _check_counts(rec, keys):
+        return problem
     try:
         Candidate.from_dict(rec.get("candidate"))
     except (TypeError, ValueError, KeyError) as err:

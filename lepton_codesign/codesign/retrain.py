@@ -130,8 +130,10 @@ def stage(cc, base, dense, finals, dense_index, again, runner, timed, left_s,
     compression)."""
     searched = [r for r in finals if r["index"] != dense_index]
     chosen = pick(searched, cc["retrain"])
-    dense_s, one_s = estimate_s(dense, searched, cc["retrain"], int(cc["max_epochs"]),
-                                dense_epochs, cc["validation_fraction"])
+    rungs = rung_epochs(cc["min_epochs"], cc["max_epochs"], cc["reduction_factor"])
+    dense_s, one_s = estimate_s(dense, searched, cc["retrain"], rungs[-1], dense_epochs,
+                                cc["validation_fraction"])
+
     def run(key, est, fn, task):
         """The step's record (replayed, or run if its estimate fits), else ``None``."""
         if key not in again:
@@ -140,21 +142,15 @@ def stage(cc, base, dense, finals, dense_index, again, runner, timed, left_s,
             again[key] = runner.map_one(fn, task)
         return timed([again[key]])[0]
 
-    if not chosen and dense_index is None:
-        return {}
     if runner.progress and "dense_all" not in again:
         print(f"joint search: retraining the dense model and {len(chosen)} candidate(s) on "
               "all the training data", file=sys.stderr, flush=True)
     dense_all = run("dense_all", dense_s, train_dense_all, base)
     if dense_all is None:
         return {}
-    out = {}
-    if dense_index is not None:
-        rec = next(r for r in finals if r["index"] == dense_index)
-        out[dense_index] = {"accuracy": dense_all["accuracy"],
-                            "compression": rec["compression"]}
+    rec = next(r for r in finals if r["index"] == dense_index)
+    out = {dense_index: {"accuracy": dense_all["accuracy"], "compression": rec["compression"]}}
     for rec in chosen:
-        rungs = rung_epochs(cc["min_epochs"], cc["max_epochs"], cc["reduction_factor"])
         new = run(rec["index"], one_s, retrain_candidate, {
             **base, "index": rec["index"], "candidate": rec["candidate"],
             "epochs": rungs[-1], "rungs_below": rungs[:-1]})
