@@ -11,7 +11,11 @@
    ``SuccessiveHalvingPruner`` (asynchronous successive halving, ASHA) from the
    *validation* accuracy, among candidates of similar cost: one optuna study per
    cost stratum (``stratum``: a factor of 4 in weight x activation bit-operations), so
-   a cheap candidate competes with cheap ones rather than with the dense model.
+   a cheap candidate competes with cheap ones rather than with the dense model. A
+   candidate on its rung's (validation error, bit-operations) Pareto front so far
+   (``on_rung_front``) is promoted whatever its stratum's pruner says: within a
+   factor of 4 in cost the stratum's most accurate candidate would otherwise stop a
+   cheaper one that trades a little accuracy for much less cost.
    A candidate that cannot become feasible is pruned too: its validation accuracy
    plus the most any candidate of the run gained over the rungs left
    (``optimistic_gain``) is below ``[constraints] min_accuracy``. The search is
@@ -98,10 +102,52 @@ def stratum(comp: dict, macs: np.ndarray) -> int:
         >>> stratum(c, np.array([100.0]))  # 32*32 / (8*8) = 16 = 4^2
         2
     """
-    ops = np.sum(macs * np.asarray(comp["weight_density"]) * np.asarray(comp["weight_bits"])
-                 * np.asarray(comp["act_bits"]))
-    ratio = np.sum(macs) * 32.0 * 32.0 / max(float(ops), 1e-30)
+    ratio = np.sum(macs) * 32.0 * 32.0 / max(bit_ops(comp, macs), 1e-30)
     return int(math.floor(math.log(max(ratio, 1.0), 4) + 1e-9))
+
+
+def bit_ops(comp: dict, macs: np.ndarray) -> float:
+    """Bit-operations of a hard compression: MACs x weight density x weight bits x
+    activation bits, summed over layers (``stratum``'s cost proxy).
+
+    Example:
+        >>> bit_ops({"weight_density": [0.5], "weight_bits": [4], "act_bits": [8]},
+        ...         np.array([10.0]))
+        160.0
+    """
+    return float(np.sum(macs * np.asarray(comp["weight_density"])
+                        * np.asarray(comp["weight_bits"]) * np.asarray(comp["act_bits"])))
+
+
+def on_rung_front(rec: dict, rung_records: list[dict], macs: np.ndarray) -> bool:
+    """Whether ``rec`` is on the (validation error, bit-operations) Pareto front of its
+    rung: no other record of ``rung_records`` (the rung's records so far) is at least as
+    accurate on the validation split and at most as costly, and better in one.
+
+    Successive halving ranks a rung by one number; a multi-objective search needs the
+    candidates that trade accuracy for cost well at every cost (multi-objective ASHA,
+    Schmucker et al. 2021, "Multi-objective asynchronous successive halving", ranks a
+    rung by non-dominated sorting). Such a candidate is promoted even where ASHA in its
+    cost stratum would stop it: a 2:4-sparse 4-bit candidate a little less accurate
+    than the 8-bit dense one of its stratum, at a quarter of its bit-operations.
+
+    Example:
+        >>> m = np.array([1.0])
+        >>> def r(i, acc, d):
+        ...     return {"index": i, "val_accuracy": acc, "compression": {
+        ...         "weight_density": [d], "weight_bits": [8], "act_bits": [8]}}
+        >>> a, b, c = r(1, 0.86, 1.0), r(2, 0.81, 0.5), r(3, 0.80, 0.6)
+        >>> [on_rung_front(x, [a, b, c], m) for x in (a, b, c)]
+        [True, True, False]
+    """
+    acc, cost = float(rec["val_accuracy"]), bit_ops(rec["compression"], macs)
+    for other in rung_records:
+        if other["index"] == rec["index"]:
+            continue
+        o_acc, o_cost = float(other["val_accuracy"]), bit_ops(other["compression"], macs)
+        if o_acc >= acc and o_cost <= cost and (o_acc > acc or o_cost < cost):
+            return False
+    return True
 
 
 def stratum_order(cands: list, scored: dict, ids: dict) -> list:
@@ -428,6 +474,7 @@ def _search(cfg, base, dense, done, again, executor, rd, progress, shared):
                 recs = timed(runner.run(jobs, rungs[:r]))
                 gain = (optimistic_gain(known(first, end, r), r, last)
                         if min_acc > 0 and r < last else None)
+                at_rung = [x for x in known(first, end, r) if x["rung"] == r]
                 survivors = []
                 for c, rec in zip(alive, recs, strict=True):
                     last_rec[c.key()] = rec
@@ -448,7 +495,9 @@ def _search(cfg, base, dense, done, again, executor, rd, progress, shared):
                     trial.report(1.0 - rec["val_accuracy"], step=epochs)
                     hopeless = (gain is not None
                                 and rec["val_accuracy"] + max(gain, 0.0) < min_acc)
-                    if trial.should_prune() or hopeless:
+                    # ASHA in the cost stratum, or the rung's Pareto front, keeps it
+                    keep = not trial.should_prune() or on_rung_front(rec, at_rung, macs)
+                    if hopeless or not keep:
                         studies[s].tell(trial, state=optuna.trial.TrialState.PRUNED)
                         pruned += 1
                     else:

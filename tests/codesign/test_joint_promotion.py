@@ -356,3 +356,49 @@ def test_retrain_time_is_kept_out_of_the_search_budget(monkeypatch):
     dense = next(t for t in trials if t["name"] == joint.DENSE_NAME)
     assert dense["retrained"] and dense["accuracy"] == 0.95
     assert info["retrained"] == 2
+
+
+def _rec(index, acc, density, bits=8):
+    return {"index": index, "val_accuracy": acc, "compression": {
+        "weight_density": [density, 1.0], "weight_bits": [bits, 8], "act_bits": [8, 8]}}
+
+
+def test_on_rung_front_is_pareto_dominance_on_validation_error_and_bit_ops():
+    macs = np.array([100.0, 1.0])
+    dense, cheap = _rec(1, 0.86, 1.0), _rec(2, 0.81, 0.25, 4)
+    worse = _rec(3, 0.80, 0.5, 4)  # less accurate and costlier than ``cheap``
+    rung = [dense, cheap, worse]
+    assert joint.on_rung_front(dense, rung, macs)  # the most accurate
+    assert joint.on_rung_front(cheap, rung, macs)  # less accurate, far cheaper
+    assert not joint.on_rung_front(worse, rung, macs)
+    assert joint.on_rung_front(worse, [worse], macs)  # alone: nothing dominates it
+    twin = _rec(4, 0.81, 0.25, 4)  # a tie dominates nobody
+    assert joint.on_rung_front(cheap, [cheap, twin], macs)
+    assert joint.on_rung_front(twin, [cheap, twin], macs)
+    assert not joint.on_rung_front(cheap, [cheap, _rec(5, 0.81, 0.2, 4)], macs)
+
+
+def test_a_candidate_on_its_rungs_front_is_promoted(monkeypatch):
+    # one slot, no budget: every candidate that no earlier record of its rung dominates
+    # (validation error x bit-operations) goes on to the next rung, whatever ASHA in
+    # its cost stratum says
+    jobs, _, _ = _search(monkeypatch, poison=1, pop_size=18)  # one generation of 18
+    fake, macs = _fake_rung(1), np.ones(3)
+    ran = set(jobs)
+    at_rung: dict[int, list] = {}
+    checked = 0
+    for i, r in jobs:
+        if i == 0 or r == 2:  # the dense seed; the full budget (nothing to promote to)
+            continue
+        rec = fake({**TASKS[i, r], "final": False})
+        at_rung.setdefault(r, []).append(rec)
+        if joint.on_rung_front(rec, at_rung[r], macs):
+            assert (i, r + 1) in ran, (i, r)
+            checked += 1
+    assert checked > 0
+    # the rule adds promotions: without it (ASHA per stratum alone) fewer of the same
+    # 18 candidates go on
+    monkeypatch.setattr(joint, "on_rung_front", lambda *a: False)
+    asha_only, _, _ = _search(monkeypatch, poison=1, pop_size=18)
+    assert {i for i, r in asha_only if r == 0} == {i for i, r in jobs if r == 0}
+    assert {(i, r) for i, r in asha_only if r > 0} < {(i, r) for i, r in jobs if r > 0}
