@@ -1,0 +1,107 @@
+"""The joint search with and without the rung-front promotion, at the same budgets.
+
+Since session 17 a candidate on its rung's (validation error, bit-operations) Pareto
+front is promoted whatever ASHA in its cost stratum says (``joint.on_rung_front``).
+This script reruns the joint search of a ``codesign_joint.py`` results file with that
+rule switched off (ASHA per cost stratum alone, the search before session 17), for
+each task and seed at the budget the file's joint run had (``budget_s`` of its raw
+file), each run in a fresh process as ``codesign_joint.py`` runs them. It scores both
+against the file's own normalisation (its bounds over all methods and seeds):
+
+* HV: the front's exact hypervolume (``codesign_joint.hypervolume``);
+* HV without the most accurate level (what the rest of the front holds up);
+* the front's error levels.
+
+Usage::
+
+    nice python benchmarks/promotion_ab.py \
+        --raw benchmarks/results/codesign_joint_front_rule_raw.json
+
+Writes ``benchmarks/results/promotion_ab.md``. Budgets are seconds of this machine:
+rerun ``codesign_joint.py`` first on another machine (``--out``) and pass its raw file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime
+import json
+import multiprocessing
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import codesign_joint as cj  # noqa: E402  (takes benchmarks/ off the path again)
+import numpy as np  # noqa: E402
+
+
+def run_without_rule(task: str, seed: int, budget_s: float) -> dict:
+    """One joint run with the rung-front rule off; its feasible objectives."""
+    from lepton_codesign.codesign import joint
+    from lepton_codesign.codesign.pipeline import codesign
+
+    joint.on_rung_front = lambda *a: False  # this process only
+    t = time.time()
+    res = codesign(config=cj.joint_config(cj.task_config(task, seed, False), budget_s),
+                   progress=False)
+    return {"wall_s": time.time() - t, "objs": cj.feasible_objectives(res),
+            "candidates": len(res.trials)}
+
+
+def scores(front, lo, hi) -> tuple[float, float, list[float]]:
+    """(HV, HV without the most accurate level, error levels) of a front."""
+    front = np.asarray(front, float).reshape(-1, len(cj.OBJECTIVES))
+    rest = front[front[:, 0] > front[:, 0].min()] if len(front) else front
+    return (cj.hypervolume(front, lo, hi), cj.hypervolume(rest, lo, hi),
+            sorted({round(float(e), 3) for e in front[:, 0]}))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--raw", default=str(HERE / "results" / "codesign_joint_front_rule_raw.json"))
+    ap.add_argument("--out", default=str(HERE / "results" / "promotion_ab.md"))
+    args = ap.parse_args(argv)
+    raw = json.loads(Path(args.raw).read_text())
+    rows = []
+    for task in raw["tasks"]:
+        mine = [r for r in raw["runs"] if r["task"] == task and r["objs"]["n"]]
+        lo = cj.transform(np.array([r["objs"]["min"] for r in mine])).min(0)
+        hi = cj.transform(np.array([r["objs"]["max"] for r in mine])).max(0)
+        for on in [r for r in mine if r["method"] == "joint"]:
+            with concurrent.futures.ProcessPoolExecutor(
+                    1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                off = pool.submit(run_without_rule, task, on["seed"], on["budget_s"]).result()
+            a, b = scores(on["objs"]["front"], lo, hi), scores(off["objs"]["front"], lo, hi)
+            rows.append((task, on["seed"], on["budget_s"], a, b, off["wall_s"], on["wall_s"]))
+            print(rows[-1], flush=True)
+    lines = ["# Joint search: rung-front promotion on vs off, at the same budgets", "",
+             f"- machine: {cj.machine()}",
+             f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}; "
+             f"code: {cj.git_commit()}",
+             f"- command: `python benchmarks/promotion_ab.py --raw {args.raw}`",
+             "- *on*: the joint runs of the raw file (the rule on); *off*: rerun here with "
+             "`joint.on_rung_front` off (ASHA per cost stratum alone), at each run's budget; "
+             "HV against the raw file's normalisation", "",
+             "| task | seed | budget s | HV on | HV off | HV without best, on | "
+             "without best, off | front error levels, on | off |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for task, seed, budget, a, b, _, _ in rows:
+        lines.append(f"| {task} | {seed} | {budget:.1f} | {a[0]:.3f} | {b[0]:.3f} | "
+                     f"{a[1]:.3f} | {b[1]:.3f} | {', '.join(f'{e:.3f}' for e in a[2])} | "
+                     f"{', '.join(f'{e:.3f}' for e in b[2])} |")
+    for task in raw["tasks"]:
+        mine = [r for r in rows if r[0] == task]
+        if mine:
+            lines.append(f"\n{task}: mean HV on {np.mean([r[3][0] for r in mine]):.3f}, "
+                         f"off {np.mean([r[4][0] for r in mine]):.3f}; without the most "
+                         f"accurate level on {np.mean([r[3][1] for r in mine]):.3f}, off "
+                         f"{np.mean([r[4][1] for r in mine]):.3f}")
+    cj.write_lines(args.out, lines)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
