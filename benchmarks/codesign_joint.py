@@ -45,6 +45,8 @@ Usage::
     nice python benchmarks/codesign_joint.py --methods grid,differentiable --seeds 0,1,2
     nice python benchmarks/codesign_joint.py --tasks cnn1d-mnist1d --methods grid,joint \
         --validation-fraction 0.05           # the joint with a smaller validation split
+    nice python benchmarks/codesign_joint.py --methods grid,joint --base-bits 8
+                                             # the joint from an 8-bit QAT dense model
 
 Writes ``benchmarks/results/codesign_joint.{md,json}`` (``--quick``:
 ``codesign_joint_quick.*``).
@@ -266,6 +268,9 @@ def main(argv=None) -> int:
     ap.add_argument("--validation-fraction", type=float, default=None, help="the joint's "
                     "[compression] validation_fraction (default: the quickstart's); "
                     "results go to codesign_joint_vf<F>.* unless --out")
+    ap.add_argument("--base-bits", type=int, default=None, help="the joint's "
+                    "[compression] base_bits (default: the quickstart's); results go to "
+                    "codesign_joint_bb<B>.* unless --out")
     ap.add_argument("--same-process", action="store_true", help="run every method in this "
                     "process (later runs reuse compiled functions; default: a fresh "
                     "process per run)")
@@ -284,7 +289,8 @@ def main(argv=None) -> int:
     stem = Path(args.out) if args.out else HERE / "results" / (
         ("codesign_joint_quick" if args.quick else "codesign_joint")
         + ("" if args.retrain is None else f"_retrain{args.retrain}")
-        + ("" if args.validation_fraction is None else f"_vf{args.validation_fraction:g}"))
+        + ("" if args.validation_fraction is None else f"_vf{args.validation_fraction:g}")
+        + ("" if args.base_bits is None else f"_bb{args.base_bits}"))
     raw_path = stem.parent / (stem.name + "_raw.json")
     if args.render:
         raw = json.loads(raw_path.read_text())
@@ -309,6 +315,8 @@ def main(argv=None) -> int:
                 cfg["compression"]["retrain"] = args.retrain
             if args.validation_fraction is not None and cfg.get("compression") is not None:
                 cfg["compression"]["validation_fraction"] = args.validation_fraction
+            if args.base_bits is not None and cfg.get("compression") is not None:
+                cfg["compression"]["base_bits"] = args.base_bits
             grid = run_isolated("grid", cfg, 0.0, not args.same_process)
             wall = grid["wall_s"]
             runs.append({"task": task, "seed": seed, "method": "grid", **grid})

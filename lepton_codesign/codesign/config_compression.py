@@ -120,6 +120,10 @@ class CompressionSearch(_Strict):
                          "the dense model and this many full-budget candidates (the most "
                          "accurate on the validation split) are retrained on all the "
                          "training data (fit + validation); 0 = off")
+    base_bits: int = Field(32, description=f"32 (a float dense model) or an integer "
+                           f"{MIN_BITS}..{MAX_BITS}: the dense model every candidate starts "
+                           "from is trained quantisation-aware at that width (weights and "
+                           "activations), and candidates start from its float weights")
     nested_asic: int = Field(64, ge=1, le=4096, description="an integer 1..4096 (ASIC designs "
                              "priced per candidate during the search)")
 
@@ -131,6 +135,8 @@ class CompressionSearch(_Strict):
 
     @model_validator(mode="after")
     def _cross(self):
+        if self.base_bits != 32 and not MIN_BITS <= self.base_bits <= MAX_BITS:
+            raise ValueError(f"base_bits {self.base_bits}: 32 or {MIN_BITS}..{MAX_BITS}")
         if self.max_epochs < self.min_epochs:
             raise ValueError(f"max_epochs {self.max_epochs} < min_epochs {self.min_epochs}")
         if len(self.bit_budget) == 1:

@@ -8,6 +8,11 @@ is evaluated on the test split, whose accuracy the report shows.
 
 * ``train_dense``: trains the float model on the fit split and saves its parameters to
   ``task["dense_path"]`` (an ``.npz`` written atomically): every candidate starts there.
+  With ``task["base_bits"]`` < 32 (``[compression] base_bits``) it is trained
+  quantisation-aware at that width (weights and activations, fixed form), and its float
+  weights are saved (``float_weights``): on the CNN an 8-bit model trained from scratch
+  is more accurate than the float one, and candidates fine-tuned from it were too
+  (``benchmarks/README.md``).
 * ``run_rung``: loads the dense parameters, compresses the model with the candidate's
   policy and fine-tunes it up to ``task["epochs"]``. An unstructured or channel sparsity
   target trains learned gates; N:M patterns and quantisation-only candidates train in
@@ -33,6 +38,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
@@ -125,10 +131,52 @@ def fit_dense(task: dict, data, eval_data, path: Path):
     model, _ = build_model(task["model"], seed=int(task["seed"]),
                            features=int(data[0].shape[1]))
     tc = task["train"]
-    res = train(model, data, eval_data, _train_config(task, tc["epochs"], tc["learning_rate"]),
+    bits = int(task.get("base_bits", 32))
+    start = model if bits == 32 else _quantised_form(model, bits, data[0])
+    res = train(start, data, eval_data, _train_config(task, tc["epochs"], tc["learning_rate"]),
                 key=jax.random.key(int(task["seed"])))
+    if bits != 32:  # the float model that holds the quantisation-aware weights
+        from lepton_codesign.train import evaluate_model
+
+        plain = float_weights(res.model, model)
+        res = dataclasses.replace(res, model=plain, metrics={
+            **res.metrics, "test_accuracy": evaluate_model(plain, eval_data)["accuracy"]})
     _save_leaves(path, jax.tree.leaves(nnx.state(res.model)))
     return res
+
+
+def _quantised_form(model, bits: int, x):
+    """``model`` in the fixed form of a ``bits``-bit weights-and-activations policy with
+    no pruning (``compress.gradual.fixed_form``): the quantisation-aware dense model of
+    ``[compression] base_bits``."""
+    from lepton_codesign.compress import gradual
+    from lepton_codesign.extract import extract_workload
+
+    names = list(extract_workload(model, x[:1]).names)
+    policy = Candidate(structure="none", weight_bits=(bits,), act_bits=bits).policy(names)
+    return gradual.fixed_form(model, policy)
+
+
+def float_weights(trained, model):
+    """A copy of the float ``model`` holding the weights of ``trained`` (a compressed
+    form of it): every variable of ``model`` takes the value of the variable at the same
+    path in ``trained`` (a compressed layer keeps its wrapped layer's ``kernel`` /
+    ``bias`` names); quantiser ranges and masks, which ``model`` lacks, are dropped.
+
+    Raises:
+        ValueError: a variable of ``model`` has no counterpart of its shape.
+    """
+    src = dict(jax.tree_util.tree_flatten_with_path(nnx.state(trained))[0])
+
+    def take(path, leaf):
+        if path not in src or np.shape(src[path]) != np.shape(leaf):
+            raise ValueError(f"float_weights: {jax.tree_util.keystr(path)} has no "
+                             "counterpart of its shape in the trained model")
+        return src[path]
+
+    out = nnx.clone(model)
+    nnx.update(out, jax.tree_util.tree_map_with_path(take, nnx.state(out)))
+    return out
 
 
 def epoch_s(res, data, task: dict) -> float:

@@ -321,7 +321,7 @@ def run_joint(cfg: dict, model: str, executor, rd: RunDir | None, progress: bool
             "dense_path": str(dense_path), "learning_rate": cc["learning_rate"],
             "checkpoint_dir": str(dense_path.parent / RUNG_DIR),
             "hw_spec": cc["hw_spec"], "hw_metric": cc["hw_metric"], "progress": progress,
-            "source": source, "refit": cc["refit"],
+            "source": source, "refit": cc["refit"], "base_bits": cc["base_bits"],
             "dense_all_path": str(dense_path.parent / DENSE_ALL_FILE)}
     try:
         (dense_path.parent / RUNG_DIR).mkdir(exist_ok=True)
