@@ -7,7 +7,7 @@ from flax import nnx
 
 from lepton_codesign.codesign import finetune
 from lepton_codesign.codesign.config import ConfigError, validate_config
-from lepton_codesign.models import build_model
+from lepton_codesign.models import build_model, model_names
 
 
 @pytest.mark.parametrize("bits", [32, 8, 4, 2, 16])
@@ -68,3 +68,15 @@ def test_a_quantisation_aware_base_is_saved_as_the_float_model(tmp_path):
     a, b = (np.load(tmp_path / f"d{bits}.npz") for bits in (32, 4))
     assert len(a.files) == len(b.files)  # the same float model ...
     assert any(not np.array_equal(a[k], b[k]) for k in a.files)  # ... trained otherwise
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", model_names())
+def test_every_built_in_model_has_a_quantisation_aware_base(name):
+    model, x = build_model(name)
+    q = finetune._quantised_form(model, 8, np.asarray(x))
+    out = finetune.float_weights(q, model)
+    leaves = jax.tree.leaves(nnx.state(out))
+    assert len(leaves) == len(jax.tree.leaves(nnx.state(model)))
+    assert all(np.all(np.isfinite(np.asarray(v))) for v in leaves
+               if np.issubdtype(np.asarray(v).dtype, np.floating))
