@@ -16,7 +16,8 @@ multipliers, and the weights need no BRAM. Folded layers read weights from BRAM/
 (``w / 36`` RAMB18 per lane for port width, and capacity); if all weights do not fit on
 chip they are streamed from DRAM every inference (of a per-sample stored operand,
 ``Workload.stored_per_sample`` such as an LLM's KV cache, only the inference's own
-share). Each layer also has a pipeline depth
+share; such a layer holds the batch in ``groups``, so one inference has all its rows
+and ``1 / B`` of its lanes). Each layer also has a pipeline depth
 ``d_i`` (multiplier, adder tree from its fan-in per cycle, activation, inter-layer FIFO;
 ``fpga_pipeline``) and the first layer waits for its input at ``io_bits_per_cycle``. The
 latency of one inference is the fill (``extras["fill_latency_s"]``): ``c_i - 1 + d_i`` per
@@ -134,7 +135,12 @@ def _dataflow_placed(wl, spec, cp, sh, smooth, budgets, on_chip) -> dict:
     L = wl.num_layers
     wb, ab = cp.weight_bits, cp.act_bits
     lane = lane_costs(spec, wb, ab, smooth)
-    m_inf = wl.m / B
+    # a per-sample stored operand's layer (an LLM's attention over its KV cache) holds
+    # the batch in ``groups``, not in ``m``: one inference has all its rows and 1 / B of
+    # its lanes (every other layer: all the lanes, 1 / B of the rows)
+    per = jnp.asarray(wl.per_sample)
+    m_inf = jnp.where(per, wl.m, wl.m / B)
+    lanes_inf = jnp.where(per, sh["lanes"] / B, sh["lanes"])
     macs_inf = sh["macs"] / B
     W = sh["weights"]
     t_min = jnp.max(m_inf, axis=-1, keepdims=True)
@@ -162,11 +168,11 @@ def _dataflow_placed(wl, spec, cp, sh, smooth, budgets, on_chip) -> dict:
     T = jnp.where(target > T_res, target, T_res)
     reach = reach | (target > T_res)  # the target, not a resource, sets the interval
     p = jnp.maximum(_smooth.floor(macs_inf / T[..., None] * (1 + 1e-6), smooth), 1.0)
-    p = jnp.minimum(p, sh["lanes"])
+    p = jnp.minimum(p, lanes_inf)
     # hls4ml-style (fold_balanced = 0): every layer keeps lanes / ReuseFactor lanes instead
     # of folding down to the slowest layer's interval, when the resources allow that speed
     rf = jnp.maximum(target, 1.0)[..., None]
-    p_unf = jnp.maximum(jnp.floor(sh["lanes"] / rf * (1 + 1e-6)), 1.0)
+    p_unf = jnp.maximum(jnp.floor(lanes_inf / rf * (1 + 1e-6)), 1.0)
     t_unf = jnp.max(_smooth.ceil_div(macs_inf, p_unf, smooth), -1)
     use_unf = (jnp.asarray(spec.fold_balanced) < 0.5) & (T_res <= t_unf * (1 + 1e-6))
     p = jnp.where(use_unf[..., None], p_unf, p)
@@ -189,7 +195,7 @@ def _dataflow_placed(wl, spec, cp, sh, smooth, budgets, on_chip) -> dict:
     }
     # memory: streamed weights (every inference) + network input/output; a per-sample
     # stored operand (an LLM's KV cache: W holds every sequence's) streams its own share
-    W_inf = jnp.where(jnp.asarray(wl.per_sample), W / B, W)
+    W_inf = jnp.where(per, W / B, W)
     stream = jnp.where(on_chip, 0.0, W_inf * wb / 8.0)
     io = io_bytes(wl, ab) / B
     mem_cyc = (stream + io) / spec.dram_bandwidth_bytes_per_s * spec.freq_hz
@@ -214,7 +220,7 @@ def _dataflow_placed(wl, spec, cp, sh, smooth, budgets, on_chip) -> dict:
         "sram_bytes": bram_bytes + (wl.input_elems + wl.output_elems) * ab / 8.0,
         "bound": ((mem_cyc > c) | (mem_inf > c_max)[..., None]).astype(jnp.int32),
         "used": used, "interval_cycles": ival, "use_dsp": lane["use_dsp"],
-        "mac_bits": (wb, ab), "parallel_macs": p, "reuse_factor": sh["lanes"] / p,
+        "mac_bits": (wb, ab), "parallel_macs": p, "reuse_factor": lanes_inf / p,
         "mac_utilization": macs_inf * s_act / (c * p),
         "fully_unrolled": unrolled.astype(jnp.int32),
         "limiting": jnp.where(reach, R_NONE, limiting),

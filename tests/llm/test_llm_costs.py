@@ -121,6 +121,33 @@ def test_attention_is_charged_for_the_kv_read_on_every_family():
         assert float(long.latency_s) > float(short.latency_s), name
 
 
+@pytest.mark.parametrize("style", ["rtl", "hls4ml"])
+def test_fpga_dataflow_sizes_a_kv_layer_for_one_sequence(style):
+    # an attention layer holds the batch in ``groups``: one inference has 1 / B of its
+    # lanes, all of its rows. The KV layers' multipliers and reuse factor must not grow
+    # with the batch (hls4ml style: 4x the lanes at batch 4 before the fix; rtl: 4x the
+    # reported reuse factor), nor the design's resources
+    from lepton_codesign.hw_models import fpga_pipeline as fp
+
+    tiny = LlmShape("tiny", n_layers=1, d_model=32, n_heads=2, n_kv_heads=2, d_ff=64,
+                    vocab=64)
+    spec = hw.preset("alveo-u55c").replace(**fp.pipeline_style(style),
+                                           target_interval_cycles=8.0)
+    out = {}
+    for batch in (1, 4):
+        llm = toy_llm("decode", batch, 16, shape=tiny)
+        ex = hw.evaluate_llm(llm, spec).device_costs.extras
+        out[batch] = ex
+    kv = np.array(["matmul" in n for n in toy_llm("decode", 1, 16, shape=tiny)
+                   .workload.names])
+    assert kv.any()
+    for key in ("parallel_macs", "reuse_factor"):
+        one, four = (np.asarray(out[b][key]).ravel() for b in (1, 4))
+        np.testing.assert_allclose(four[kv], one[kv], rtol=1e-6, err_msg=key)
+    for key in ("util_lut", "util_ff", "util_dsp"):
+        assert float(out[4][key]) == pytest.approx(float(out[1][key]), rel=1e-6), key
+
+
 def test_w4a16_decode_at_batch_1_is_faster_than_fp16_and_keeps_16_bit_compute():
     llm = toy_llm("decode", batch=1, context=1024, shape=WIDE)
     fp16 = hw.evaluate_llm(llm, H100)
