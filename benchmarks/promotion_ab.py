@@ -37,6 +37,8 @@ sys.path.insert(0, str(HERE))
 import codesign_joint as cj  # noqa: E402  (takes benchmarks/ off the path again)
 import numpy as np  # noqa: E402
 
+DEFAULT_RAW = HERE / "results" / "codesign_joint_front_rule_raw.json"
+
 
 def run_without_rule(task: str, seed: int, budget_s: float) -> dict:
     """One joint run with the rung-front rule off; its feasible objectives."""
@@ -61,7 +63,7 @@ def scores(front, lo, hi) -> tuple[float, float, list[float]]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--raw", default=str(HERE / "results" / "codesign_joint_front_rule_raw.json"))
+    ap.add_argument("--raw", default=str(DEFAULT_RAW))
     ap.add_argument("--out", default=str(HERE / "results" / "promotion_ab.md"))
     args = ap.parse_args(argv)
     raw = json.loads(Path(args.raw).read_text())
@@ -81,7 +83,8 @@ def main(argv=None) -> int:
              f"- machine: {cj.machine()}",
              f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}; "
              f"code: {cj.git_commit()}",
-             f"- command: `python benchmarks/promotion_ab.py --raw {args.raw}`",
+             "- command: `python benchmarks/promotion_ab.py" + (
+                 "" if Path(args.raw).resolve() == DEFAULT_RAW else f" --raw {args.raw}") + "`",
              "- *on*: the joint runs of the raw file (the rule on); *off*: rerun here with "
              "`joint.on_rung_front` off (ASHA per cost stratum alone), at each run's budget; "
              "HV against the raw file's normalisation", "",
