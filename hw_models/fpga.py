@@ -16,8 +16,9 @@ multipliers, and the weights need no BRAM. Folded layers read weights from BRAM/
 (``w / 36`` RAMB18 per lane for port width, and capacity); if all weights do not fit on
 chip they are streamed from DRAM every inference (of a per-sample stored operand,
 ``Workload.stored_per_sample`` such as an LLM's KV cache, only the inference's own
-share; such a layer holds the batch in ``groups``, so one inference has all its rows
-and ``1 / B`` of its lanes). Each layer also has a pipeline depth
+share). Attention (a ``matmul`` of two activations, or such a stored operand's layer)
+holds the batch in ``groups``: one inference has all its rows and ``1 / B`` of its
+lanes. Each layer also has a pipeline depth
 ``d_i`` (multiplier, adder tree from its fan-in per cycle, activation, inter-layer FIFO;
 ``fpga_pipeline``) and the first layer waits for its input at ``io_bits_per_cycle``. The
 latency of one inference is the fill (``extras["fill_latency_s"]``): ``c_i - 1 + d_i`` per
@@ -135,12 +136,14 @@ def _dataflow_placed(wl, spec, cp, sh, smooth, budgets, on_chip) -> dict:
     L = wl.num_layers
     wb, ab = cp.weight_bits, cp.act_bits
     lane = lane_costs(spec, wb, ab, smooth)
-    # a per-sample stored operand's layer (an LLM's attention over its KV cache) holds
-    # the batch in ``groups``, not in ``m``: one inference has all its rows and 1 / B of
+    # attention holds the batch in ``groups``, not in ``m`` (a ``matmul`` of two
+    # activations: its batch dimensions are groups; an LLM's attention over its KV
+    # cache, a per-sample stored operand): one inference has all its rows and 1 / B of
     # its lanes (every other layer: all the lanes, 1 / B of the rows)
     per = jnp.asarray(wl.per_sample)
-    m_inf = jnp.where(per, wl.m, wl.m / B)
-    lanes_inf = jnp.where(per, sh["lanes"] / B, sh["lanes"])
+    in_groups = per | jnp.asarray([k == "matmul" for k in wl.kinds], bool)
+    m_inf = jnp.where(in_groups, wl.m, wl.m / B)
+    lanes_inf = jnp.where(in_groups, sh["lanes"] / B, sh["lanes"])
     macs_inf = sh["macs"] / B
     W = sh["weights"]
     t_min = jnp.max(m_inf, axis=-1, keepdims=True)

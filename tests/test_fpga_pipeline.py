@@ -215,3 +215,28 @@ def test_presets_in_either_style_respect_the_depth_floor(name):
         fill = float(c.extras["fill_latency_s"]) * float(spec.freq_hz)
         assert np.all(depth >= 1.0) and fill >= depth.sum() * (1 - 1e-5), (name, style)
         assert fill >= float(c.extras["interval_s"]) * float(spec.freq_hz) * (1 - 1e-5)
+
+
+@pytest.mark.parametrize("style", ["rtl", "hls4ml"])
+def test_dataflow_sizes_attention_for_one_inference(style):
+    # an extracted transformer's attention matmuls hold the batch in ``groups``: one
+    # inference has all their rows and 1 / B of their lanes. Their multipliers, reuse
+    # factor and the design's LUTs must not grow with the batch (hls4ml style: 3x the
+    # multipliers at batch 3 before the fix; rtl: 3x the reported reuse factor)
+    from lepton_codesign.extract import extract_workload
+    from lepton_codesign.models import build_model
+
+    spec = hw.preset("alveo-u55c").replace(**fp.pipeline_style(style),
+                                           target_interval_cycles=64.0)
+    out = {}
+    for batch in (1, 3):
+        model, x = build_model("transformer", batch=batch)
+        wl = extract_workload(model, x, batch=batch)
+        out[batch] = hw.evaluate(wl, spec).extras
+    attn = np.array([k == "matmul" for k in wl.kinds])
+    assert attn.any()
+    for key in ("parallel_macs", "reuse_factor"):
+        one, three = (np.asarray(out[b][key]).ravel() for b in (1, 3))
+        np.testing.assert_allclose(three[attn], one[attn], rtol=1e-6, err_msg=key)
+    for key in ("util_lut", "util_ff", "util_dsp", "interval_s"):
+        assert float(out[3][key]) == pytest.approx(float(out[1][key]), rel=1e-6), key
