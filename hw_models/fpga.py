@@ -12,7 +12,8 @@ interval: hls4ml's reuse factor, FINN's target cycles per frame). With
 ``fold_balanced = 0`` (hls4ml) a layer keeps ``lanes / ReuseFactor`` lanes instead of
 folding down to ``T``. The reuse factor of a layer is ``weights_i / P_i``; at reuse 1 the
 layer is fully unrolled with constant weights: unstructured zeros then remove their
-multipliers, and the weights need no BRAM. Folded layers read weights from BRAM/URAM
+multipliers, and the weights need no BRAM (never a per-sample stored operand such as a
+KV cache, which changes every inference). Folded layers read weights from BRAM/URAM
 (``w / 36`` RAMB18 per lane for port width, and capacity); if all weights do not fit on
 chip they are streamed from DRAM every inference (of a per-sample stored operand,
 ``Workload.stored_per_sample`` such as an LLM's KV cache, only the inference's own
@@ -147,7 +148,10 @@ def _dataflow_placed(wl, spec, cp, sh, smooth, budgets, on_chip) -> dict:
     macs_inf = sh["macs"] / B
     W = sh["weights"]
     t_min = jnp.max(m_inf, axis=-1, keepdims=True)
-    unr = (m_inf >= t_min) & sh["has_w"] & on_chip  # fully unrolled when T == t_min
+    # constant weights: a per-sample stored operand (a KV cache) changes with every
+    # inference, so it is never unrolled into the logic; it stays in BRAM / DRAM
+    const_w = sh["has_w"] & ~per
+    unr = (m_inf >= t_min) & const_w & on_chip  # fully unrolled when T == t_min
     s_unr = jnp.where(unr, sh["unstructured_density"], 1.0)
     bram_lane = jnp.where(on_chip & sh["has_w"], wb / BRAM18_PORT_BITS, 0.0)
     fixed = FINN_LUT_C0 * L
@@ -179,7 +183,7 @@ def _dataflow_placed(wl, spec, cp, sh, smooth, budgets, on_chip) -> dict:
     t_unf = jnp.max(_smooth.ceil_div(macs_inf, p_unf, smooth), -1)
     use_unf = (jnp.asarray(spec.fold_balanced) < 0.5) & (T_res <= t_unf * (1 + 1e-6))
     p = jnp.where(use_unf[..., None], p_unf, p)
-    unrolled = sh["has_w"] & (p >= W * (1 - 1e-6)) & on_chip
+    unrolled = const_w & (p >= W * (1 - 1e-6)) & on_chip
     s_act = jnp.where(unrolled, sh["unstructured_density"], 1.0)
     c = _smooth.ceil_div(macs_inf, p, smooth)
     # resources actually used (BRAM: capacity and port width, FINN bram_estimation)

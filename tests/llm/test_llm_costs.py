@@ -148,6 +148,20 @@ def test_fpga_dataflow_sizes_a_kv_layer_for_one_sequence(style):
         assert float(out[4][key]) == pytest.approx(float(out[1][key]), rel=1e-6), key
 
 
+def test_fpga_dataflow_never_unrolls_a_kv_cache_into_constants():
+    # a model small enough that a dataflow design unrolls every weight layer into
+    # constant multipliers: the KV cache changes every token, so its layers stay folded
+    # and keep it in BRAM (before the fix it was "unrolled" at batch 1, with no BRAM)
+    tiny = LlmShape("t", n_layers=1, d_model=8, n_heads=2, n_kv_heads=2, d_ff=16, vocab=16)
+    llm = toy_llm("decode", 1, 4, shape=tiny)
+    ex = hw.evaluate_llm(llm, hw.preset("alveo-u55c")).device_costs.extras
+    kv = np.array(["matmul" in n for n in llm.workload.names])
+    unrolled = np.asarray(ex["fully_unrolled"]).ravel().astype(bool)
+    assert unrolled[~kv].all()  # the constant weights are unrolled ...
+    assert not unrolled[kv].any()  # ... the cache is not
+    assert float(ex["util_bram"]) > 0.0
+
+
 def test_w4a16_decode_at_batch_1_is_faster_than_fp16_and_keeps_16_bit_compute():
     llm = toy_llm("decode", batch=1, context=1024, shape=WIDE)
     fp16 = hw.evaluate_llm(llm, H100)
