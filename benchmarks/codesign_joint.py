@@ -228,6 +228,25 @@ def hypervolume(objs: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> float:
                                     jnp.full(len(OBJECTIVES), REF, jnp.float32)))
 
 
+def bounds(runs: list, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """A task's normalisation: the transformed per-objective min / max over the feasible
+    points of ``runs`` (all its methods and seeds)."""
+    have = [r["objs"] for r in runs if r["objs"]["n"]]
+    if not have:
+        raise SystemExit(f"task {task}: no method found a feasible point")
+    return (transform(np.array([o["min"] for o in have])).min(0),
+            transform(np.array([o["max"] for o in have])).max(0))
+
+
+def front_scores(front, lo: np.ndarray, hi: np.ndarray) -> tuple[float, float, list[float]]:
+    """``(HV, HV without the most accurate level, error levels)`` of a run's front: what
+    the most accurate level holds up is the HV of the rest of the front."""
+    front = np.asarray(front, float).reshape(-1, len(OBJECTIVES))
+    rest = front[front[:, 0] > front[:, 0].min()] if len(front) else front
+    return (hypervolume(front, lo, hi), hypervolume(rest, lo, hi),
+            sorted({round(float(e), 3) for e in front[:, 0]}))
+
+
 def write_lines(path, lines: list[str]) -> None:
     """Write a results file (``lines`` joined, one trailing newline) and print it."""
     path = Path(path)
@@ -388,19 +407,11 @@ def write(stem: Path, header: dict, runs: list, tasks, methods, has_joint) -> No
     rows, out_runs = [], []
     for task in tasks:
         mine = [r for r in runs if r["task"] == task]
-        have = [r["objs"] for r in mine if r["objs"]["n"]]
-        if not have:
-            raise SystemExit(f"task {task}: no method found a feasible point")
-        lo = transform(np.array([o["min"] for o in have])).min(0)
-        hi = transform(np.array([o["max"] for o in have])).max(0)
+        lo, hi = bounds(mine, task)
         grid_wall = {r["seed"]: r["wall_s"] for r in mine if r["method"] == "grid"}
         for r in mine:
-            front = np.asarray(r["objs"]["front"], float).reshape(-1, len(OBJECTIVES))
-            r["hv"] = hypervolume(front, lo, hi)
-            # what the most accurate level holds up: the HV of the rest of the front
-            rest = front[front[:, 0] > front[:, 0].min()] if len(front) else front
-            r["hv_without_best"] = hypervolume(rest, lo, hi)
-            r["front_errors"] = sorted({round(float(e), 3) for e in front[:, 0]})
+            r["hv"], r["hv_without_best"], r["front_errors"] = front_scores(
+                r["objs"]["front"], lo, hi)
             r["wall_ratio"] = r["wall_s"] / grid_wall[r["seed"]]
             out_runs.append({k: v for k, v in r.items() if k != "objs"}
                             | {"feasible_points": r["objs"]["n"]})

@@ -8,9 +8,8 @@ each task and seed at the budget the file's joint run had (``budget_s`` of its r
 file), each run in a fresh process as ``codesign_joint.py`` runs them. It scores both
 against the file's own normalisation (its bounds over all methods and seeds):
 
-* HV: the front's exact hypervolume (``codesign_joint.hypervolume``);
-* HV without the most accurate level (what the rest of the front holds up);
-* the front's error levels.
+the front's exact hypervolume, the HV without its most accurate level, and its error
+levels (``codesign_joint.front_scores``).
 
 Usage::
 
@@ -53,14 +52,6 @@ def run_without_rule(task: str, seed: int, budget_s: float) -> dict:
             "candidates": len(res.trials)}
 
 
-def scores(front, lo, hi) -> tuple[float, float, list[float]]:
-    """(HV, HV without the most accurate level, error levels) of a front."""
-    front = np.asarray(front, float).reshape(-1, len(cj.OBJECTIVES))
-    rest = front[front[:, 0] > front[:, 0].min()] if len(front) else front
-    return (cj.hypervolume(front, lo, hi), cj.hypervolume(rest, lo, hi),
-            sorted({round(float(e), 3) for e in front[:, 0]}))
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--raw", default=str(DEFAULT_RAW))
@@ -69,14 +60,13 @@ def main(argv=None) -> int:
     raw = json.loads(Path(args.raw).read_text())
     rows = []
     for task in raw["tasks"]:
-        mine = [r for r in raw["runs"] if r["task"] == task and r["objs"]["n"]]
-        lo = cj.transform(np.array([r["objs"]["min"] for r in mine])).min(0)
-        hi = cj.transform(np.array([r["objs"]["max"] for r in mine])).max(0)
+        mine = [r for r in raw["runs"] if r["task"] == task]
+        lo, hi = cj.bounds(mine, task)
         for on in [r for r in mine if r["method"] == "joint"]:
             with concurrent.futures.ProcessPoolExecutor(
                     1, mp_context=multiprocessing.get_context("spawn")) as pool:
                 off = pool.submit(run_without_rule, task, on["seed"], on["budget_s"]).result()
-            a, b = scores(on["objs"]["front"], lo, hi), scores(off["objs"]["front"], lo, hi)
+            a, b = (cj.front_scores(r["objs"]["front"], lo, hi) for r in (on, off))
             rows.append((task, on["seed"], on["budget_s"], a, b, off["wall_s"], on["wall_s"]))
             print(rows[-1], flush=True)
     lines = ["# Joint search: rung-front promotion on vs off, at the same budgets", "",

@@ -142,7 +142,7 @@ def _dataflow_placed(wl, spec, cp, sh, smooth, budgets, on_chip) -> dict:
     # cache, a per-sample stored operand): one inference has all its rows and 1 / B of
     # its lanes (every other layer: all the lanes, 1 / B of the rows)
     per = jnp.asarray(wl.per_sample)
-    in_groups = per | jnp.asarray([k == "matmul" for k in wl.kinds], bool)
+    in_groups = jnp.asarray(wl.per_sample | ~wl.has_weights)
     m_inf = jnp.where(in_groups, wl.m, wl.m / B)
     lanes_inf = jnp.where(in_groups, sh["lanes"] / B, sh["lanes"])
     macs_inf = sh["macs"] / B

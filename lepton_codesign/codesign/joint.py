@@ -472,9 +472,10 @@ def _search(cfg, base, dense, done, again, executor, rd, progress, shared):
                 admitted = {job[1].key() for job in jobs}
                 alive = [c for c in alive if c.key() in admitted]
                 recs = timed(runner.run(jobs, rungs[:r]))
-                gain = (optimistic_gain(known(first, end, r), r, last)
+                so_far = known(first, end, r)
+                gain = (optimistic_gain(so_far, r, last)
                         if min_acc > 0 and r < last else None)
-                at_rung = [x for x in known(first, end, r) if x["rung"] == r]
+                at_rung = [x for x in so_far if x["rung"] == r]
                 survivors = []
                 for c, rec in zip(alive, recs, strict=True):
                     last_rec[c.key()] = rec
