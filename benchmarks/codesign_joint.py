@@ -185,6 +185,46 @@ def run_isolated(method: str, cfg: dict, budget_s: float, isolate: bool) -> dict
         return pool.submit(run_method, method, cfg, budget_s).result()
 
 
+def joint_budget(runs: list, task: str, method: str, grid: dict) -> float:
+    """The search budget of a joint run beside ``grid`` (a grid run's result): its
+    budget bounds the search (dense model, fine-tunes, nested pricing), not the final
+    hardware search and report, so take off the overhead (wall - budget) measured on
+    the task's earlier runs of ``method``; on the first, the grid's own overhead (its
+    wall less its training time)."""
+    wall = grid["wall_s"]
+    over = [r["wall_s"] - r["budget_s"] for r in runs
+            if r["task"] == task and r["method"] == method]
+    grid_over = wall - grid["training_s"] if grid["training_s"] > 0 else (
+        1 - JOINT_TRAIN_FRACTION) * wall
+    return max(wall - (float(np.median(over)) if over else grid_over), 0.3 * wall)
+
+
+def run_to_wall(name: str, cfg: dict, wall: float, budget_s: float, isolate: bool,
+                header: dict, tag: str) -> tuple[dict, float]:
+    """Run ``name`` (``run_isolated``) at ``budget_s``; a joint run (any name starting
+    with ``joint``) whose wall is outside 0.9-1.1x the grid's ``wall`` is rerun once with
+    the overhead (wall - budget) it measured (noted in ``header["reruns"]``; only the
+    rerun counts). Returns the result and the budget it ran at."""
+    method = "joint" if name.startswith("joint") else name
+    res = run_isolated(method, cfg, budget_s, isolate)
+    ratio = res["wall_s"] / wall
+    if method == "joint" and not 0.9 <= ratio <= 1.1:
+        print(f"{tag}: {ratio:.2f} x grid, rerun with its measured overhead", flush=True)
+        header.setdefault("reruns", []).append(
+            f"{tag}: {ratio:.2f} x grid at budget {budget_s:.1f} s; rerun")
+        first_try = (res, budget_s)
+        budget_s = max(wall - (res["wall_s"] - budget_s), 0.3 * wall)
+        try:
+            res = run_isolated(method, cfg, budget_s, isolate)
+        except Exception as err:  # noqa: BLE001 - keep the first run
+            header["reruns"][-1] += f" (rerun failed: {err!r}; kept)"
+            res, budget_s = first_try
+        ratio = res["wall_s"] / wall
+        if not 0.9 <= ratio <= 1.1:
+            header["reruns"][-1] += f" (still {ratio:.2f} x grid)"
+    return res, budget_s
+
+
 def compact(objs) -> dict:
     """What the metric needs of a run's feasible objectives: the non-dominated rows (the
     hypervolume) and the per-objective min / max over all rows (the bounds)."""
@@ -343,41 +383,14 @@ def main(argv=None) -> int:
             print(f"{task} seed {seed} grid: {wall:.1f} s", flush=True)
             todo = []
             if has_joint:
-                # its budget bounds the search (dense model, fine-tunes, nested pricing),
-                # not the final hardware search and report: take off the overhead
-                # (wall - budget) measured on the task's earlier seeds; on the first,
-                # the grid's own overhead (its wall less its training time)
-                over = [r["wall_s"] - r["budget_s"] for r in runs
-                        if r["task"] == task and r["method"] == "joint"]
-                grid_over = wall - grid["training_s"] if grid["training_s"] > 0 else (
-                    1 - JOINT_TRAIN_FRACTION) * wall
-                budget = max(wall - (float(np.median(over)) if over else grid_over),
-                             0.3 * wall)
-                todo.append(("joint", budget))
+                todo.append(("joint", joint_budget(runs, task, "joint", grid)))
             if "differentiable" in methods:
                 todo.append(("differentiable", wall))
             for name, budget_s in todo:
                 try:
-                    res = run_isolated(name, cfg, budget_s, not args.same_process)
-                    ratio = res["wall_s"] / wall
-                    if name == "joint" and not 0.9 <= ratio <= 1.1:
-                        # its budget missed the grid's wall by more than 10%: rerun once
-                        # with the overhead (wall - budget) this run measured
-                        print(f"{task} seed {seed} joint: {ratio:.2f} x grid, rerun with "
-                              "its measured overhead", flush=True)
-                        header.setdefault("reruns", []).append(
-                            f"{task} seed {seed} joint: {ratio:.2f} x grid at budget "
-                            f"{budget_s:.1f} s; rerun")
-                        first_try = (res, budget_s)
-                        budget_s = max(wall - (res["wall_s"] - budget_s), 0.3 * wall)
-                        try:
-                            res = run_isolated(name, cfg, budget_s, not args.same_process)
-                        except Exception as err:  # noqa: BLE001 - keep the first run
-                            header["reruns"][-1] += f" (rerun failed: {err!r}; kept)"
-                            res, budget_s = first_try
-                        ratio = res["wall_s"] / wall
-                        if not 0.9 <= ratio <= 1.1:
-                            header["reruns"][-1] += f" (still {ratio:.2f} x grid)"
+                    res, budget_s = run_to_wall(name, cfg, wall, budget_s,
+                                                not args.same_process, header,
+                                                f"{task} seed {seed} {name}")
                 except Exception as err:  # noqa: BLE001 - recorded, the others still run
                     print(f"{task} seed {seed} {name}: FAILED {err!r}", flush=True)
                     header.setdefault("failures", []).append(
