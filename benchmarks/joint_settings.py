@@ -63,7 +63,11 @@ def apply_variant(cfg: dict, variant: str) -> dict:
             raise ValueError(f"variant token {token!r}: use default, refit, or "
                              f"{'/'.join(KNOBS)} followed by a value")
         key, kind = KNOBS[head]
-        out["compression"][key] = kind(value)
+        try:
+            out["compression"][key] = kind(value)
+        except ValueError:
+            raise ValueError(f"variant token {token!r}: {value!r} is not "
+                             f"{'an integer' if kind is int else 'a number'}") from None
     return out
 
 
