@@ -45,8 +45,9 @@ Usage::
     nice python benchmarks/codesign_joint.py --methods grid,differentiable --seeds 0,1,2
     nice python benchmarks/codesign_joint.py --tasks cnn1d-mnist1d --methods grid,joint \
         --validation-fraction 0.05           # the joint with a smaller validation split
-    nice python benchmarks/codesign_joint.py --methods grid,joint --base-bits 8
-                                             # the joint from an 8-bit QAT dense model
+    nice python benchmarks/codesign_joint.py --methods grid,joint --base-bits 32
+                                             # the joint from a float dense model (the
+                                             # quickstart's is 8-bit, since session 18)
 
 Writes ``benchmarks/results/codesign_joint.{md,json}`` (``--quick``:
 ``codesign_joint_quick.*``).
