@@ -17,7 +17,9 @@ Usage::
         --raw benchmarks/results/codesign_joint_front_rule_raw.json
 
 Writes ``benchmarks/results/promotion_ab.md``. Budgets are seconds of this machine:
-rerun ``codesign_joint.py`` first on another machine (``--out``) and pass its raw file.
+rerun ``codesign_joint.py`` first on another machine (``--out``) and pass its raw file,
+with ``--base-bits`` set to the ``[compression] base_bits`` its joint runs had (default
+32: the default raw file predates the quickstart's 8-bit base).
 """
 
 from __future__ import annotations
@@ -39,15 +41,16 @@ import numpy as np  # noqa: E402
 DEFAULT_RAW = HERE / "results" / "codesign_joint_front_rule_raw.json"
 
 
-def run_without_rule(task: str, seed: int, budget_s: float) -> dict:
+def run_without_rule(task: str, seed: int, budget_s: float, base_bits: int) -> dict:
     """One joint run with the rung-front rule off; its feasible objectives."""
     from lepton_codesign.codesign import joint
     from lepton_codesign.codesign.pipeline import codesign
 
     joint.on_rung_front = lambda *a: False  # this process only
     t = time.time()
-    res = codesign(config=cj.joint_config(cj.task_config(task, seed, False), budget_s),
-                   progress=False)
+    cfg = cj.task_config(task, seed, False)
+    cfg["compression"]["base_bits"] = base_bits  # as the raw file's joint runs had it
+    res = codesign(config=cj.joint_config(cfg, budget_s), progress=False)
     return {"wall_s": time.time() - t, "objs": cj.feasible_objectives(res),
             "candidates": len(res.trials)}
 
@@ -56,6 +59,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--raw", default=str(DEFAULT_RAW))
     ap.add_argument("--out", default=str(HERE / "results" / "promotion_ab.md"))
+    ap.add_argument("--base-bits", type=int, default=32, help="the [compression] base_bits "
+                    "the raw file's joint runs had (32 for the default file, run before "
+                    "the quickstart's became 8 in session 18)")
     args = ap.parse_args(argv)
     raw = json.loads(Path(args.raw).read_text())
     rows = []
@@ -65,7 +71,8 @@ def main(argv=None) -> int:
         for on in [r for r in mine if r["method"] == "joint"]:
             with concurrent.futures.ProcessPoolExecutor(
                     1, mp_context=multiprocessing.get_context("spawn")) as pool:
-                off = pool.submit(run_without_rule, task, on["seed"], on["budget_s"]).result()
+                off = pool.submit(run_without_rule, task, on["seed"], on["budget_s"],
+                                  args.base_bits).result()
             a, b = (cj.front_scores(r["objs"]["front"], lo, hi) for r in (on, off))
             rows.append((task, on["seed"], on["budget_s"], a, b, off["wall_s"], on["wall_s"]))
             print(rows[-1], flush=True)
@@ -74,7 +81,8 @@ def main(argv=None) -> int:
              f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}; "
              f"code: {cj.git_commit()}",
              "- command: `python benchmarks/promotion_ab.py" + (
-                 "" if Path(args.raw).resolve() == DEFAULT_RAW else f" --raw {args.raw}") + "`",
+                 "" if Path(args.raw).resolve() == DEFAULT_RAW else f" --raw {args.raw}")
+             + ("" if args.base_bits == 32 else f" --base-bits {args.base_bits}") + "`",
              "- *on*: the joint runs of the raw file (the rule on); *off*: rerun here with "
              "`joint.on_rung_front` off (ASHA per cost stratum alone), at each run's budget; "
              "HV against the raw file's normalisation", "",
