@@ -288,6 +288,19 @@ def front_scores(front, lo: np.ndarray, hi: np.ndarray) -> tuple[float, float, l
             sorted({round(float(e), 3) for e in front[:, 0]}))
 
 
+def score_runs(mine: list, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """Add ``hv``, ``hv_without_best``, ``front_errors`` and ``wall_ratio`` (to the grid
+    of the same seed) to a task's runs ``mine``, against their own normalisation
+    (``bounds``), which is returned."""
+    lo, hi = bounds(mine, task)
+    grid_wall = {r["seed"]: r["wall_s"] for r in mine if r["method"] == "grid"}
+    for r in mine:
+        r["hv"], r["hv_without_best"], r["front_errors"] = front_scores(
+            r["objs"]["front"], lo, hi)
+        r["wall_ratio"] = r["wall_s"] / grid_wall[r["seed"]]
+    return lo, hi
+
+
 def write_lines(path, lines: list[str]) -> None:
     """Write a results file (``lines`` joined, one trailing newline) and print it."""
     path = Path(path)
@@ -421,12 +434,8 @@ def write(stem: Path, header: dict, runs: list, tasks, methods, has_joint) -> No
     rows, out_runs = [], []
     for task in tasks:
         mine = [r for r in runs if r["task"] == task]
-        lo, hi = bounds(mine, task)
-        grid_wall = {r["seed"]: r["wall_s"] for r in mine if r["method"] == "grid"}
+        lo, hi = score_runs(mine, task)
         for r in mine:
-            r["hv"], r["hv_without_best"], r["front_errors"] = front_scores(
-                r["objs"]["front"], lo, hi)
-            r["wall_ratio"] = r["wall_s"] / grid_wall[r["seed"]]
             out_runs.append({k: v for k, v in r.items() if k != "objs"}
                             | {"feasible_points": r["objs"]["n"]})
         for method in methods:

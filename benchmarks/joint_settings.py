@@ -113,12 +113,7 @@ def write(stem: Path, header: dict, runs: list, tasks: list[str],
              "|---|---|---|---|---|---|---|"]
     for task in tasks:
         mine = [r for r in runs if r["task"] == task]
-        lo, hi = cj.bounds(mine, task)
-        grid_wall = {r["seed"]: r["wall_s"] for r in mine if r["method"] == "grid"}
-        for r in mine:
-            r["hv"], r["hv_without_best"], r["front_errors"] = cj.front_scores(
-                r["objs"]["front"], lo, hi)
-            r["wall_ratio"] = r["wall_s"] / grid_wall[r["seed"]]
+        cj.score_runs(mine, task)
         for method in methods:
             rs = [r for r in mine if r["method"] == method]
             if not rs:
