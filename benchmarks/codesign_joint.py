@@ -78,6 +78,19 @@ import numpy as np  # noqa: E402
 from lepton_codesign import search  # noqa: E402
 from lepton_codesign.codesign.config import default_config, validate_config  # noqa: E402
 
+
+def _load_sibling(name: str):
+    """A module of this folder, loaded by path (the folder stays off ``sys.path``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+paired = _load_sibling("paired")
+
 OBJECTIVES = ["error", "latency_s", "energy_j", "usd_per_1m_inferences"]
 LOG_OBJECTIVES = {"latency_s", "energy_j", "usd_per_1m_inferences"}
 REF = 1.1
@@ -430,6 +443,31 @@ def save_raw(path: Path, header: dict, runs: list, tasks, methods) -> None:
     tmp.replace(path)
 
 
+def paired_lines(runs: list, tasks, methods, header: dict) -> list[str]:
+    """Each method against the grid, paired by seed (``paired.paired_comparison``)."""
+    out = []
+    for task in tasks:
+        grid = {r["seed"]: r["hv"] for r in runs
+                if r["task"] == task and r["method"] == "grid" and "hv" in r}
+        for method in methods:
+            mine = {r["seed"]: r["hv"] for r in runs
+                    if r["task"] == task and r["method"] == method and "hv" in r}
+            if method == "grid" or len(set(mine) & set(grid)) < 2:
+                continue
+            s = paired.paired_comparison(mine, grid)
+            header.setdefault("paired", {}).setdefault(task, {})[method] = s
+            out.append(f"| {task} | {method} | " + paired.paired_row(s) + " |")
+    if not out:
+        return []
+    return ["", "Paired by seed against the grid (d = HV - grid HV of the same seed; "
+            "t-interval of the mean; exact one-sided Wilcoxon signed-rank p; verdict "
+            f"at {paired.ALPHA}: `above` if p(d > 0) < {paired.ALPHA}, `below` if "
+            f"p(d < 0) < {paired.ALPHA}; with n seeds the smallest p is 2^-n, so 3 "
+            "seeds are never separable):", "",
+            "| task | method | seeds | d mean +- sd | 95% CI of the mean | wins-losses | "
+            "p(d > 0) / p(d < 0) | verdict |", "|---|---|---|---|---|---|---|---|"] + out
+
+
 def write(stem: Path, header: dict, runs: list, tasks, methods, has_joint) -> None:
     rows, out_runs = [], []
     for task in tasks:
@@ -480,6 +518,7 @@ def write(stem: Path, header: dict, runs: list, tasks, methods, has_joint) -> No
         "|---|---|---|---|---|---|---|",
     ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += paired_lines(runs, tasks, methods, header)
     lines += ["", "Best value per objective over the seeds (feasible points):", "",
               "| task | method | min error | min latency s | min energy J | min $ / 1M |",
               "|---|---|---|---|---|---|"]
