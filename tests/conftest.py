@@ -9,7 +9,12 @@ Hypothesis profiles (select with ``HYPOTHESIS_PROFILE=<name>``):
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 
 import jax
 import pytest
@@ -26,6 +31,30 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def load_script() -> Callable[[str, str], ModuleType]:
+    """Load a script that is not part of the package (``benchmarks/``, ``examples/``) by
+    its path relative to the repository, as module ``name`` (registered in
+    ``sys.modules``, which dataclasses in the script need); the script's folder stays
+    off ``sys.path`` (``benchmarks/compression.py`` would shadow a module jax imports).
+
+    Example:
+        >>> mod = load_script("benchmarks/paired.py", "paired")  # doctest: +SKIP
+    """
+
+    def load(relpath: str, name: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(name, REPO / relpath)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 @pytest.fixture(scope="session")

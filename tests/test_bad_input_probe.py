@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -14,16 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "bad_input_probe.py"
-
 
 @pytest.fixture(scope="module")
-def probe():
-    spec = importlib.util.spec_from_file_location("bad_input_probe", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bad_input_probe"] = module
-    spec.loader.exec_module(module)
-    return module
+def probe(load_script):
+    return load_script("benchmarks/bad_input_probe.py", "bad_input_probe")
 
 
 def test_classify_refusals(probe):

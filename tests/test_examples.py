@@ -1,23 +1,16 @@
 """Every example runs in a reduced form."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+@pytest.fixture(scope="module")
+def example(load_script):
+    return lambda name: load_script(f"examples/{name}.py", name)
 
 
 @pytest.mark.slow
-def test_seed_case_quick():
-    out = _load("seed_case").main(["--quick"])
+def test_seed_case_quick(example):
+    out = example("seed_case").main(["--quick"])
     assert out["storage"]["params"] > 1_000_000
     assert out["storage"]["nonzeros"] <= 0.11 * out["storage"]["params"]
     assert out["storage"]["reduction"] > 4
@@ -28,20 +21,20 @@ def test_seed_case_quick():
         assert p["energy_j"] < d["energy_j"]
 
 
-def test_evaluate_spec_yaml():
-    totals = _load("evaluate_spec").main(["--model", "mlp"])
+def test_evaluate_spec_yaml(example):
+    totals = example("evaluate_spec").main(["--model", "mlp"])
     dense, sparse = totals
     assert sparse["total_latency_s"] < dense["total_latency_s"]  # 2:4 on nm hardware
     assert sparse["total_energy_j"] < dense["total_energy_j"]
 
 
-def test_compare_presets(tmp_path):
-    rows = _load("compare_presets").main(["--model", "mlp", "--plot", str(tmp_path / "c.png")])
+def test_compare_presets(tmp_path, example):
+    rows = example("compare_presets").main(["--model", "mlp", "--plot", str(tmp_path / "c.png")])
     assert len(rows) == 8 and (tmp_path / "c.png").stat().st_size > 10_000
 
 
 @pytest.mark.slow
-def test_multitask_quick():
-    out = _load("multitask").main(["--quick"])
+def test_multitask_quick(example):
+    out = example("multitask").main(["--quick"])
     assert out["layers"] == ("trunk/layers/0", "trunk/layers/1", "heads/digit", "heads/parity")
     assert {"test_accuracy/digit", "test_accuracy/parity"} <= set(out["metrics"])

@@ -1,23 +1,12 @@
 """``benchmarks/joint_settings.py``: variants, the selection rule, and the budget logic
 it shares with ``benchmarks/codesign_joint.py`` (no training here)."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def js():
-    spec = importlib.util.spec_from_file_location(
-        "joint_settings", ROOT / "benchmarks" / "joint_settings.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+def js(load_script):
+    return load_script("benchmarks/joint_settings.py", "joint_settings")
 
 
 def test_variants_set_the_compression_keys_and_leave_the_config_alone(js):

@@ -1,32 +1,19 @@
 """``benchmarks/paired.py`` and the paired table of ``benchmarks/codesign_joint.py``:
 exact Wilcoxon p-values worked by hand, the verdict, and bad scores (no training)."""
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+@pytest.fixture(scope="module")
+def paired(load_script):
+    return load_script("benchmarks/paired.py", "paired")
 
 
 @pytest.fixture(scope="module")
-def paired():
-    return _load("paired")
-
-
-@pytest.fixture(scope="module")
-def cj():
-    return _load("codesign_joint")
+def cj(load_script):
+    return load_script("benchmarks/codesign_joint.py", "codesign_joint")
 
 
 def test_every_seed_above_gives_two_to_the_minus_n(paired):

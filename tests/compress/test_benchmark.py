@@ -1,33 +1,22 @@
 """The compression benchmark's --quick smoke run (tiny models, one seed)."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+
+@pytest.fixture(scope="module")
+def bench(load_script):
+    return load_script("benchmarks/compression.py", "compression_benchmark")
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location(
-        "compression_benchmark", ROOT / "benchmarks" / "compression.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_maximal_allocations_brute_force():
+def test_maximal_allocations_brute_force(bench):
     """Every allocation within the budget is dominated layer-wise by a listed one, and
     no listed one can take one more bit anywhere (checked by brute force)."""
     import itertools
 
-    mod = _load()
     weights = [10240, 65536, 2560]  # the MNIST-1D MLP
-    assert mod.maximal_allocations(weights, 4) == [(3, 4, 8), (4, 4, 4), (8, 3, 8)]
+    assert bench.maximal_allocations(weights, 4) == [(3, 4, 8), (4, 4, 4), (8, 3, 8)]
     for budget in (2.5, 3, 4, 6):
-        found = mod.maximal_allocations(weights, budget)
+        found = bench.maximal_allocations(weights, budget)
 
         def avg(b):
             return sum(w * x for w, x in zip(weights, b, strict=True)) / sum(weights)
@@ -39,17 +28,16 @@ def test_maximal_allocations_brute_force():
         for bits in itertools.product(range(2, 9), repeat=3):
             if avg(bits) <= budget + 1e-9:
                 assert any(all(x <= y for x, y in zip(bits, m, strict=True)) for m in found)
-    assert mod.maximal_allocations([1, 1], 8) == [(8, 8)]
-    assert mod.maximal_allocations([1, 1], 1) == []  # below the lowest bit-width
+    assert bench.maximal_allocations([1, 1], 8) == [(8, 8)]
+    assert bench.maximal_allocations([1, 1], 1) == []  # below the lowest bit-width
 
 
 @pytest.mark.slow
-def test_quick_benchmark(tmp_path):
-    mod = _load()
+def test_quick_benchmark(tmp_path, bench):
     out_json, out_md = tmp_path / "runs.json", tmp_path / "table.md"
     args = ["--quick", "--models", "mnist1d-mlp", "--sections", "main,hw", "--seeds", "0",
             "--json", str(out_json), "--md", str(out_md)]
-    results = mod.main(args)
+    results = bench.main(args)
     assert len(results) == 6  # dense, 2 magnitude, learned, 2 lambdas
     for row in results.values():
         assert 0.0 <= row["test_accuracy"] <= 1.0
@@ -58,4 +46,4 @@ def test_quick_benchmark(tmp_path):
     assert learned["storage_reduction"] > 1.0
     text = out_md.read_text()
     assert "learned-90" in text and "Hardware-cost term" in text and "Targets" in text
-    assert mod.main(args) == results  # finished runs are skipped on a rerun
+    assert bench.main(args) == results  # finished runs are skipped on a rerun
