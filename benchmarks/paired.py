@@ -60,8 +60,8 @@ def paired_comparison(scores: dict, baseline: dict, alpha: float = ALPHA) -> dic
         half = stats.t.ppf(0.975, n - 1) * out["sd"] / math.sqrt(n)
         out["ci95"] = (out["mean"] - half, out["mean"] + half)
     if n and np.any(d != 0):
-        # zero differences are dropped (Wilcoxon's convention); exact needs no ties
-        # at zero, which "wilcox" zero_method gives
+        # zero differences are dropped (Wilcoxon's convention); the exact null
+        # distribution assumes no tied |d|, so with ties scipy picks its method
         nz = d[d != 0]
         method = "exact" if len(np.unique(np.abs(nz))) == len(nz) else "auto"
         out["p_greater"] = float(stats.wilcoxon(nz, alternative="greater",
