@@ -468,6 +468,43 @@ def paired_lines(runs: list, tasks, methods, header: dict) -> list[str]:
             "p(d > 0) / p(d < 0) | verdict |", "|---|---|---|---|---|---|---|---|"] + out
 
 
+# Descriptive paired scores (not the verdict): ``score_runs``' fields, with the sign
+# that makes d = sign * (method - grid) larger when the method is better.
+DESCRIPTIVE_SCORES = {
+    "HV without the most accurate level": (lambda r: r["hv_without_best"], 1),
+    "lowest front error": (lambda r: r["front_errors"][0] if r["front_errors"] else None,
+                           -1),
+}
+
+
+def descriptive_lines(runs: list, tasks, methods) -> list[str]:
+    """``DESCRIPTIVE_SCORES`` of each method against the grid, paired by seed (what the
+    HV hangs on: its most accurate point, and the front without it). No verdict."""
+    out = []
+    for label, (score, sign) in DESCRIPTIVE_SCORES.items():
+        for task in tasks:
+            by = {m: {r["seed"]: v for r in runs if r["task"] == task
+                      and r["method"] == m and "hv" in r and (v := score(r)) is not None}
+                  for m in methods}
+            for method in methods:
+                if method == "grid" or len(set(by[method]) & set(by.get("grid", {}))) < 2:
+                    continue
+                s = paired.paired_comparison(
+                    {k: sign * v for k, v in by[method].items()},
+                    {k: sign * v for k, v in by["grid"].items()})
+                out.append(f"| {label} | {task} | {method} | {s['n']} | "
+                           f"{np.mean(list(by[method].values())):.3f} | "
+                           f"{np.mean(list(by['grid'].values())):.3f} | "
+                           f"{s['mean']:+.3f} | {s['wins']}-{s['losses']} |")
+    if not out:
+        return []
+    return ["", "Descriptive, paired by seed (not part of the verdict): what the HV hangs "
+            "on. d > 0 and a win mean the method is better than the grid of the same seed "
+            "(for the error: lower):", "",
+            "| score | task | method | seeds | method mean | grid mean | d mean | "
+            "wins-losses |", "|---|---|---|---|---|---|---|---|"] + out
+
+
 def write(stem: Path, header: dict, runs: list, tasks, methods, has_joint) -> None:
     rows, out_runs = [], []
     for task in tasks:
@@ -519,6 +556,7 @@ def write(stem: Path, header: dict, runs: list, tasks, methods, has_joint) -> No
     ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     lines += paired_lines(runs, tasks, methods, header)
+    lines += descriptive_lines(runs, tasks, methods)
     lines += ["", "Best value per objective over the seeds (feasible points):", "",
               "| task | method | min error | min latency s | min energy J | min $ / 1M |",
               "|---|---|---|---|---|---|"]

@@ -73,3 +73,18 @@ def test_codesign_joint_renders_the_paired_table_only_with_two_seeds(cj):
     assert rows[0].endswith("| not separable |")
     assert header["paired"]["t"]["joint"]["n"] == 3
     assert cj.paired_lines(runs[:2], ["t"], ["grid", "joint"], {}) == []
+
+
+def test_descriptive_table_orients_the_error_so_a_win_is_lower(cj):
+    runs = [{"task": "t", "method": m, "seed": s, "hv": 1.0, "hv_without_best": w,
+             "front_errors": e}
+            for s, (gw, ge, jw, je) in enumerate([(0.5, [0.30, 0.4], 0.7, [0.32]),
+                                                   (0.6, [0.31], 0.8, [0.29, 0.5])])
+            for m, w, e in (("grid", gw, ge), ("joint", jw, je))]
+    rows = {ln.split(" | ")[0][2:]: ln for ln in cj.descriptive_lines(runs, ["t"],
+                                                                      ["grid", "joint"])
+            if ln.startswith("| ") and " | t | " in ln}
+    assert rows["HV without the most accurate level"].endswith(
+        "| 2 | 0.750 | 0.550 | +0.200 | 2-0 |")
+    assert rows["lowest front error"].endswith("| 2 | 0.305 | 0.305 | +0.000 | 1-1 |")
+    assert cj.descriptive_lines(runs[:2], ["t"], ["grid", "joint"]) == []
