@@ -27,6 +27,8 @@ import math
 import numpy as np
 from scipy import stats
 
+# The verdict's one-sided level: the conventional 5%, fixed in benchmarks/README.md
+# before the ten-seed run.
 ALPHA = 0.05
 
 
